@@ -1,0 +1,227 @@
+"""FFNN over a fixed window, vanilla RNN, GRU and LSTM behind one registry and one forward signature.
+
+Every model maps x (B, T) token ids or (B, T, F) features to (B, n_out), or to (B, T, n_out) when the
+task has a target at every step.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lib.errors import ConfigError
+
+INITS = ("auto", "pytorch", "orthogonal", "forget1", "chrono")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = "lstm"  # one of MODEL_KINDS
+    hidden: int = 64  # hidden units per layer
+    layers: int = 1  # stacked hidden / recurrent layers
+    dropout: float = 0.0  # between layers and before the output head
+    window: int = 5  # FFNN only: how many of the last steps it sees
+    embed_dim: int = 16  # token tasks: embedding size per word
+    init: str = "auto"  # "auto" = best practice for the kind (see MODEL_KINDS), or one of INITS
+
+    @property
+    def label(self) -> str:
+        return f"FFNN w{self.window}" if self.kind == "ffnn" else self.kind.upper()
+
+    @property
+    def resolved_init(self) -> str:
+        return MODEL_KINDS[self.kind].default_init if self.init == "auto" else self.init
+
+
+@dataclass(frozen=True)
+class ModelIO:
+    """What a model needs to know about its task's inputs and outputs."""
+
+    seq_len: int
+    n_features: int  # features per step, or vocabulary size for token inputs
+    n_outputs: int
+    tokens: bool = False
+    per_step: bool = False
+
+    @classmethod
+    def from_dataset(cls, ds) -> ModelIO:
+        return cls(ds.seq_len, ds.n_features, ds.n_outputs, ds.vocab is not None, ds.per_step)
+
+
+class _Inputs(nn.Module):
+    """Token embedding, or the identity for feature inputs: (B, T[, F]) -> (B, T, I)."""
+
+    def __init__(self, cfg: ModelConfig, io: ModelIO):
+        super().__init__()
+        self.embed = nn.Embedding(io.n_features, cfg.embed_dim, padding_idx=0) if io.tokens else None
+        self.size = cfg.embed_dim if io.tokens else io.n_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(x) if self.embed is not None else x
+
+
+class FFNN(nn.Module):
+    """A memoryless net: sees only the last `window` steps, flattened."""
+
+    def __init__(self, cfg: ModelConfig, io: ModelIO):
+        super().__init__()
+        self.window, self.per_step = cfg.window, io.per_step
+        self.inputs = _Inputs(cfg, io)
+        layers, width = [], cfg.window * self.inputs.size
+        for _ in range(cfg.layers):
+            layers += [nn.Linear(width, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout)]
+            width = cfg.hidden
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, io.n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.inputs(x)  # (B, T, I)
+        if not self.per_step:
+            return self.head(self.body(e[:, -self.window:].flatten(1)))  # (B, n_out)
+        # a window ending at every step, zero-padded on the left: (B, T, w*I)
+        padded = nn.functional.pad(e, (0, 0, self.window - 1, 0))
+        windows = padded.unfold(1, self.window, 1).transpose(2, 3).flatten(2)
+        return self.head(self.body(windows))  # (B, T, n_out)
+
+
+class Recurrent(nn.Module):
+    """Vanilla tanh RNN, GRU or LSTM with a linear head on its hidden state."""
+
+    def __init__(self, cfg: ModelConfig, io: ModelIO):
+        super().__init__()
+        self.kind, self.per_step = cfg.kind, io.per_step
+        self.inputs = _Inputs(cfg, io)
+        rnn_cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cfg.kind]
+        self.rnn = rnn_cls(self.inputs.size, cfg.hidden, num_layers=cfg.layers, batch_first=True,
+                           dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden, io.n_outputs)
+        initialise(self.rnn, cfg.kind, cfg.resolved_init, t_max=io.seq_len)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.inputs(x))  # (B, T, H)
+        if not self.per_step:
+            out = out[:, -1]  # (B, H)
+        return self.head(self.drop(out))
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    builder: type[nn.Module]
+    gates: int  # weight blocks per recurrent layer (0 for the FFNN)
+    default_init: str
+    inits: tuple[str, ...]
+    about: str
+
+
+MODEL_KINDS: dict[str, ModelKind] = {
+    "ffnn": ModelKind(FFNN, 0, "pytorch", ("pytorch",),
+                      "feed-forward net over the last w steps; no memory beyond its window"),
+    "rnn": ModelKind(Recurrent, 1, "orthogonal", ("pytorch", "orthogonal"),
+                     "vanilla tanh RNN; orthogonal recurrent weights by default"),
+    "gru": ModelKind(Recurrent, 3, "chrono", ("pytorch", "orthogonal", "chrono"),
+                     "GRU (reset, update, new); chrono update-gate bias by default"),
+    "lstm": ModelKind(Recurrent, 4, "chrono", ("pytorch", "orthogonal", "forget1", "chrono"),
+                      "LSTM (input, forget, cell, output gates); chrono initialisation by default"),
+}
+
+
+def initialise(rnn: nn.RNNBase, kind: str, scheme: str, t_max: int) -> None:
+    """Apply an initialisation scheme in place.
+
+    orthogonal: orthogonal recurrent weight blocks, zero biases. forget1: LSTM forget bias 1
+    (Jozefowicz et al. 2015). chrono: orthogonal plus gate biases b ~ log(U(1, t_max - 1)) that keep
+    memory for about t_max steps (Tallec & Ollivier 2018): the LSTM forget gate (input gate = -forget),
+    the GRU update gate.
+    """
+    if scheme == "pytorch":
+        return
+    hidden = rnn.hidden_size
+    for layer in range(rnn.num_layers):
+        w_hh = getattr(rnn, f"weight_hh_l{layer}")
+        b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+        with torch.no_grad():
+            for block in w_hh.split(hidden):  # one square block per gate
+                nn.init.orthogonal_(block)
+            b_ih.zero_()
+            b_hh.zero_()
+            if scheme == "forget1":
+                b_ih[hidden:2 * hidden] = 1.0
+            elif scheme == "chrono":
+                bias = torch.log(torch.empty(hidden).uniform_(1.0, max(t_max - 1.0, 2.0)))
+                if kind == "lstm":  # gates (i, f, g, o)
+                    b_ih[hidden:2 * hidden] = bias
+                    b_ih[:hidden] = -bias
+                else:  # GRU gates (r, z, n); h' = (1 - z) * n + z * h
+                    b_ih[hidden:2 * hidden] = bias
+
+
+def validate(cfg: ModelConfig, io: ModelIO) -> None:
+    """Raise ConfigError with what to change when cfg cannot run on io."""
+    if cfg.kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model {cfg.kind!r}; choose one of: {', '.join(MODEL_KINDS)}.")
+    if not 1 <= cfg.hidden <= 4096:
+        raise ConfigError(f"hidden size must be between 1 and 4096, got {cfg.hidden}.")
+    if not 1 <= cfg.layers <= 4:
+        raise ConfigError(f"layers must be between 1 and 4, got {cfg.layers}.")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ConfigError(f"dropout must be in [0, 1), got {cfg.dropout}.")
+    if io.tokens and not 1 <= cfg.embed_dim <= 1024:
+        raise ConfigError(f"embedding size must be between 1 and 1024, got {cfg.embed_dim}.")
+    kind = MODEL_KINDS[cfg.kind]
+    if cfg.init != "auto" and cfg.init not in kind.inits:
+        raise ConfigError(
+            f"init {cfg.init!r} does not apply to {cfg.kind}; choose one of: auto, {', '.join(kind.inits)}."
+        )
+    if cfg.kind == "ffnn" and not 1 <= cfg.window <= io.seq_len:
+        raise ConfigError(
+            f"FFNN window {cfg.window} is longer than the sequence ({io.seq_len} steps); "
+            f"choose a window between 1 and {io.seq_len}."
+            if cfg.window > io.seq_len else f"FFNN window must be at least 1, got {cfg.window}."
+        )
+
+
+def build_model(cfg: ModelConfig, io: ModelIO) -> nn.Module:
+    validate(cfg, io)
+    return MODEL_KINDS[cfg.kind].builder(cfg, io)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def match_params(cfg: ModelConfig, io: ModelIO, budget: int) -> ModelConfig:
+    """The config with the hidden size whose parameter count comes closest to `budget`."""
+    if budget < 1:
+        raise ConfigError(f"parameter budget must be positive, got {budget}.")
+
+    def size(h: int) -> int:
+        with torch.device("meta"):
+            return count_params(build_model(replace(cfg, hidden=h), io))
+
+    lo, hi = 1, 4096
+    while lo < hi:  # smallest hidden size whose count reaches the budget
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if size(mid) < budget else (lo, mid)
+    best = min({max(lo - 1, 1), lo}, key=lambda h: abs(size(h) - budget))
+    return replace(cfg, hidden=best)
+
+
+def save_model(model: nn.Module, cfg: ModelConfig, io: ModelIO, path: str | Path) -> None:
+    """Weights as a state_dict beside a JSON of the config, so loading never unpickles objects."""
+    path = Path(path)
+    torch.save(model.state_dict(), path)
+    path.with_suffix(".json").write_text(json.dumps({"model": asdict(cfg), "io": asdict(io)}))
+
+
+def load_model(path: str | Path, map_location: str = "cpu") -> tuple[nn.Module, ModelConfig, ModelIO]:
+    path = Path(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    cfg, io = ModelConfig(**meta["model"]), ModelIO(**meta["io"])
+    model = build_model(cfg, io)
+    model.load_state_dict(torch.load(path, map_location=map_location, weights_only=True))
+    return model, cfg, io
+
