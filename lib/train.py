@@ -156,7 +156,7 @@ def _fit(ds, model, model_config, cfg, device, on_epoch, should_stop) -> RunResu
             loss = loss_fn(ds, model(x[idx]), y[idx])
             if not torch.isfinite(loss):
                 status = DIVERGED
-                message = (f"training diverged in epoch {epoch}: the loss became {float(loss)}; "
+                message = (f"training diverged in epoch {epoch}: the loss became {loss.item()}; "
                            f"lower the learning rate (now {cfg.lr:g}) or turn on gradient clipping.")
                 break
             opt.zero_grad(set_to_none=True)

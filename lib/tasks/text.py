@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +29,8 @@ def word_lists() -> dict:
 
 @dataclass(frozen=True)
 class TextRecallConfig:
+    distance_field: ClassVar[str] = "distance"
+
     distance: int = 20  # filler words between the opening words and "to buy" (0-200)
     distance_max: int | None = None  # when set, draw each sentence's distance from [distance, distance_max]
     objective: str = "classify"  # "classify" the final word, or "next_word" at every position

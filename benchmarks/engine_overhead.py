@@ -1,0 +1,67 @@
+"""The engine's training time against a minimal hand-written PyTorch loop doing the same work.
+
+Both train the same initial weights on the same batches for the same epochs, with gradient clipping
+and one validation pass per epoch; the ratio (engine / hand loop) is the engine's overhead.
+"""
+import statistics
+import time
+
+from _common import emit, parser
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model  # noqa: E402
+from lib.runtime import environment  # noqa: E402
+from lib.tasks.text import TextRecallConfig, make_text_recall  # noqa: E402
+from lib.train import TrainConfig, train  # noqa: E402
+
+
+def hand_loop(ds, cfg: ModelConfig, tc: TrainConfig) -> float:
+    torch.manual_seed(tc.seed)
+    model = build_model(cfg, ModelIO.from_dataset(ds))
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    gen = torch.Generator().manual_seed(tc.seed)
+    start = time.perf_counter()
+    for _ in range(tc.epochs):
+        model.train()
+        for idx in torch.randperm(len(ds.train), generator=gen).split(tc.batch_size):
+            loss = F.cross_entropy(model(ds.train.x[idx]), ds.train.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            F.cross_entropy(model(ds.val.x), ds.val.y)
+    return time.perf_counter() - start
+
+
+def engine(ds, cfg: ModelConfig, tc: TrainConfig) -> float:
+    return train(ds, cfg, tc).history[-1]["elapsed_seconds"]
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=3)
+    args = p.parse_args()
+    ds = make_text_recall(TextRecallConfig(distance=20, n_train=2000))
+    tc = TrainConfig(epochs=args.epochs, patience=0, device="cpu")
+    results = {}
+    for kind in MODEL_KINDS:
+        cfg = ModelConfig(kind=kind, window=10)
+        engine(ds, cfg, tc), hand_loop(ds, cfg, tc)  # warm-up
+        e, h = [], []
+        for _ in range(args.repeats):  # interleaved so drift hits both alike
+            e.append(engine(ds, cfg, tc))
+            h.append(hand_loop(ds, cfg, tc))
+        results[kind] = {"engine_s": statistics.median(e), "hand_loop_s": statistics.median(h),
+                         "ratio": statistics.median(e) / statistics.median(h)}
+    emit({"benchmark": "engine_overhead", "target_ratio": 1.05, "epochs": args.epochs,
+          "repeats": args.repeats, "kinds": results,
+          "max_ratio": max(r["ratio"] for r in results.values()), "env": environment("cpu")}, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,366 @@
+"""What a model costs: parameters, analytic FLOPs, measured time and memory, and where they disagree.
+
+Every measured number comes in a dict (or DataFrame row) with the environment that produced it, because a
+timing without torch version, threads, device and oneDNN state cannot be compared with another one.
+"""
+from __future__ import annotations
+
+import gc
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from itertools import combinations
+
+import pandas as pd
+import torch
+from torch import nn
+
+from lib.errors import ConfigError
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, count_params
+from lib.runtime import environment, resolve_device, sync
+from lib.tasks.base import REGRESSION, SequenceDataset, Split
+from lib.train import TrainConfig, loss_fn
+
+# Kinds whose PyTorch module runs one fused oneDNN kernel on CPU (float32, no projection) while the others
+# loop over time steps; this is why measured time can rank models differently from their FLOPs.
+FUSED_ON_CPU = frozenset({"lstm"})
+ENV_COLUMNS = ("device", "device_name", "torch", "threads", "mkldnn")
+
+
+# ---------------------------------------------------------------- parameters
+
+def _group(name: str, model: nn.Module) -> str:
+    """Chart group of a parameter name: embedding, recurrent layer k, hidden layer k or head."""
+    top, _, rest = name.partition(".")
+    if top == "inputs":
+        return "embedding"
+    if top == "rnn":
+        return "recurrent layer " + re.search(r"_l(\d+)", rest).group(1)
+    if top == "body":  # nn.Sequential of (Linear, ReLU, Dropout) blocks: number the Linear layers
+        linears = [i for i, m in enumerate(model.body) if isinstance(m, nn.Linear)]
+        return f"hidden layer {linears.index(int(rest.split('.')[0]))}"
+    return top
+
+
+def param_table(model: nn.Module) -> list[dict]:
+    """One row per parameter tensor: group (embedding / recurrent layer k / hidden layer k / head), name,
+    shape and count, in module order."""
+    return [{"group": _group(name, model), "name": name, "shape": tuple(p.shape), "count": p.numel()}
+            for name, p in model.named_parameters()]
+
+
+def param_groups(model: nn.Module) -> dict[str, int]:
+    """Parameter count per group of `param_table`, in module order, plus "total"."""
+    groups: dict[str, int] = {}
+    for row in param_table(model):
+        groups[row["group"]] = groups.get(row["group"], 0) + row["count"]
+    return groups | {"total": sum(groups.values())}
+
+
+def closed_form_params(kind: str, input_size: int, hidden: int, layers: int = 1, n_outputs: int = 1,
+                       window: int = 1, vocab_size: int | None = None) -> dict[str, int]:
+    """Parameter counts from the formulas, grouped like `param_groups`.
+
+    Recurrent layer k: G·(H·I_k + H·H + 2H) with G = MODEL_KINDS[kind].gates, I_0 = input_size, I_k = H;
+    FFNN hidden layer 0: window·I·H + H, later ones H·H + H; head nn.Linear(H, n_out): H·n_out + n_out;
+    embedding (token inputs, when vocab_size is given): vocab_size·input_size.
+    """
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"unknown model {kind!r}; choose one of: {', '.join(MODEL_KINDS)}.")
+    gates, h = MODEL_KINDS[kind].gates, hidden
+    groups = {"embedding": vocab_size * input_size} if vocab_size else {}
+    for k in range(layers):
+        if gates:
+            i = input_size if k == 0 else h
+            groups[f"recurrent layer {k}"] = gates * (h * i + h * h + 2 * h)
+        else:
+            i = window * input_size if k == 0 else h
+            groups[f"hidden layer {k}"] = i * h + h
+    groups["head"] = h * n_outputs + n_outputs
+    return groups | {"total": sum(groups.values())}
+
+
+def closed_form_for(cfg: ModelConfig, io: ModelIO) -> dict[str, int]:
+    """`closed_form_params` for a model config on a task."""
+    return closed_form_params(cfg.kind, _input_size(cfg, io), cfg.hidden, cfg.layers, io.n_outputs,
+                              cfg.window, io.n_features if io.tokens else None)
+
+
+def _input_size(cfg: ModelConfig, io: ModelIO) -> int:
+    return cfg.embed_dim if io.tokens else io.n_features
+
+
+# ---------------------------------------------------------------- FLOPs
+
+def flops(cfg: ModelConfig, io: ModelIO) -> dict:
+    """Analytic FLOPs per sample.
+
+    Convention: only the multiply-adds of matrix products are counted (1 MAC = 2 FLOPs); biases,
+    activations, gate products and embedding look-ups (a gather) are ignored. A recurrent layer costs
+    G·H·(I + H) MACs per time step, times T steps; the FFNN costs window·I·H + H·H per extra layer (at every
+    step when per_step, since it recomputes a window at each step); the head H·n_out, times T when per_step.
+    A training step ≈ 3× the forward (backward ≈ 2× forward).
+    Returns forward_macs, forward_flops, train_flops and groups (forward FLOPs per `param_groups` group).
+    """
+    h, t, i = cfg.hidden, io.seq_len, _input_size(cfg, io)
+    gates = MODEL_KINDS[cfg.kind].gates
+    positions = t if io.per_step else 1  # where the head (and a FFNN window) is evaluated
+    macs: dict[str, int] = {}
+    for k in range(cfg.layers):
+        if gates:
+            macs[f"recurrent layer {k}"] = gates * h * ((i if k == 0 else h) + h) * t
+        else:
+            macs[f"hidden layer {k}"] = (cfg.window * i if k == 0 else h) * h * positions
+    macs["head"] = h * io.n_outputs * positions
+    forward = sum(macs.values())
+    return {"forward_macs": forward, "forward_flops": 2 * forward, "train_flops": 6 * forward,
+            "groups": {g: 2 * m for g, m in macs.items()}}
+
+
+# ---------------------------------------------------------------- measurement
+
+def _setup(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device):
+    """A seeded model, its optimiser and a step(batch indices) that trains exactly like lib.train."""
+    train_cfg.validate()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(train_cfg.seed)
+        model = build_model(cfg, ModelIO.from_dataset(ds)).to(device).train()
+    opt_cls = torch.optim.AdamW if train_cfg.optimizer == "adamw" else torch.optim.Adam
+    opt = opt_cls(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    x, y = ds.train.x.to(device), ds.train.y.to(device)
+
+    def step(idx: torch.Tensor) -> None:
+        loss = loss_fn(ds, model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if train_cfg.clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip)
+        opt.step()
+
+    return model, step
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+    return [idx.to(device) for idx in torch.randperm(n, generator=gen).split(batch_size)]
+
+
+def _time_training(ds, cfg, train_cfg, epochs, warmup):
+    device = resolve_device(train_cfg.device)
+    model, step = _setup(ds, cfg, train_cfg, device)
+    gen = torch.Generator().manual_seed(train_cfg.seed)
+    n = len(ds.train)
+    for idx in _batches(n, train_cfg.batch_size, gen, device)[:warmup]:  # one-time costs: kernels, allocator
+        step(idx)
+    epoch_s, step_s = [], []
+    for _ in range(epochs):
+        batches = _batches(n, train_cfg.batch_size, gen, device)
+        sync(device)
+        t_epoch = time.perf_counter()
+        for idx in batches:
+            t0 = time.perf_counter()
+            step(idx)
+            sync(device)
+            step_s.append(time.perf_counter() - t0)
+        epoch_s.append(time.perf_counter() - t_epoch)
+    result = {"epoch_seconds": statistics.median(epoch_s), "epoch_seconds_all": epoch_s,
+              "step_seconds": statistics.median(step_s), "steps_per_epoch": len(step_s) // epochs,
+              "samples_per_epoch": n, "env": environment(device)}
+    return result, model
+
+
+def time_training(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig = TrainConfig(),
+                  epochs: int = 1, warmup: int = 3) -> dict:
+    """Wall-clock seconds of training epochs over ds.train (no validation), after `warmup` untimed steps.
+
+    Returns epoch_seconds (median over `epochs`), epoch_seconds_all, step_seconds (median per batch),
+    steps_per_epoch, samples_per_epoch and env. The device is synchronised before each clock read.
+    """
+    if epochs < 1 or warmup < 0:
+        raise ConfigError(f"epochs must be at least 1 and warmup at least 0, got {epochs} and {warmup}.")
+    return _time_training(ds, cfg, train_cfg, epochs, warmup)[0]
+
+
+def time_inference(model: nn.Module, x: torch.Tensor, repeats: int = 20, warmup: int = 3) -> dict:
+    """Median wall-clock time of one forward pass over the batch x in eval mode without autograd.
+
+    Returns batch_seconds (median of `repeats` after `warmup` untimed calls), seconds_per_sample
+    (batch_seconds / len(x); with a batch of one this is the latency of answering one query),
+    batch_size, repeats and env.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ConfigError(f"repeats must be at least 1 and warmup at least 0, got {repeats} and {warmup}.")
+    device = next(model.parameters()).device
+    x = x.to(device)
+    was_training = model.training
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for r in range(warmup + repeats):
+            sync(device)
+            t0 = time.perf_counter()
+            model(x)
+            sync(device)
+            if r >= warmup:
+                times.append(time.perf_counter() - t0)
+    model.train(was_training)
+    batch = statistics.median(times)
+    return {"batch_seconds": batch, "seconds_per_sample": batch / len(x), "batch_size": len(x),
+            "repeats": repeats, "env": environment(device)}
+
+
+def peak_memory(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig = TrainConfig(),
+                steps: int = 2) -> dict:
+    """Peak bytes held by PyTorch tensors while building the model and its optimiser and running `steps`
+    training steps, above what was held before: weights, gradients, optimiser state, the batch, saved
+    activations and temporaries. Not the process RSS (interpreter, libraries and allocator caches are
+    left out), and the training data already on the device are not counted.
+
+    CUDA: torch.cuda.max_memory_allocated. CPU: the running sum of the CPU allocator's allocation and
+    free events recorded by torch.profiler (profile_memory=True). Returns peak_bytes, peak_mb (1e6 bytes),
+    method and env.
+    """
+    if steps < 1:
+        raise ConfigError(f"steps must be at least 1, got {steps}.")
+    device = resolve_device(train_cfg.device)
+    gen = torch.Generator().manual_seed(train_cfg.seed)
+    batches = _batches(len(ds.train), train_cfg.batch_size, gen, torch.device("cpu"))
+    batches = [batches[s % len(batches)] for s in range(steps)]
+    ds_on_device = replace(ds, train=Split(ds.train.x.to(device), ds.train.y.to(device)))
+    gc.collect()
+
+    def run() -> None:
+        _, step = _setup(ds_on_device, cfg, train_cfg, device)
+        for idx in batches:
+            step(idx.to(device))
+
+    if device.type == "cuda":
+        sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        run()
+        sync(device)
+        peak, method = torch.cuda.max_memory_allocated(device) - base, "torch.cuda.max_memory_allocated"
+    else:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            run()
+        events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                        key=lambda e: e.start_ns())
+        held = peak = 0
+        for e in events:  # nbytes > 0 allocates, < 0 frees
+            held += e.nbytes()
+            peak = max(peak, held)
+        method = "torch.profiler CPU allocator events"
+    return {"peak_bytes": int(peak), "peak_mb": peak / 1e6, "method": method, "env": environment(device)}
+
+
+def _env_columns(env: dict) -> dict:
+    return {"device": env["device"], "device_name": env["device_name"], "torch": env["torch"],
+            "threads": env["threads"], "mkldnn": env["mkldnn_enabled"]}
+
+
+def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: TrainConfig = TrainConfig(),
+                epochs: int = 1, warmup: int = 3, repeats: int = 20,
+                on_row: Callable[[dict], None] | None = None) -> pd.DataFrame:
+    """One row per model config on ds.
+
+    Columns: label, kind, hidden, layers, init, n_params, forward_flops, train_flops (per sample),
+    epoch_seconds, step_seconds (`time_training`), latency_ms (one test sequence, `time_inference`),
+    peak_memory_mb (`peak_memory`), device, device_name, torch, threads, mkldnn. Repeated labels get
+    " #2", " #3". on_row receives each row as it is measured (for progress).
+    """
+    io = ModelIO.from_dataset(ds)
+    rows, seen = [], {}
+    for cfg in model_cfgs:
+        timing, model = _time_training(ds, cfg, train_cfg, epochs, warmup)
+        latency = time_inference(model, ds.test.x[:1], repeats=repeats)
+        memory = peak_memory(ds, cfg, train_cfg)
+        f = flops(cfg, io)
+        seen[cfg.label] = seen.get(cfg.label, 0) + 1
+        label = cfg.label if seen[cfg.label] == 1 else f"{cfg.label} #{seen[cfg.label]}"
+        row = {"label": label, "kind": cfg.kind, "hidden": cfg.hidden, "layers": cfg.layers,
+               "init": cfg.resolved_init, "n_params": count_params(model),
+               "forward_flops": f["forward_flops"], "train_flops": f["train_flops"],
+               "epoch_seconds": timing["epoch_seconds"], "step_seconds": timing["step_seconds"],
+               "latency_ms": latency["seconds_per_sample"] * 1e3, "peak_memory_mb": memory["peak_mb"],
+               **_env_columns(timing["env"])}
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return pd.DataFrame(rows)
+
+
+def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 128, 256),
+            base: ModelConfig | None = None, seq_len: int = 50, input_size: int = 16, batch_size: int = 64,
+            repeats: int = 5, warmup: int = 2, device: str = "auto", seed: int = 0) -> pd.DataFrame:
+    """Median seconds per training step and analytic FLOPs as the hidden size or sequence length grows.
+
+    Uses synthetic regression data: one batch of `batch_size` random sequences of `input_size` features,
+    trained with Adam like lib.train. `what` is "hidden" (values are hidden sizes, seq_len fixed) or
+    "seq_len" (values are sequence lengths, hidden from `base`). Columns: label, kind, what, value, hidden,
+    seq_len, n_params, forward_flops, train_flops, step_seconds, device, device_name, torch, threads, mkldnn.
+    """
+    if what not in ("hidden", "seq_len"):
+        raise ConfigError(f"scaling runs over 'hidden' or 'seq_len', got {what!r}.")
+    if not values or min(values) < 1:
+        raise ConfigError(f"scaling needs positive {what} values, got {list(values)}.")
+    base = replace(base or ModelConfig(), kind=kind)
+    train_cfg = TrainConfig(batch_size=batch_size, seed=seed, device=device)
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for value in values:
+        cfg = replace(base, hidden=value) if what == "hidden" else base
+        t = value if what == "seq_len" else seq_len
+        cfg = replace(cfg, window=min(cfg.window, t))
+        split = Split(torch.randn(batch_size, t, input_size, generator=gen), torch.randn(batch_size, generator=gen))
+        ds = SequenceDataset("synthetic", "random sequences for timing", REGRESSION, split, split, split,
+                             seq_len=t, n_features=input_size, n_outputs=1)
+        timing, model = _time_training(ds, cfg, replace(train_cfg, epochs=1), epochs=repeats, warmup=warmup)
+        f = flops(cfg, ModelIO.from_dataset(ds))
+        rows.append({"label": f"{cfg.label} {'H' if what == 'hidden' else 'T'}={value}", "kind": kind,
+                     "what": what, "value": value, "hidden": cfg.hidden, "seq_len": t,
+                     "n_params": count_params(model), "forward_flops": f["forward_flops"],
+                     "train_flops": f["train_flops"], "step_seconds": timing["step_seconds"],
+                     **_env_columns(timing["env"])})
+    return pd.DataFrame(rows)
+
+
+def flops_vs_time_note(df: pd.DataFrame, min_gap: float = 0.1) -> str | None:
+    """A plain-language note when a model with more FLOPs was measurably faster than one with fewer
+    (faster by more than `min_gap`, a fraction, so timing noise does not count); None when the FLOP ranking
+    and the time ranking agree. Reads label, train_flops (or forward_flops), epoch_seconds (or
+    step_seconds) and, when present, kind, device and mkldnn.
+    """
+    flop_col = next((c for c in ("train_flops", "forward_flops") if c in df), None)
+    time_col = next((c for c in ("epoch_seconds", "step_seconds") if c in df), None)
+    if flop_col is None or time_col is None:
+        raise ConfigError("the note needs a FLOPs column (train_flops or forward_flops) and a time column "
+                          f"(epoch_seconds or step_seconds); got columns: {', '.join(map(str, df.columns))}.")
+    rows = df.dropna(subset=[flop_col, time_col]).to_dict("records")
+    pairs = []
+    for a, b in combinations(rows, 2):
+        more, fewer = (a, b) if a[flop_col] > b[flop_col] else (b, a)
+        if more[flop_col] > fewer[flop_col] and more[time_col] < fewer[time_col] * (1 - min_gap):
+            pairs.append((more, fewer))
+    if not pairs:
+        return None
+    pairs.sort(key=lambda p: p[0][flop_col] / p[1][flop_col], reverse=True)
+    unit = "epoch" if time_col == "epoch_seconds" else "training step"
+    lines = [f"{m['label']} needs {m[flop_col] / f[flop_col]:.1f}× the FLOPs of {f['label']} yet took "
+             f"{m[time_col]:.3g} s per {unit} against {f[time_col]:.3g} s." for m, f in pairs[:3]]
+    if len(pairs) > 3:
+        lines.append(f"({len(pairs) - 3} more such pairs.)")
+    fused = any(m.get("kind") in FUSED_ON_CPU and f.get("kind") not in FUSED_ON_CPU
+                and str(m.get("device", "cpu")).startswith("cpu") and m.get("mkldnn", True) for m, f in pairs)
+    if fused:
+        lines.append("FLOPs count arithmetic, not how it is run: on CPU PyTorch runs nn.LSTM (float32) as one "
+                     "fused oneDNN kernel over the whole sequence, while nn.RNN and nn.GRU loop over the time "
+                     "steps with separate small kernels, so per-step overhead outweighs the LSTM's extra "
+                     "arithmetic.")
+    else:
+        lines.append("FLOPs count arithmetic, not how it is run: at these sizes time goes to per-operation "
+                     "overhead, memory traffic and how well each kernel is fused, so more FLOPs need not "
+                     "mean more time.")
+    return " ".join(lines)

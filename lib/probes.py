@@ -1,0 +1,255 @@
+"""Looking inside trained models: accuracy by distance, gradient through time, gates, next-word guesses.
+
+Probes run the model in eval mode (no dropout) and restore its mode afterwards. Hidden states and gates of
+recurrent models come from unrolling nn.RNNCell / nn.GRUCell / nn.LSTMCell that share the fused module's
+weight tensors, because the fused module's per-step outputs are not the states later steps depend on.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lib.errors import ConfigError
+from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
+from lib.train import predict
+
+CELLS = {nn.RNN: nn.RNNCell, nn.GRU: nn.GRUCell, nn.LSTM: nn.LSTMCell}
+
+
+@contextmanager
+def _eval(model: nn.Module):
+    """Eval mode without cuDNN (its RNN backward refuses eval mode); the previous mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.backends.cudnn.flags(enabled=False):
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+# ---------------------------------------------------------------- accuracy by distance
+
+def accuracy_by_distance(model: nn.Module, split: Split, ds: SequenceDataset) -> pd.DataFrame:
+    """Accuracy per dependency distance on a classification split: columns distance, accuracy, n, sorted by
+    distance. Per-step models are scored on the final word (the answer)."""
+    if ds.kind != CLASSIFICATION:
+        raise ConfigError(f"accuracy by distance needs a classification task; {ds.name!r} is {ds.kind}.")
+    if split.distance is None:
+        raise ConfigError(f"this split of {ds.name!r} records no per-sample distance; "
+                          "accuracy by distance needs a task that varies the distance.")
+    out = predict(model, split.x).cpu()
+    pred, y = (out[:, -1].argmax(-1), split.y[:, -1]) if ds.per_step else (out.argmax(-1), split.y)
+    frame = pd.DataFrame({"distance": split.distance.numpy(), "correct": (pred == y).numpy()})
+    grouped = frame.groupby("distance")["correct"].agg(accuracy="mean", n="size").reset_index()
+    return grouped.astype({"accuracy": float, "n": int})
+
+
+# ---------------------------------------------------------------- Cell unroll
+
+def cells(rnn: nn.RNNBase) -> list[nn.RNNCellBase]:
+    """One Cell per layer of a fused nn.RNN / nn.GRU / nn.LSTM, holding references to its weight tensors
+    (weight_ih_l{k} etc.), so gradients and values are those of the fused module."""
+    if rnn.bidirectional or getattr(rnn, "proj_size", 0):
+        raise ConfigError("the Cell unroll supports unidirectional recurrent layers without projection.")
+    cell_cls = CELLS[type(rnn)]
+    extra = {"nonlinearity": rnn.nonlinearity} if hasattr(rnn, "nonlinearity") else {}
+    out = []
+    for k in range(rnn.num_layers):
+        in_size = rnn.input_size if k == 0 else rnn.hidden_size
+        cell = cell_cls(in_size, rnn.hidden_size, bias=rnn.bias, device="meta", **extra)  # no RNG use
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if rnn.bias else ("weight_ih", "weight_hh"):
+            setattr(cell, name, getattr(rnn, f"{name}_l{k}"))
+        out.append(cell)
+    return out
+
+
+def unroll(model: nn.Module, e: torch.Tensor) -> list[list]:
+    """Run a Recurrent model's layers step by step on embedded inputs e (B, T, I).
+
+    Returns per layer the list of T states: h_t (B, H), or (h_t, c_t) for the LSTM. Dropout between layers
+    is applied as in the fused module (a no-op in eval mode).
+    """
+    layers, inp = [], e
+    for k, cell in enumerate(cells(model.rnn)):
+        state, steps = None, []
+        for t in range(inp.shape[1]):
+            state = cell(inp[:, t], state)
+            steps.append(state)
+        layers.append(steps)
+        inp = torch.stack([_h(s) for s in steps], 1)  # (B, T, H)
+        if k < model.rnn.num_layers - 1:
+            inp = F.dropout(inp, model.rnn.dropout, model.training)
+    return layers
+
+
+def _h(state) -> torch.Tensor:
+    return state[0] if isinstance(state, tuple) else state
+
+
+def _is_recurrent(model: nn.Module) -> bool:
+    return isinstance(getattr(model, "rnn", None), nn.RNNBase)
+
+
+# ---------------------------------------------------------------- gradient through time
+
+def _final_loss(ds: SequenceDataset, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sum over the batch of each sample's loss at the prediction point (the last step)."""
+    if ds.per_step:
+        out, y = out[:, -1], y[:, -1]  # (B, n_out), (B,)
+    if ds.kind == CLASSIFICATION:
+        return F.cross_entropy(out, y, ignore_index=-100, reduction="sum")
+    return F.mse_loss(out.squeeze(-1), y.to(out.dtype), reduction="sum")
+
+
+def _input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ds: SequenceDataset) -> torch.Tensor:
+    """∂L/∂e (B, T, I) through the model's own forward, e = model.inputs(x) made a leaf by a hook."""
+    captured = {}
+
+    def hook(module, args, out):
+        captured["e"] = out.detach().requires_grad_()
+        return captured["e"]
+
+    handle = model.inputs.register_forward_hook(hook)
+    try:
+        out = model(x)
+    finally:
+        handle.remove()
+    (grad,) = torch.autograd.grad(_final_loss(ds, out, y), captured["e"])
+    return grad
+
+
+def _hidden_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ds: SequenceDataset) -> torch.Tensor:
+    """∂L/∂h_t (B, T, H) for the last layer's hidden state, from the Cell unroll."""
+    hs = [_h(s) for s in unroll(model, model.inputs(x))[-1]]  # T × (B, H)
+    out = model.head(model.drop(hs[-1]))
+    if ds.per_step:
+        out = out[:, None]  # only the prediction point: (B, 1, n_out)
+        y = y[:, -1:]
+    return torch.stack(torch.autograd.grad(_final_loss(ds, out, y), hs), 1)
+
+
+def gradient_through_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ds: SequenceDataset,
+                          wrt: str = "hidden") -> pd.DataFrame:
+    """How strongly the loss at the prediction point depends on each earlier step.
+
+    L is each sample's loss at the last step (per-step models: the final word only). wrt="hidden": the
+    gradient norm ‖∂L/∂h_t‖ of the last recurrent layer's hidden state (for the LSTM h_t, with c_t held
+    fixed), unrolled with Cells; the FFNN has no state through time, so it reports its inputs instead.
+    wrt="input": ‖∂L/∂e_t‖ on the embedded (token) or feature inputs, for every kind through its own
+    forward; zero outside an FFNN's window. Norms are averaged over the batch.
+    Columns: steps_back (T-1-t, 0 = prediction point), grad_norm, wrt ("hidden" or "input").
+    """
+    if wrt not in ("hidden", "input"):
+        raise ConfigError(f"wrt must be 'hidden' or 'input', got {wrt!r}.")
+    device = _device(model)
+    x, y = x.to(device), y.to(device)
+    hidden = wrt == "hidden" and _is_recurrent(model)
+    with _eval(model), torch.enable_grad():
+        grad = _hidden_gradients(model, x, y, ds) if hidden else _input_gradients(model, x, y, ds)
+    norms = grad.norm(dim=-1).mean(0).detach().cpu()  # (T,)
+    t = len(norms)
+    return pd.DataFrame({"steps_back": np.arange(t), "grad_norm": norms.flip(0).double().numpy(),
+                         "wrt": "hidden" if hidden else "input"})
+
+
+# ---------------------------------------------------------------- gates
+
+def _lstm_gates(cell: nn.LSTMCell, u: torch.Tensor, h_prev: torch.Tensor) -> dict:
+    pre = F.linear(u, cell.weight_ih, cell.bias_ih) + F.linear(h_prev, cell.weight_hh, cell.bias_hh)
+    i, f, g, o = pre.chunk(4, -1)  # nn.LSTM gate order (input, forget, cell, output)
+    return {"input": i.sigmoid(), "forget": f.sigmoid(), "candidate": g.tanh(), "output": o.sigmoid()}
+
+
+def _gru_gates(cell: nn.GRUCell, u: torch.Tensor, h_prev: torch.Tensor) -> dict:
+    gi, gh = F.linear(u, cell.weight_ih, cell.bias_ih), F.linear(h_prev, cell.weight_hh, cell.bias_hh)
+    (ir, iz, in_), (hr, hz, hn) = gi.chunk(3, -1), gh.chunk(3, -1)  # nn.GRU order (reset, update, new)
+    r = (ir + hr).sigmoid()
+    return {"reset": r, "update": (iz + hz).sigmoid(), "candidate": (in_ + r * hn).tanh()}
+
+
+GATES = {nn.LSTM: _lstm_gates, nn.GRU: _gru_gates}
+
+
+def gate_activations(model: nn.Module, x_single: torch.Tensor, layer: int = -1) -> dict[str, np.ndarray]:
+    """Gate activations of one input sequence, each an array (T, H), for one recurrent layer (default the
+    last, the one the head reads).
+
+    LSTM: input, forget, output (sigmoid, in [0, 1]), candidate (tanh), cell (c_t), hidden (h_t); gate
+    order (i, f, g, o) as in nn.LSTM. GRU: reset, update (sigmoid), candidate (tanh n_t), hidden;
+    h_t = (1 - update) * candidate + update * h_{t-1}; order (r, z, n) as in nn.GRU.
+    x_single: (T,) token ids or (T, F) features, with or without a leading batch of 1.
+    """
+    rnn = getattr(model, "rnn", None)
+    if type(rnn) not in GATES:
+        what = type(rnn).__name__ if _is_recurrent(model) else type(model).__name__
+        raise ConfigError(f"gate activations exist only for LSTM and GRU; this model is {what}, which has "
+                          "no gates. Pick an LSTM or GRU run.")
+    tokens = model.inputs.embed is not None
+    x = x_single if x_single.dim() == (2 if tokens else 3) else x_single.unsqueeze(0)
+    if x.shape[0] != 1:
+        raise ConfigError(f"gate activations take one sequence, got a batch of {x.shape[0]}.")
+    with _eval(model), torch.no_grad():
+        e = model.inputs(x.to(_device(model)))  # (1, T, I)
+        layers = unroll(model, e)
+        k = range(len(layers))[layer]
+        u = e if k == 0 else torch.stack([_h(s) for s in layers[k - 1]], 1)  # (1, T, I_k)
+        states = layers[k]
+        h = torch.stack([_h(s) for s in states], 1)  # (1, T, H)
+        h_prev = F.pad(h, (0, 0, 1, 0))[:, :-1]  # h_{t-1}, zeros at t = 0
+        gates = GATES[type(rnn)](cells(model.rnn)[k], u, h_prev)
+        if isinstance(states[0], tuple):
+            gates["cell"] = torch.stack([s[1] for s in states], 1)
+        gates["hidden"] = h
+    return {name: v[0].cpu().double().numpy() for name, v in gates.items()}
+
+
+# ---------------------------------------------------------------- next words
+
+def tokenize(prompt: str) -> list[str]:
+    """Lower-case words, split on whitespace and punctuation."""
+    return re.findall(r"[\w']+", prompt.lower())
+
+
+def encode_prompt(ds: SequenceDataset, prompt: str) -> torch.Tensor:
+    """Token ids (1, seq_len) of a prompt, left-padded with 0 or cut to its last seq_len words, like the
+    training data. Raises ConfigError for a non-text task, an empty prompt or unknown words."""
+    if ds.vocab is None:
+        raise ConfigError(f"next-word guesses need a text task; {ds.name!r} has no vocabulary.")
+    words = tokenize(prompt)
+    known = ds.vocab[1:]
+    if not words:
+        raise ConfigError(f"the prompt has no words; try for example: {' '.join(known[:5])}.")
+    ids = {w: i for i, w in enumerate(ds.vocab) if i > 0}
+    unknown = list(dict.fromkeys(w for w in words if w not in ids))
+    if unknown:
+        raise ConfigError(f"unknown word(s) in the prompt: {', '.join(unknown)}. The model knows only its "
+                          f"{len(known)} training words, e.g. {', '.join(known[:8])}.")
+    tokens = [ids[w] for w in words][-ds.seq_len:]
+    return torch.tensor([[0] * (ds.seq_len - len(tokens)) + tokens])
+
+
+def top_k_next_words(model: nn.Module, ds: SequenceDataset, prompt: str, k: int = 5) -> list[tuple[str, float]]:
+    """The k most probable words after the prompt, as (word, probability), most probable first.
+
+    Classification text tasks: probabilities of the answer classes (ds.class_names). Per-step tasks: the
+    next-token distribution at the last position, padding left out (so the k probabilities sum to ≤ 1).
+    """
+    if k < 1:
+        raise ConfigError(f"k must be at least 1, got {k}.")
+    x = encode_prompt(ds, prompt)
+    out = predict(model, x)[0].cpu()  # (n_out,) or (T, V)
+    probs = (out[-1] if ds.per_step else out).softmax(-1)
+    names = ds.class_names if ds.class_names is not None else ds.vocab
+    order = [i for i in probs.argsort(descending=True).tolist() if not (ds.per_step and i == 0)]
+    return [(names[i], float(probs[i])) for i in order[:k]]

@@ -1,0 +1,189 @@
+"""Costs: parameter counts equal the closed forms, FLOPs follow the stated convention, measurements carry
+their environment, and the FLOPs-versus-time note fires only when the numbers disagree."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from lib.costs import (
+    closed_form_for,
+    closed_form_params,
+    cost_report,
+    flops,
+    flops_vs_time_note,
+    param_groups,
+    param_table,
+    peak_memory,
+    scaling,
+    time_inference,
+    time_training,
+)
+from lib.errors import ConfigError
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, count_params
+from lib.tasks.text import TextRecallConfig, make_text_recall
+from lib.train import TrainConfig
+
+torch.set_num_threads(1)
+ENV_KEYS = {"torch", "threads", "device", "mkldnn_enabled"}
+FAST = TrainConfig(batch_size=32, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return make_text_recall(TextRecallConfig(distance=3, n_train=64, n_val=16, n_test=16))
+
+
+def build(cfg: ModelConfig, io: ModelIO) -> nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return build_model(cfg, io)
+
+
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("tokens", [True, False])
+@pytest.mark.parametrize("per_step", [False, True])
+def test_param_groups_equal_closed_forms(kind, layers, tokens, per_step):
+    io = ModelIO(seq_len=12, n_features=30 if tokens else 7, n_outputs=5, tokens=tokens, per_step=per_step)
+    cfg = ModelConfig(kind=kind, hidden=9, layers=layers, window=4, embed_dim=6)
+    model = build(cfg, io)
+    assert param_groups(model) == closed_form_for(cfg, io)
+    assert param_groups(model)["total"] == count_params(model)
+    rows = param_table(model)
+    assert sum(r["count"] for r in rows) == count_params(model)
+    assert all(r["count"] == torch.Size(r["shape"]).numel() for r in rows)
+
+
+def test_closed_forms_match_science_examples_and_pytorch_modules():
+    # science.md §3: I = 1, H = 128
+    expected = {"rnn": 16_768, "gru": 50_304, "lstm": 67_072}
+    modules = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+    for kind, n in expected.items():
+        assert closed_form_params(kind, 1, 128)["recurrent layer 0"] == n
+        assert sum(p.numel() for p in modules[kind](1, 128).parameters()) == n
+    ffnn = closed_form_params("ffnn", input_size=16, hidden=32, layers=2, n_outputs=6, window=5, vocab_size=40)
+    assert ffnn == {"embedding": 640, "hidden layer 0": 5 * 16 * 32 + 32, "hidden layer 1": 32 * 32 + 32,
+                    "head": 32 * 6 + 6, "total": 640 + 2592 + 1056 + 198}
+
+
+def test_param_table_groups_in_module_order():
+    io = ModelIO(seq_len=10, n_features=20, n_outputs=3, tokens=True)
+    groups = [r["group"] for r in param_table(build(ModelConfig(kind="gru", hidden=4, layers=2), io))]
+    assert list(dict.fromkeys(groups)) == ["embedding", "recurrent layer 0", "recurrent layer 1", "head"]
+
+
+def test_closed_form_rejects_unknown_kind():
+    with pytest.raises(ConfigError, match=r"^unknown model 'transformer'; choose one of: ffnn, rnn, gru, lstm\.$"):
+        closed_form_params("transformer", 1, 8)
+
+
+def test_flops_hand_computed_cases():
+    io = ModelIO(seq_len=10, n_features=40, n_outputs=6, tokens=True)
+    # LSTM, I = 16, H = 64: 4·64·(16+64)·10 + 64·6 = 204,800 + 384 MACs
+    f = flops(ModelConfig(kind="lstm", hidden=64, embed_dim=16), io)
+    assert f["forward_macs"] == 205_184
+    assert f["forward_flops"] == 410_368
+    assert f["train_flops"] == 3 * 410_368
+    assert f["groups"] == {"recurrent layer 0": 409_600, "head": 768}
+    # 2-layer GRU, per step: 3·8·(16+8)·10 + 3·8·(8+8)·10 + 8·6·10
+    f = flops(ModelConfig(kind="gru", hidden=8, layers=2, embed_dim=16), ModelIO(10, 40, 6, True, True))
+    assert f["forward_macs"] == 5760 + 3840 + 480
+    # FFNN window 5, features 16, hidden 32, 2 layers: 5·16·32 + 32·32 + 32·6
+    f = flops(ModelConfig(kind="ffnn", hidden=32, layers=2, window=5), ModelIO(10, 16, 6))
+    assert f["forward_macs"] == 2560 + 1024 + 192
+
+
+def test_flops_grow_with_length_for_recurrent_models_only():
+    cfg = ModelConfig(kind="rnn", hidden=8, window=5)
+    short, long = ModelIO(10, 3, 2), ModelIO(40, 3, 2)
+    rec = [flops(cfg, io)["groups"]["recurrent layer 0"] for io in (short, long)]
+    assert rec[1] == 4 * rec[0]
+    ff = [flops(ModelConfig(kind="ffnn", hidden=8, window=5), io)["forward_flops"] for io in (short, long)]
+    assert ff[0] == ff[1]
+
+
+def test_time_training_returns_positive_medians_with_environment(ds):
+    result = time_training(ds, ModelConfig(kind="rnn", hidden=8), FAST, epochs=2, warmup=1)
+    assert result["epoch_seconds"] > 0 and result["step_seconds"] > 0
+    assert len(result["epoch_seconds_all"]) == 2
+    assert result["steps_per_epoch"] == 2 and result["samples_per_epoch"] == 64
+    assert ENV_KEYS <= result["env"].keys()
+    assert result["env"]["threads"] == torch.get_num_threads()
+    with pytest.raises(ConfigError, match=r"^epochs must be at least 1 and warmup at least 0, got 0 and 1\.$"):
+        time_training(ds, ModelConfig(kind="rnn"), FAST, epochs=0, warmup=1)
+
+
+def test_time_inference_restores_mode_and_reports_per_sample(ds):
+    model = build(ModelConfig(kind="gru", hidden=8), ModelIO.from_dataset(ds)).train()
+    result = time_inference(model, ds.test.x[:4], repeats=3, warmup=1)
+    assert result["batch_seconds"] > 0
+    assert result["seconds_per_sample"] == pytest.approx(result["batch_seconds"] / 4)
+    assert result["batch_size"] == 4 and ENV_KEYS <= result["env"].keys()
+    assert model.training
+
+
+def test_peak_memory_covers_weights_gradients_and_adam_state(ds):
+    small = peak_memory(ds, ModelConfig(kind="lstm", hidden=8), FAST)
+    big = peak_memory(ds, ModelConfig(kind="lstm", hidden=128), FAST)
+    n_big = count_params(build(ModelConfig(kind="lstm", hidden=128), ModelIO.from_dataset(ds)))
+    # float32 weights + gradients + Adam's two moments are all alive after a step
+    assert big["peak_bytes"] >= 4 * 4 * n_big
+    assert big["peak_bytes"] > small["peak_bytes"] > 0
+    assert big["peak_mb"] == pytest.approx(big["peak_bytes"] / 1e6)
+    assert ENV_KEYS <= big["env"].keys() and big["method"]
+
+
+def test_cost_report_has_one_row_per_model_with_environment(ds):
+    cfgs = [ModelConfig(kind="ffnn", hidden=8, window=3), ModelConfig(kind="lstm", hidden=8),
+            ModelConfig(kind="lstm", hidden=8, init="pytorch")]
+    seen = []
+    df = cost_report(ds, cfgs, FAST, warmup=1, repeats=2, on_row=seen.append)
+    assert list(df["label"]) == ["FFNN w3", "LSTM", "LSTM #2"] and len(seen) == 3
+    assert list(df["init"]) == ["pytorch", "chrono", "pytorch"]
+    io = ModelIO.from_dataset(ds)
+    assert list(df["n_params"]) == [closed_form_for(c, io)["total"] for c in cfgs]
+    assert list(df["train_flops"]) == [flops(c, io)["train_flops"] for c in cfgs]
+    for col in ("epoch_seconds", "latency_ms", "peak_memory_mb"):
+        assert (df[col] > 0).all(), col
+    assert set(df["device"]) == {"cpu"} and set(df["threads"]) == {torch.get_num_threads()}
+    assert set(df["torch"]) == {torch.__version__}
+    assert set(df["mkldnn"]) == {torch.backends.mkldnn.enabled}
+
+
+def test_scaling_over_hidden_and_length():
+    df = scaling("gru", "hidden", (4, 8), seq_len=6, batch_size=8, repeats=2, warmup=1, device="cpu")
+    assert list(df["hidden"]) == [4, 8] and list(df["label"]) == ["GRU H=4", "GRU H=8"]
+    assert list(df["n_params"]) == [closed_form_params("gru", 16, h, n_outputs=1)["total"] for h in (4, 8)]
+    assert (df["step_seconds"] > 0).all() and set(df["device"]) == {"cpu"}
+    df = scaling("lstm", "seq_len", (5, 10), base=ModelConfig(hidden=4), batch_size=8, repeats=2, warmup=1,
+                 device="cpu")
+    assert list(df["seq_len"]) == [5, 10]
+    assert df["forward_flops"].iloc[1] - 2 * 4 * 1 == 2 * (df["forward_flops"].iloc[0] - 2 * 4 * 1)
+    with pytest.raises(ConfigError, match=r"^scaling runs over 'hidden' or 'seq_len', got 'layers'\.$"):
+        scaling("lstm", "layers", (1, 2))
+
+
+def _table(times: dict[str, float], kinds=None, device="cpu") -> pd.DataFrame:
+    flop = {"FFNN w5": 1e4, "RNN": 1e5, "GRU": 3e5, "LSTM": 4e5}
+    return pd.DataFrame([{"label": k, "kind": (kinds or {}).get(k, k.split()[0].lower()), "train_flops": flop[k],
+                          "epoch_seconds": s, "device": device, "mkldnn": True} for k, s in times.items()])
+
+
+def test_flops_vs_time_note_explains_fused_lstm_on_cpu():
+    note = flops_vs_time_note(_table({"RNN": 1.0, "LSTM": 0.6}))
+    assert note.startswith("LSTM needs 4.0× the FLOPs of RNN yet took 0.6 s per epoch against 1 s.")
+    assert "fused oneDNN kernel" in note
+
+
+def test_flops_vs_time_note_generic_reason_off_cpu():
+    note = flops_vs_time_note(_table({"RNN": 1.0, "LSTM": 0.6}, device="cuda:0"))
+    assert "oneDNN" not in note and "per-operation overhead" in note
+
+
+def test_flops_vs_time_note_none_when_rankings_agree_or_within_noise():
+    assert flops_vs_time_note(_table({"FFNN w5": 0.1, "RNN": 0.5, "GRU": 0.9, "LSTM": 1.0})) is None
+    assert flops_vs_time_note(_table({"GRU": 1.0, "LSTM": 0.95})) is None  # 5 % faster: noise
+    with pytest.raises(ConfigError, match=r"^the note needs a FLOPs column"):
+        flops_vs_time_note(pd.DataFrame({"label": ["a"], "epoch_seconds": [1.0]}))

@@ -1,0 +1,45 @@
+"""The essay's story on text recall, measured with every model's best-practice defaults."""
+import pytest
+
+from lib.experiments import aggregate, compare, window_sweep
+from lib.models import ModelConfig
+from lib.tasks.text import TextRecallConfig, cue_lag
+
+pytestmark = pytest.mark.slow
+SEEDS = (0, 1, 2)
+
+
+def _means(task, models):
+    table = aggregate(compare(task, models, seeds=SEEDS).summary())
+    return dict(zip(table["label"], table["metric_mean"], strict=True)), table
+
+
+def test_at_distance_20_only_models_that_reach_the_cue_recall_it():
+    task = TextRecallConfig(distance=20)
+    reach = cue_lag(20)
+    means, table = _means(task, [ModelConfig(kind="ffnn", window=5), ModelConfig(kind="ffnn", window=reach),
+                                 ModelConfig(kind="lstm")])
+    print(table.to_string())
+    assert means["FFNN w5"] <= 1 / 6 + 0.10
+    assert means[f"FFNN w{reach}"] >= 0.95
+    assert means["LSTM"] >= 0.95
+
+
+def test_at_distance_40_the_rnn_forgets_and_the_lstm_remembers():
+    means, table = _means(TextRecallConfig(distance=40), [ModelConfig(kind="rnn"), ModelConfig(kind="lstm")])
+    print(table.to_string())
+    assert means["RNN"] <= 0.5
+    assert means["LSTM"] >= 0.95
+
+
+def test_ffnn_accuracy_jumps_where_its_window_first_reaches_the_cue():
+    task = TextRecallConfig(distance=10, n_train=2000)
+    reach = cue_lag(10)
+    windows = [1, 5, reach - 3, reach - 2, reach - 1, reach, reach + 1, reach + 4]
+    sweep = window_sweep(task, windows, references=())
+    acc = dict(zip(sweep["window"], sweep["metric"], strict=True))
+    print(acc)
+    first_solved = min(w for w in windows if acc[w] >= 0.95)
+    assert abs(first_solved - reach) <= 1
+    assert all(acc[w] <= 1 / 6 + 0.15 for w in windows if w < reach - 1)
+    assert all(acc[w] >= 0.95 for w in windows if w >= reach + 1)

@@ -1,0 +1,362 @@
+"""The run store: records, reuse lookup, crash safety, concurrent writers, refusal of foreign files."""
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from lib.models import ModelConfig, ModelIO, build_model, count_params
+from lib.runtime import __version__, environment
+from lib.store import (
+    APPLICATION_ID,
+    MIGRATIONS,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    RunStore,
+    StoreError,
+    config_hash,
+    default_path,
+)
+from lib.train import RunResult, TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+IO = ModelIO(seq_len=6, n_features=12, n_outputs=3, tokens=True)
+LEAVE = "Lookback left it untouched; move it away or set LOOKBACK_DB to another file."
+
+
+def make_config(kind: str = "gru", hidden: int = 4, lr: float = 3e-3) -> dict:
+    return {"task": {"distance": 3, "n_train": 40}, "model": asdict(ModelConfig(kind=kind, hidden=hidden)),
+            "train": asdict(TrainConfig(lr=lr, epochs=3)), "io": asdict(IO)}
+
+
+def make_result(kind: str = "gru", hidden: int = 4, status: str = "completed", acc: float = 0.75):
+    """A RunResult as the engine returns it (three epochs), without spending time on training."""
+    torch.manual_seed(0)
+    mc = ModelConfig(kind=kind, hidden=hidden)
+    model = build_model(mc, IO)
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e, "val_metric": 0.2 * e,
+                "epoch_seconds": 0.01, "elapsed_seconds": 0.01 * e} for e in (1, 2, 3)]
+    return RunResult(mc, TrainConfig(epochs=3), status, f"trained 3 epochs ({status})", history, 3,
+                     {"loss": 0.5, "accuracy": acc}, count_params(model), environment(), model)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        yield s
+
+
+def _write_runs(path: str, worker: int, n_runs: int) -> None:
+    """Child process of the concurrency test: its own store, n_runs runs of three epochs each."""
+    store = RunStore(path)
+    for i in range(n_runs):
+        run_id = store.start_run(make_config(hidden=i + 1), worker, f"w{worker}-{i}", "text_recall",
+                                 {"lookback": __version__})
+        for epoch in (1, 2, 3):
+            store.log_epoch(run_id, {"epoch": epoch, "train_loss": float(i + epoch)})
+        store.finish_run(run_id, "completed", "ok", {"accuracy": i / n_runs})
+    store.close()
+
+
+# -- records ------------------------------------------------------------------------------------------
+
+
+def test_incremental_run_is_recorded_with_history_metrics_costs_and_weights(store):
+    cfg, model = make_config(), build_model(ModelConfig(kind="gru", hidden=4), IO)
+    run_id = store.start_run(cfg, 7, "GRU", "text_recall", environment())
+    assert store.get(run_id)["status"] == "running"
+    for epoch in (1, 2):
+        store.log_epoch(run_id, {"epoch": epoch, "train_loss": 1.0 / epoch, "val_metric": 0.5})
+    store.finish_run(run_id, "completed", "trained 2 epochs", {"accuracy": 0.9, "loss": 0.25},
+                     {"train_seconds": 1.5, "per_layer": {"rnn": 10}}, model.state_dict(),
+                     best_epoch=2, n_params=count_params(model))
+    rec = store.get(run_id)
+    assert re.fullmatch(r"[0-9a-f]{12}", run_id)
+    assert (rec["task"], rec["label"], rec["seed"], rec["status"]) == ("text_recall", "GRU", 7, "completed")
+    assert rec["config"] == cfg and rec["config_hash"] == config_hash(cfg)
+    assert rec["metrics"] == {"accuracy": 0.9, "loss": 0.25}
+    assert rec["costs"] == {"train_seconds": 1.5, "per_layer": {"rnn": 10}}
+    assert rec["env"]["lookback"] == rec["version"] == __version__
+    assert rec["pid"] == os.getpid() and rec["has_weights"] and rec["best_epoch"] == 2
+    assert rec["created"] <= rec["updated"]
+    assert rec["history"] == [{"epoch": 1, "train_loss": 1.0, "val_metric": 0.5},
+                              {"epoch": 2, "train_loss": 0.5, "val_metric": 0.5}]
+    pd.testing.assert_frame_equal(store.history(run_id), pd.DataFrame(rec["history"]))
+    weights = store.load_weights(run_id)
+    assert weights.keys() == model.state_dict().keys()
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+
+def test_save_result_stores_a_run_result_record_in_one_call(store):
+    result = make_result()
+    run_id = store.save_result(make_config(), 0, result.label, "text_recall", result.record(),
+                               result.model.state_dict())
+    rec = store.get(run_id)
+    assert rec["status"] == "completed" and rec["message"] == "trained 3 epochs (completed)"
+    assert rec["history"] == result.history and rec["metrics"] == result.test
+    assert rec["n_params"] == result.n_params and rec["best_epoch"] == 3
+    assert rec["env"] == result.env
+    assert store.load_weights(run_id)["head.weight"].shape == (3, 4)
+
+
+def test_runs_lists_one_flat_row_per_run_newest_first_with_filters(store):
+    first = store.save_result(make_config(), 0, "GRU", "text_recall", make_result().record())
+    second = store.save_result(make_config("lstm"), 0, "LSTM", "sine", make_result("lstm").record())
+    running = store.start_run(make_config(), 1, "GRU", "text_recall", environment())
+    store.finish_run(running, "cancelled", "cancelled during epoch 1", {}, {"train_seconds": 2.0})
+    frame = store.runs()
+    assert list(frame.columns) == [
+        "id", "created", "updated", "task", "label", "status", "seed", "epochs", "best_epoch",
+        "test_accuracy", "test_loss", "cost_train_seconds", "n_params", "config_hash", "version", "message"]
+    assert list(frame["id"]) == [running, second, first]
+    assert list(frame["epochs"]) == [0, 3, 3]
+    assert frame.loc[frame["id"] == first, "test_accuracy"].item() == 0.75
+    assert isinstance(frame["created"].dtype, pd.DatetimeTZDtype)
+    assert list(store.runs(task="sine")["id"]) == [second]
+    assert list(store.runs(status="cancelled")["id"]) == [running]
+    assert set(store.runs(task="text_recall", status=["completed", "cancelled"])["id"]) == {first, running}
+    empty = store.runs(task="nothing")
+    assert empty.empty and list(empty.columns) == list(RUN_COLUMNS)
+
+
+def test_find_reuses_only_a_completed_run_with_same_config_seed_and_version(store):
+    cfg = make_config()
+    assert store.find(cfg, 0) is None
+    older = store.save_result(cfg, 0, "GRU", "text_recall", make_result().record())
+    newer = store.save_result(cfg, 0, "GRU", "text_recall", make_result().record())
+    store.save_result(cfg, 0, "GRU", "text_recall", make_result(status="diverged").record())
+    store.start_run(cfg, 0, "GRU", "text_recall", environment())  # running: never reused
+    reordered = {"train": cfg["train"], "io": cfg["io"], "model": cfg["model"], "task": cfg["task"]}
+    assert store.find(reordered, 0)["id"] == newer != older  # key order does not matter
+    assert store.find(cfg, 1) is None  # other seed
+    assert store.find(make_config(lr=1e-3), 0) is None  # other config
+    assert store.find(cfg, 0, version="0.0.1") is None  # other Lookback version
+    old_env = {**environment(), "lookback": "0.0.1"}
+    old = store.save_result(cfg, 0, "GRU", "text_recall", {**make_result().record(), "env": old_env})
+    assert store.find(cfg, 0, version="0.0.1")["id"] == old
+
+
+def test_delete_removes_runs_with_their_history_and_weights(store):
+    result = make_result()
+    keep = store.save_result(make_config(), 0, "GRU", "text_recall", result.record())
+    gone = store.save_result(make_config(), 1, "GRU", "text_recall", result.record(),
+                             result.model.state_dict())
+    assert store.delete([gone, "no-such-run"]) == 1
+    assert store.delete(keep) == 1  # one id as a plain string
+    assert store.runs().empty
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM history").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM weights").fetchone()[0] == 0
+
+
+def test_exports_selected_runs_as_json_and_csv(store):
+    a = store.save_result(make_config(), 0, "GRU", "text_recall", make_result().record())
+    store.save_result(make_config(), 1, "GRU", "text_recall", make_result().record())
+    records = json.loads(store.export_json([a]))
+    assert [r["id"] for r in records] == [a] and records[0]["history"] == store.get(a)["history"]
+    summary = pd.read_csv(io.StringIO(store.export_csv([a])))
+    assert list(summary["id"]) == [a] and summary["test_accuracy"].item() == 0.75
+    epochs = pd.read_csv(io.StringIO(store.export_csv([a], history=True)))
+    assert list(epochs.columns[:3]) == ["run_id", "label", "epoch"] and list(epochs["epoch"]) == [1, 2, 3]
+
+
+def test_misuse_gets_actionable_messages(store):
+    run_id = store.start_run(make_config(), 0, "GRU", "text_recall", environment())
+    with pytest.raises(StoreError, match=re.escape(
+            "cannot finish a run with status 'done'; use one of: completed, cancelled, diverged, failed, "
+            "interrupted.")):
+        store.finish_run(run_id, "done", "", {})
+    store.finish_run(run_id, "failed", "out of memory", {})
+    with pytest.raises(StoreError, match=re.escape(
+            f"run {run_id!r} is already failed; only a running run can be finished.")):
+        store.finish_run(run_id, "completed", "", {})
+    with pytest.raises(StoreError, match=re.escape(
+            f"run {run_id!r} is failed, not running; start a new run to log epochs.")):
+        store.log_epoch(run_id, {"epoch": 1})
+    with pytest.raises(StoreError, match=re.escape(
+            f"no run 'nope' in {store.path}; pick one listed by RunStore.runs().")):
+        store.get("nope")
+    with pytest.raises(StoreError, match=re.escape(
+            "cannot store a value as JSON: object is not JSON serialisable; pass plain numbers")):
+        store.start_run({"bad": object()}, 0, "GRU", "text_recall", {})
+    with pytest.raises(StoreError, match=re.escape("seed must be an integer, got '0'.")):
+        store.start_run(make_config(), "0", "GRU", "text_recall", {})
+
+
+def test_location_comes_from_argument_then_lookback_db_then_data_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOOKBACK_DB", raising=False)
+    assert default_path() == REPO / "data" / "lookback.sqlite"
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "env" / "x.sqlite"))
+    with RunStore() as s:
+        assert s.path == tmp_path / "env" / "x.sqlite" and s.path.exists()
+    with RunStore(tmp_path / "arg.sqlite") as s:
+        assert s.path == tmp_path / "arg.sqlite"
+    with sqlite3.connect(tmp_path / "arg.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+# -- crash safety -------------------------------------------------------------------------------------
+
+
+def test_run_of_a_dead_writer_becomes_interrupted_and_keeps_its_epochs(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    code = ("import sys; from lib.store import RunStore; s = RunStore(sys.argv[1]); "
+            "r = s.start_run({'model': {}}, 0, 'LSTM', 'text_recall', {}); "
+            "s.log_epoch(r, {'epoch': 1, 'train_loss': 2.0}); print(r)")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    run_id = out.stdout.strip()  # the child exited without finishing the run
+    with RunStore(path) as s:
+        rec = s.get(run_id)
+        assert rec["status"] == "interrupted"
+        assert rec["message"].startswith(
+            f"interrupted: its process (pid {rec['pid']} on {rec['host']}) ended before the run finished")
+        assert rec["history"] == [{"epoch": 1, "train_loss": 2.0}]
+        assert s.runs(status="completed").empty
+        assert s.find({"model": {}}, 0) is None
+
+
+def test_reused_pid_is_not_taken_for_the_writer_but_a_live_writer_keeps_running(store):
+    alive = store.start_run(make_config(), 0, "GRU", "text_recall", {})
+    reused = store.start_run(make_config(), 1, "GRU", "text_recall", {})
+    with sqlite3.connect(store.path) as db:  # same pid as ours, but a process that started at another time
+        db.execute("UPDATE runs SET proc_start = proc_start - 1 WHERE id = ?", (reused,))
+    with RunStore(store.path) as reopened:
+        assert reopened.get(alive)["status"] == "running"
+        assert reopened.get(reused)["status"] == "interrupted"
+    with sqlite3.connect(store.path) as db:  # a run written on another host cannot be checked: left alone
+        db.execute("UPDATE runs SET host = 'elsewhere', pid = 999999999 WHERE id = ?", (alive,))
+    assert store.recover() == [] and store.get(alive)["status"] == "running"
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    path = str(tmp_path / "runs.sqlite")
+    RunStore(path).close()
+    ctx = multiprocessing.get_context("fork")  # cheap; no store is open here while forking
+    workers = [ctx.Process(target=_write_runs, args=(path, w, 100)) for w in (0, 1)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    with RunStore(path) as s:
+        frame = s.runs()
+        assert len(frame) == 200 and set(frame["status"]) == {"completed"}
+        assert set(frame["label"]) == {f"w{w}-{i}" for w in (0, 1) for i in range(100)}
+        assert (frame["epochs"] == 3).all()
+        assert s.history(frame["id"].iloc[0])["epoch"].tolist() == [1, 2, 3]
+
+
+# -- foreign, damaged and older files -----------------------------------------------------------------
+
+
+def test_random_bytes_are_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    path.write_bytes(os.urandom(4096))
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=re.escape(
+            f"{path} is not a SQLite database (corrupt or some other kind of file). {LEAVE}")):
+        RunStore(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.sqlite"]
+
+
+def test_other_applications_database_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO users (name) VALUES ('ada')")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=re.escape(
+            f"{path} is a SQLite database of another application (tables: users), not a Lookback run "
+            f"store. {LEAVE}")):
+        RunStore(path)
+    assert path.read_bytes() == before
+    tagged = tmp_path / "tagged.db"  # another application's id, even without tables
+    with sqlite3.connect(tagged) as db:
+        db.execute("PRAGMA application_id = 42")
+    db.close()
+    with pytest.raises(StoreError, match=re.escape(f"{tagged} is a SQLite database of another application "
+                                                   f"(tables: none)")):
+        RunStore(tagged)
+
+
+def test_damaged_store_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as s:
+        s.save_result(make_config(), 0, "GRU", "text_recall", make_result().record())
+    data = bytearray(path.read_bytes())
+    data[100:] = bytes(len(data) - 100)  # keep the header, wipe every page
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=re.escape(f"{path} is a damaged SQLite database (")):
+        RunStore(path)
+    assert path.read_bytes() == bytes(data)
+
+
+def test_store_from_a_newer_lookback_is_refused(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    RunStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=re.escape(
+            f"{path} was written by a newer Lookback (schema version {SCHEMA_VERSION + 1}; this one reads up "
+            f"to {SCHEMA_VERSION}); upgrade Lookback or set LOOKBACK_DB to another file.")):
+        RunStore(path)
+    assert path.read_bytes() == before
+
+
+def test_version_1_store_is_migrated_and_keeps_its_runs(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    v1 = (
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, created TEXT NOT NULL, updated TEXT NOT NULL, "
+        "task TEXT NOT NULL, label TEXT NOT NULL, config TEXT NOT NULL, config_hash TEXT NOT NULL, "
+        "seed INTEGER NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', "
+        "metrics TEXT NOT NULL DEFAULT '{}', env TEXT NOT NULL DEFAULT '{}', version TEXT NOT NULL, "
+        "best_epoch INTEGER, n_params INTEGER, pid INTEGER, host TEXT)",
+        "CREATE TABLE history (run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, "
+        "epoch INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID",
+        "CREATE TABLE weights (run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE, "
+        "data BLOB NOT NULL)",
+    )
+    cfg = {"model": {"kind": "rnn"}}
+    db = sqlite3.connect(path)
+    for sql in v1:
+        db.execute(sql)
+    db.execute("INSERT INTO runs VALUES ('old1', '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00', "
+               "'text_recall', 'RNN', ?, ?, 3, 'completed', 'done', '{\"accuracy\": 0.5}', "
+               "'{\"lookback\": \"0.0.9\"}', '0.0.9', 1, 99, NULL, NULL)",
+               (json.dumps(cfg), config_hash(cfg)))
+    db.execute("INSERT INTO history VALUES ('old1', 1, '{\"epoch\": 1, \"train_loss\": 0.7}')")
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    assert len(MIGRATIONS) == SCHEMA_VERSION >= 2
+    with RunStore(path) as s:
+        rec = s.get("old1")
+        assert (rec["status"], rec["costs"], rec["proc_start"]) == ("completed", None, None)
+        assert rec["history"] == [{"epoch": 1, "train_loss": 0.7}]
+        assert s.find(cfg, 3, version="0.0.9")["id"] == "old1"
+        assert s.runs()["test_accuracy"].tolist() == [0.5]
+        new = s.start_run(cfg, 0, "RNN", "text_recall", {})
+        s.finish_run(new, "completed", "", {}, {"flops": 5})
+        assert s.get(new)["costs"] == {"flops": 5}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
