@@ -102,7 +102,8 @@ def aggregate(summary: pd.DataFrame, by: Sequence[str] = ("label",)) -> pd.DataF
     return out.reset_index()
 
 
-def _check(task_cfg, models: Sequence[ModelConfig], seeds: Sequence[int]) -> SequenceDataset:
+def validate_models(task_cfg, models: Sequence[ModelConfig], seeds: Sequence[int]) -> SequenceDataset:
+    """The task's dataset, after checking that every model can run on it (ConfigError otherwise)."""
     if not models:
         raise ConfigError("choose at least one model to train.")
     if not seeds:
@@ -125,7 +126,7 @@ def compare(
 ) -> Comparison:
     """Train every model with every seed on one task; a cancel keeps the runs finished so far."""
     train_cfg.validate()
-    ds = _check(task_cfg, models, seeds)
+    ds = validate_models(task_cfg, models, seeds)
     runs: list[RunResult] = []
     for seed in seeds:
         for m in models:

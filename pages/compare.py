@@ -1,0 +1,91 @@
+import pandas as pd
+import streamlit as st
+
+from lib import charts
+from lib.errors import ConfigError
+from lib.experiments import Comparison, aggregate, compare, dataset, validate_models
+from lib.stats import mean_ci, verdict
+from pages._ui import (KIND_LABELS, build_models, chart, checked_dataset, download, job_panel, reach, results,
+                       start_job, task_picker, train_settings)
+
+st.title("Compare models")
+st.caption("Train a fixed-window FFNN, a vanilla RNN, a GRU and an LSTM on the same split and seeds.")
+
+task = task_picker("w_cmp")
+ds = checked_dataset(task)
+c1, c2 = st.columns([2, 1])
+kinds = c1.multiselect("Models", list(KIND_LABELS), default=["ffnn", "rnn", "lstm"], format_func=KIND_LABELS.get,
+                       key="w_cmp_kinds")
+window = c2.number_input("FFNN window (steps)", 1, 400, 5, key="w_cmp_window")
+add_reach = st.checkbox("Also train an FFNN whose window reaches the decisive input", True, key="w_cmp_reach")
+train_cfg, seeds, opts = train_settings("w_cmp")
+
+if st.button("Train", type="primary", key="cmp_run", disabled=ds is None):
+    try:
+        windows = sorted({int(window), reach(task)} if add_reach and reach(task) else {int(window)})
+        models = build_models(task, kinds, windows, opts)
+        validate_models(task, models, seeds)
+        train_cfg.validate()
+    except ConfigError as err:
+        st.error(f"Cannot train: {err}")
+    else:
+        def job(**callbacks):
+            return compare(task, models, train_cfg, seeds, **callbacks)
+        start_job("compare", "Compare", job, total_runs=len(models) * len(seeds), epochs=train_cfg.epochs,
+                  meta={"task": task})
+
+
+def finish(job) -> None:
+    """Keep whatever finished, also when the job was cancelled or failed part-way."""
+    if job.result is not None:
+        results()["compare"] = job.result
+    elif job.finished:
+        results()["compare"] = Comparison(job.meta["task"], job.finished, dataset(job.meta["task"]))
+
+
+job_panel("compare", finish)
+
+comp: Comparison | None = results().get("compare")
+if comp is None:
+    st.info("Choose a task and models, then press Train. Results stay here while you visit other pages.")
+    st.stop()
+
+st.divider()
+summary = comp.summary()
+ds = comp.dataset
+st.subheader("Result")
+st.markdown(f"**Task:** {ds.description}")
+if comp.cancelled:
+    st.warning("This comparison was cancelled; the runs that finished are shown.")
+for _, row in summary[summary["status"] == "diverged"].iterrows():
+    st.error(f"{row['label']} (seed {row['seed']}) diverged: {row['message']}")
+st.success(verdict(summary, ds.metric, ds.higher_is_better, ds.chance))
+
+c1, c2 = st.columns(2)
+x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, key="w_cmp_x",
+             format_func={"epoch": "epoch", "elapsed_seconds": "wall-clock seconds"}.get)
+log_y = c2.toggle("Log-scale loss", key="w_cmp_logy")
+chart(charts.loss_curves(comp.history(), x=x, log_y=log_y), "cmp_loss",
+      "Each colour is one model; dashed is training loss, solid is validation loss; the band spans the seeds. "
+      "A curve that sits flat and then drops is a model that found the cue late.")
+
+table = aggregate(summary)
+ci = summary.groupby("label", sort=False)["metric"].apply(lambda v: mean_ci(v)[1])
+show = pd.DataFrame({
+    "model": table["label"],
+    f"test {ds.metric}": [f"{m:.4g} ± {c:.2g}" for m, c in zip(table["metric_mean"], ci.loc[table["label"]],
+                                                                 strict=True)],
+    "parameters": table["n_params"],
+    "s / epoch": table["epoch_seconds"].round(3),
+    "total s": table["total_seconds"].round(1),
+    "epochs to threshold": summary.groupby("label", sort=False)["epochs_to_threshold"].median().values,
+    "status": summary.groupby("label", sort=False)["status"].agg(lambda s: ", ".join(sorted(set(s)))).values,
+    "seeds": table["n_seeds"],
+})
+st.dataframe(show, hide_index=True, key="cmp_table")
+st.caption(f"± is the 95% confidence half-width across seeds (0 with one seed). Threshold: "
+           f"{'0.95 validation accuracy' if ds.higher_is_better else 'the best naive baseline'}.")
+chart(charts.metric_bars(summary, ds.metric, ds.chance, {k: v for k, v in ds.baselines.items()
+                                                         if k.endswith("_mse")}),
+      "cmp_bars", "Bars are means over seeds, dots single seeds; grey lines mark chance or naive baselines.")
+download(summary, "lookback-compare", "cmp_dl")

@@ -1,0 +1,44 @@
+import streamlit as st
+
+from lib.experiments import compare
+from lib.models import ModelConfig
+from lib.tasks.text import TextRecallConfig, cue_lag
+from lib.train import TrainConfig
+from pages._ui import start_job
+
+st.title("Lookback")
+st.markdown(
+    "A feed-forward net sees only a fixed window of recent inputs; a recurrent net carries a state "
+    "forward, and an LSTM or GRU gates that state so old information can survive. Lookback trains them "
+    "side by side on tasks where the decisive input lies a chosen distance back, and measures who "
+    "remembers, how far, and at what cost in parameters, FLOPs and seconds. Every number on these pages "
+    "comes from a model trained here, on your machine."
+)
+st.info(
+    "**The example behind it:** *“Starving, Alice drives to the nearest store to buy …”* — the last word "
+    "(food) depends on the first. A net that sees only the last five words cannot know it; a vanilla RNN "
+    "tends to lose it as the sentence grows; an LSTM is built to keep it."
+)
+
+DEFAULT_TASK = TextRecallConfig(distance=20)
+DEFAULT_MODELS = [ModelConfig(kind="ffnn", window=5), ModelConfig(kind="ffnn", window=cue_lag(20)),
+                  ModelConfig(kind="rnn"), ModelConfig(kind="lstm")]
+if st.button("Run the default comparison", type="primary", key="home_run",
+             help="Text recall at distance 20: FFNN with a 5-word window, FFNN whose window reaches the cue, "
+                  "RNN and LSTM, one seed. About half a minute on a laptop CPU."):
+    def job(**callbacks):
+        return compare(DEFAULT_TASK, DEFAULT_MODELS, TrainConfig(), (0,), **callbacks)
+    start_job("compare", "Default comparison", job, total_runs=len(DEFAULT_MODELS), epochs=TrainConfig().epochs,
+              meta={"task": DEFAULT_TASK}, switch_to="pages/compare.py")
+
+st.subheader("Where to look")
+GUIDE = [
+    ("pages/compare.py", "Compare", "train FFNN, RNN, GRU and LSTM on one task; loss curves, table and verdict"),
+    ("pages/window.py", "Window tradeoff", "how wide must the FFNN's window be, and what does that cost"),
+    ("pages/memory.py", "Memory", "accuracy against distance, gradients through time, gate activations"),
+    ("pages/costs.py", "Costs", "parameters, FLOPs, measured time and memory; why FLOPs and seconds disagree"),
+    ("pages/probe.py", "Probe", "type a sentence, forecast a wave, show a clip: what each model answers"),
+    ("pages/runs.py", "Runs", "every run saved on this install: browse, compare, export, delete"),
+]
+for path, title, what in GUIDE:
+    st.page_link(path, label=f"**{title}** — {what}")
