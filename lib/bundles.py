@@ -195,9 +195,10 @@ def _check_members(zf: zipfile.ZipFile, max_uncompressed: int) -> dict[str, zipf
             raise BundleError(f"member {name!r} appears more than once in the zip.")
         if info.is_dir():
             continue
-        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise BundleError(f"member {name!r} unpacks {info.file_size / max(info.compress_size, 1):.0f}-fold "
-                              f"(limit {MAX_RATIO}); refusing a likely zip bomb.")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
+            raise BundleError(f"member {name!r} unpacks {ratio:.0f}-fold (limit {MAX_RATIO}); refusing a "
+                              f"likely zip bomb.")
         members[name] = info
     total = sum(i.file_size for i in members.values())
     if total > max_uncompressed:
@@ -252,8 +253,8 @@ def _read_manifest(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> 
                           f"{FORMAT!r}.")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION or isinstance(version, bool):
-        raise BundleError(f"bundle format version {version!r} is not supported; this Lookback ({__version__}) "
-                          f"reads version {FORMAT_VERSION}. Upgrade Lookback to import it.")
+        raise BundleError(f"bundle format version {version!r} is not supported; this Lookback "
+                          f"({__version__}) reads version {FORMAT_VERSION}. Upgrade Lookback to import it.")
     runs = manifest.get("runs")
     if not isinstance(runs, list) or not runs:
         raise BundleError("manifest.json lists no runs; 'runs' must be a non-empty list.")
@@ -270,7 +271,8 @@ def _read_manifest(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> 
         seen.add(run_id)
         files = entry.get("files")
         if not isinstance(files, dict):
-            raise BundleError(f"manifest.json run {run_id!r} needs 'files', an object of file name -> sha256.")
+            raise BundleError(f"manifest.json run {run_id!r} needs 'files', an object of file name -> "
+                              f"sha256.")
         for name, digest in files.items():
             if name not in REQUIRED_FILES + OPTIONAL_FILES:
                 raise BundleError(f"manifest.json run {run_id!r} lists unknown file {name!r}; expected "
@@ -373,7 +375,8 @@ def _parse_history(run_id: str, data: bytes) -> list[dict]:
             try:
                 rec[col] = float(cell)
             except ValueError:
-                raise BundleError(f"{member} line {line}, column {col!r}: {cell!r} is not a number.") from None
+                raise BundleError(f"{member} line {line}, column {col!r}: {cell!r} is not a "
+                                  f"number.") from None
         epoch = rec.get("epoch")
         if not isinstance(epoch, int) or epoch in epochs:
             raise BundleError(f"{member} line {line}: epoch must be a unique integer, got {row[0]!r}.")

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from lib.errors import ConfigError
-from lib.models import ModelConfig, ModelIO, validate
+from lib.models import ModelConfig, ModelIO, build_model, validate
+from lib.runtime import __version__, environment, resolve_device
 from lib.tasks import SequenceDataset, make_dataset, task_name
-from lib.train import CANCELLED, RunResult, TrainConfig, train
+from lib.train import CANCELLED, COMPLETED, RunResult, TrainConfig, train
 
 RECURRENT = ("rnn", "gru", "lstm")
 
@@ -27,7 +28,59 @@ def dataset(task_cfg) -> SequenceDataset:
 def run_config(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict:
     """The full, JSON-friendly config of one run: what the store hashes and a bundle records."""
     return {"task": {"name": task_name(task_cfg), **asdict(task_cfg)},
-            "model": asdict(model_cfg), "train": asdict(train_cfg)}
+            "model": asdict(model_cfg), "train": asdict(train_cfg),
+            "io": asdict(ModelIO.from_dataset(dataset(task_cfg)))}
+
+
+def result_from_record(record: dict, state_dict: dict | None) -> RunResult:
+    """Rebuild a stored run; its model carries the stored weights, or is None without them."""
+    cfg = record["config"]
+    model_cfg, train_cfg = ModelConfig(**cfg["model"]), TrainConfig(**cfg["train"])
+    model = None
+    if state_dict is not None:
+        model = build_model(model_cfg, ModelIO(**cfg["io"]))
+        model.load_state_dict(state_dict)
+        model.eval()
+    return RunResult(model_cfg, train_cfg, record["status"], record["message"], record["history"],
+                     record["best_epoch"], record["metrics"] or {}, record["n_params"], record["env"], model,
+                     record["id"])
+
+
+def run_one(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store=None, force: bool = False,
+            on_epoch=None, should_stop=None) -> RunResult:
+    """Train one model, or return the stored result of the identical config, seed and Lookback version.
+
+    With a store, the run is recorded as it trains (so a crash leaves it "interrupted", never completed)
+    and its weights are kept. force=True retrains even when a stored result exists.
+    """
+    ds = dataset(task_cfg)
+    if store is None:
+        return train(ds, model_cfg, train_cfg, on_epoch=on_epoch, should_stop=should_stop)
+    config = run_config(task_cfg, model_cfg, train_cfg)
+    if not force and (hit := store.find(config, train_cfg.seed, __version__)) is not None:
+        result = result_from_record(hit, store.load_weights(hit["id"]))
+        if result.model is not None:
+            result.message = f"reused stored run {hit['id']}: {result.message}"
+            result.run_id = hit["id"]
+            return result
+    run_id = store.start_run(config, train_cfg.seed, model_cfg.label, task_name(task_cfg),
+                             environment(resolve_device(train_cfg.device)))
+
+    def log(record: dict) -> None:
+        store.log_epoch(run_id, record)
+        if on_epoch is not None:
+            on_epoch(record)
+
+    try:
+        result = train(ds, model_cfg, train_cfg, on_epoch=log, should_stop=should_stop)
+    except BaseException as err:
+        store.finish_run(run_id, "failed", f"{type(err).__name__}: {err}", {})
+        raise
+    store.finish_run(run_id, result.status, result.message, result.test,
+                     state_dict=result.model.state_dict() if result.status == COMPLETED else None,
+                     best_epoch=result.best_epoch, n_params=result.n_params)
+    result.run_id = run_id
+    return result
 
 
 @dataclass
@@ -123,15 +176,20 @@ def compare(
     on_epoch: EpochCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_run: Callable[[RunResult], None] | None = None,
+    store=None,
+    force: bool = False,
 ) -> Comparison:
-    """Train every model with every seed on one task; a cancel keeps the runs finished so far."""
+    """Train every model with every seed on one task; a cancel keeps the runs finished so far.
+
+    With a store (lib.store.RunStore), identical runs already stored are reused unless force=True.
+    """
     train_cfg.validate()
     ds = validate_models(task_cfg, models, seeds)
     runs: list[RunResult] = []
     for seed in seeds:
         for m in models:
             cb = (lambda rec, _m=m, _s=seed: on_epoch(_m.label, _s, rec)) if on_epoch else None
-            run = train(ds, m, replace(train_cfg, seed=seed), on_epoch=cb, should_stop=should_stop)
+            run = run_one(task_cfg, m, replace(train_cfg, seed=seed), store, force, cb, should_stop)
             runs.append(run)
             if on_run is not None:
                 on_run(run)

@@ -81,3 +81,35 @@ def verdict(summary: pd.DataFrame, metric: str, higher_is_better: bool, chance: 
             text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) is within seed noise "
                      f"(p = {d.p_value:.2g}, {n} seeds).")
     return text
+
+
+def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue_lag: int | None = None) -> str:
+    """Which FFNN window first matches the best recurrent reference, and what that window costs.
+
+    "Matches" means within 0.02 accuracy, or within 10% of the MSE, of the reference's mean.
+    """
+    ff = sweep[(sweep["kind"] == "ffnn") & (sweep["status"] == "completed")]
+    refs = sweep[(sweep["kind"] != "ffnn") & (sweep["status"] == "completed")]
+    if ff.empty:
+        return "No FFNN run finished, so there is no tradeoff to read yet."
+    by_w = ff.groupby("window").agg(metric=("metric", "mean"), n_params=("n_params", "first")).sort_index()
+    best_w = by_w["metric"].idxmax() if higher_is_better else by_w["metric"].idxmin()
+    if refs.empty:
+        text = f"The FFNN does best with a window of {best_w} ({metric} {_fmt(metric, by_w.loc[best_w, 'metric'])})."
+    else:
+        ref = refs.groupby("label", sort=False).agg(metric=("metric", "mean"), n_params=("n_params", "first"))
+        ref_label = ref["metric"].idxmax() if higher_is_better else ref["metric"].idxmin()
+        target, ref_params = ref.loc[ref_label, "metric"], ref.loc[ref_label, "n_params"]
+        ok = by_w["metric"] >= target - 0.02 if higher_is_better else by_w["metric"] <= target * 1.10
+        if ok.any():
+            w = ok.idxmax()  # smallest window that matches
+            n = by_w.loc[w, "n_params"]
+            text = (f"The FFNN needs a window of {w} to match the {ref_label} ({metric} "
+                    f"{_fmt(metric, by_w.loc[w, 'metric'])} vs {_fmt(metric, target)}), with {n:,} parameters: "
+                    f"{n / ref_params:.1f}× the {ref_label}'s {ref_params:,}.")
+        else:
+            text = (f"No FFNN window tried matches the {ref_label} ({metric} {_fmt(metric, target)}); the best, "
+                    f"window {best_w}, reaches {_fmt(metric, by_w.loc[best_w, 'metric'])}.")
+    if cue_lag is not None:
+        text += f" The decisive input lies {cue_lag} steps back."
+    return text

@@ -107,9 +107,17 @@ class RunStore:
         self._lock = threading.RLock()
         _check_file(self.path)
         self._pid = os.getpid()
-        self._conn = self._connect()
-        self._migrate()
-        self.recover()
+        try:
+            self._conn = self._connect()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the run store {self.path} ({e}); check that its folder is "
+                             f"writable or set LOOKBACK_DB to another file.") from e
+        try:
+            self._migrate()
+            self.recover()
+        except BaseException:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
@@ -302,8 +310,9 @@ class RunStore:
         """The runs' summary rows (as in `runs`), or with history=True their per-epoch rows, as CSV."""
         ids = list(run_ids)
         if history:
-            frames = [self.history(i).assign(run_id=i, label=self.get(i)["label"]) for i in ids]
-            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run_id"])
+            frames = [pd.DataFrame(r["history"] or {"epoch": []}).assign(run_id=r["id"], label=r["label"])
+                      for r in map(self.get, ids)]
+            frame = pd.concat([pd.DataFrame(columns=["run_id", "label"]), *frames], ignore_index=True)
             frame = frame[["run_id", "label", *[c for c in frame.columns if c not in ("run_id", "label")]]]
         else:
             frame = self.runs()
@@ -348,6 +357,9 @@ class RunStore:
         return self._transaction("BEGIN")  # one consistent snapshot across statements
 
     def _migrate(self) -> None:
+        with self._read() as db:  # the common case needs no write lock
+            if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return
         with self._write() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == SCHEMA_VERSION:
@@ -381,7 +393,11 @@ def _check_file(path: Path) -> None:
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a run store file; set LOOKBACK_DB to a file path.")
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the folder for the run store {path}: {e.strerror}; set "
+                             f"LOOKBACK_DB to a writable location.") from e
         return
     try:
         with path.open("rb") as f:

@@ -65,6 +65,7 @@ class RunResult:
     n_params: int
     env: dict
     model: nn.Module | None = field(default=None, repr=False)
+    run_id: str | None = None  # the run store's id, when the run was stored
 
     @property
     def label(self) -> str:
@@ -76,6 +77,7 @@ class RunResult:
             "label": self.label, "model": asdict(self.model_config), "train": asdict(self.train_config),
             "status": self.status, "message": self.message, "history": self.history,
             "best_epoch": self.best_epoch, "test": self.test, "n_params": self.n_params, "env": self.env,
+            "run_id": self.run_id,
         }
 
 

@@ -1,3 +1,65 @@
+import numpy as np
 import streamlit as st
 
-st.title("window")
+from lib import charts
+from lib.errors import ConfigError
+from lib.experiments import validate_models, window_sweep
+from lib.stats import window_verdict
+from pages._ui import (KIND_LABELS, build_models, chart, checked_dataset, download, job_panel, reach, results,
+                       start_job, task_picker, train_settings)
+
+st.title("Window tradeoff")
+st.caption("How wide must a feed-forward net's window be to match a recurrent model, and what does it cost?")
+
+task = task_picker("w_win")
+ds = checked_dataset(task)
+cue = reach(task)
+seq_len = ds.seq_len if ds is not None else 1
+c1, c2, c3 = st.columns(3)
+lo = c1.number_input("Smallest window", 1, 400, 1, key="w_win_lo")
+hi = c2.number_input("Largest window", 1, 400, min(seq_len, (cue or 10) + 5), key="w_win_hi")
+count = c3.number_input("Windows to try", 2, 16, 8, key="w_win_count")
+refs = st.multiselect("Recurrent references", ["rnn", "gru", "lstm"], default=["lstm"],
+                      format_func=KIND_LABELS.get, key="w_win_refs")
+train_cfg, seeds, opts = train_settings("w_win")
+windows = sorted({int(w) for w in np.linspace(lo, hi, int(count)).round()} | ({cue} if cue and lo <= cue <= hi else set()))
+st.caption(f"Windows: {', '.join(map(str, windows))}" + (f" (the decisive input is {cue} steps back)" if cue else ""))
+
+if st.button("Run the sweep", type="primary", key="win_run", disabled=ds is None):
+    try:
+        if lo > hi:
+            raise ConfigError(f"the smallest window ({lo}) is larger than the largest ({hi}); swap them.")
+        ffnn = build_models(task, ["ffnn"], [1], opts)[0]
+        references = build_models(task, refs, [], opts)
+        validate_models(task, [*build_models(task, ["ffnn"], windows, opts), *references], seeds)
+        train_cfg.validate()
+    except ConfigError as err:
+        st.error(f"Cannot run the sweep: {err}")
+    else:
+        def job(**callbacks):
+            return window_sweep(task, windows, train_cfg, seeds, ffnn=ffnn, references=references, **callbacks)
+        start_job("window", "Window sweep", job, total_runs=(len(windows) + len(references)) * len(seeds),
+                  epochs=train_cfg.epochs, meta={"task": task})
+
+
+def finish(job) -> None:
+    if job.result is not None:
+        results()["window"] = (job.meta["task"], job.result)
+    elif job.error is None and job.finished:
+        st.warning("The sweep was cancelled; rerun it to see the tradeoff.")
+
+
+job_panel("window", finish)
+if "window" not in results():
+    st.info("Pick the windows and press Run the sweep. Each window trains its own FFNN.")
+    st.stop()
+
+task, sweep = results()["window"]
+ds = checked_dataset(task)
+st.divider()
+st.success(window_verdict(sweep, ds.metric, ds.higher_is_better, reach(task)))
+chart(charts.window_tradeoff(sweep, ds.metric, reach(task), ds.chance), "win_chart",
+      "Left: the FFNN's test metric against its window (dots joined; band across seeds); dotted lines are the "
+      "recurrent references. Middle: parameters grow linearly with the window. Right: seconds per epoch. "
+      "The dashed vertical line marks the window that first reaches the decisive input.")
+download(sweep, "lookback-window-sweep", "win_dl")

@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from lib.errors import ConfigError
+from lib.experiments import aggregate, compare, distance_sweep, window_sweep
+from lib.models import ModelConfig
+from lib.store import RunStore
+from lib.train import TrainConfig
+
+FAST = TrainConfig(epochs=2, patience=0, batch_size=64)
+
+
+def test_compare_returns_one_row_per_model_and_seed(tiny_text_config):
+    comp = compare(tiny_text_config, [ModelConfig(kind="ffnn", window=3), ModelConfig(kind="gru", hidden=8)],
+                   FAST, seeds=(0, 1))
+    summary = comp.summary()
+    assert list(summary["label"]) == ["FFNN w3", "GRU", "FFNN w3", "GRU"]
+    assert list(summary["seed"]) == [0, 0, 1, 1]
+    assert set(comp.history()["epoch"]) == {1, 2}
+    table = aggregate(summary)
+    assert list(table["n_seeds"]) == [2, 2]
+
+
+def test_invalid_model_fails_before_any_training(tiny_text_config):
+    seen = []
+    with pytest.raises(ConfigError, match="FFNN window 99 is longer than the sequence"):
+        compare(tiny_text_config, [ModelConfig(kind="lstm"), ModelConfig(kind="ffnn", window=99)], FAST,
+                on_epoch=lambda *a: seen.append(a))
+    assert seen == []
+    with pytest.raises(ConfigError, match="^choose at least one model to train.$"):
+        compare(tiny_text_config, [], FAST)
+
+
+def test_cancel_keeps_finished_runs(tiny_text_config):
+    finished = []
+    comp = compare(tiny_text_config, [ModelConfig(kind="ffnn", window=3), ModelConfig(kind="lstm", hidden=8),
+                                      ModelConfig(kind="rnn", hidden=8)], FAST,
+                   on_run=finished.append, should_stop=lambda: len(finished) >= 1)
+    assert [r.status for r in comp.runs] == ["completed", "cancelled"]
+    assert comp.cancelled
+
+
+def test_window_sweep_and_distance_sweep_frames(tiny_text_config):
+    sweep = window_sweep(tiny_text_config, [1, 3], FAST, references=[ModelConfig(kind="lstm", hidden=8)])
+    assert list(sweep["window"].fillna(0)) == [1, 3, 0]
+    assert sweep["n_params"].iloc[1] > sweep["n_params"].iloc[0]
+    dist = distance_sweep(tiny_text_config, [0, 3], [ModelConfig(kind="ffnn", window=2)], FAST)
+    assert list(dist["distance"]) == [0, 3] and list(dist["cue_lag"]) == [5, 8]
+
+
+def test_store_reuses_identical_runs_and_force_retrains(tmp_path, tiny_text_config):
+    store = RunStore(tmp_path / "runs.sqlite")
+    models = [ModelConfig(kind="lstm", hidden=8)]
+    first = compare(tiny_text_config, models, FAST, store=store).runs[0]
+    again = compare(tiny_text_config, models, FAST, store=store).runs[0]
+    assert again.message.startswith(f"reused stored run {first.run_id}")
+    assert again.history == first.history and again.test == first.test
+    x = torch.randint(1, 10, (4, 7))
+    assert torch.equal(again.model(x), first.model(x))
+    forced = compare(tiny_text_config, models, FAST, store=store, force=True).runs[0]
+    assert forced.run_id != first.run_id
+    other_seed = compare(tiny_text_config, models, FAST, seeds=(5,), store=store).runs[0]
+    assert not other_seed.message.startswith("reused")
+    assert len(store.runs()) == 3
