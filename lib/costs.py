@@ -314,10 +314,11 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
         cfg = replace(base, hidden=value) if what == "hidden" else base
         t = value if what == "seq_len" else seq_len
         cfg = replace(cfg, window=min(cfg.window, t))
-        split = Split(torch.randn(batch_size, t, input_size, generator=gen), torch.randn(batch_size, generator=gen))
+        x = torch.randn(batch_size, t, input_size, generator=gen)  # (B, T, I)
+        split = Split(x, torch.randn(batch_size, generator=gen))
         ds = SequenceDataset("synthetic", "random sequences for timing", REGRESSION, split, split, split,
                              seq_len=t, n_features=input_size, n_outputs=1)
-        timing, model = _time_training(ds, cfg, replace(train_cfg, epochs=1), epochs=repeats, warmup=warmup)
+        timing, model = _time_training(ds, cfg, train_cfg, epochs=repeats, warmup=warmup)
         f = flops(cfg, ModelIO.from_dataset(ds))
         rows.append({"label": f"{cfg.label} {'H' if what == 'hidden' else 'T'}={value}", "kind": kind,
                      "what": what, "value": value, "hidden": cfg.hidden, "seq_len": t,
@@ -355,10 +356,10 @@ def flops_vs_time_note(df: pd.DataFrame, min_gap: float = 0.1) -> str | None:
     fused = any(m.get("kind") in FUSED_ON_CPU and f.get("kind") not in FUSED_ON_CPU
                 and str(m.get("device", "cpu")).startswith("cpu") and m.get("mkldnn", True) for m, f in pairs)
     if fused:
-        lines.append("FLOPs count arithmetic, not how it is run: on CPU PyTorch runs nn.LSTM (float32) as one "
-                     "fused oneDNN kernel over the whole sequence, while nn.RNN and nn.GRU loop over the time "
-                     "steps with separate small kernels, so per-step overhead outweighs the LSTM's extra "
-                     "arithmetic.")
+        lines.append("FLOPs count arithmetic, not how it is run: on CPU PyTorch runs nn.LSTM (float32) as "
+                     "one fused oneDNN kernel over the whole sequence, while nn.RNN and nn.GRU loop over the "
+                     "time steps with separate small kernels, so per-step overhead outweighs the LSTM's "
+                     "extra arithmetic.")
     else:
         lines.append("FLOPs count arithmetic, not how it is run: at these sizes time goes to per-operation "
                      "overhead, memory traffic and how well each kernel is fused, so more FLOPs need not "

@@ -68,7 +68,8 @@ def cells(rnn: nn.RNNBase) -> list[nn.RNNCellBase]:
     for k in range(rnn.num_layers):
         in_size = rnn.input_size if k == 0 else rnn.hidden_size
         cell = cell_cls(in_size, rnn.hidden_size, bias=rnn.bias, device="meta", **extra)  # no RNG use
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if rnn.bias else ("weight_ih", "weight_hh"):
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if rnn.bias else ("weight_ih", "weight_hh")
+        for name in names:
             setattr(cell, name, getattr(rnn, f"{name}_l{k}"))
         out.append(cell)
     return out
@@ -112,7 +113,8 @@ def _final_loss(ds: SequenceDataset, out: torch.Tensor, y: torch.Tensor) -> torc
     return F.mse_loss(out.squeeze(-1), y.to(out.dtype), reduction="sum")
 
 
-def _input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ds: SequenceDataset) -> torch.Tensor:
+def _input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     ds: SequenceDataset) -> torch.Tensor:
     """∂L/∂e (B, T, I) through the model's own forward, e = model.inputs(x) made a leaf by a hook."""
     captured = {}
 
@@ -129,7 +131,8 @@ def _input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ds: Seq
     return grad
 
 
-def _hidden_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ds: SequenceDataset) -> torch.Tensor:
+def _hidden_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      ds: SequenceDataset) -> torch.Tensor:
     """∂L/∂h_t (B, T, H) for the last layer's hidden state, from the Cell unroll."""
     hs = [_h(s) for s in unroll(model, model.inputs(x))[-1]]  # T × (B, H)
     out = model.head(model.drop(hs[-1]))
@@ -195,6 +198,10 @@ def gate_activations(model: nn.Module, x_single: torch.Tensor, layer: int = -1) 
         what = type(rnn).__name__ if _is_recurrent(model) else type(model).__name__
         raise ConfigError(f"gate activations exist only for LSTM and GRU; this model is {what}, which has "
                           "no gates. Pick an LSTM or GRU run.")
+    n_layers = rnn.num_layers
+    if not -n_layers <= layer < n_layers:
+        raise ConfigError(f"layer {layer} does not exist; this model has {n_layers} recurrent layer(s), "
+                          f"0 to {n_layers - 1} (-1 = last).")
     tokens = model.inputs.embed is not None
     x = x_single if x_single.dim() == (2 if tokens else 3) else x_single.unsqueeze(0)
     if x.shape[0] != 1:
@@ -202,7 +209,7 @@ def gate_activations(model: nn.Module, x_single: torch.Tensor, layer: int = -1) 
     with _eval(model), torch.no_grad():
         e = model.inputs(x.to(_device(model)))  # (1, T, I)
         layers = unroll(model, e)
-        k = range(len(layers))[layer]
+        k = layer % n_layers
         u = e if k == 0 else torch.stack([_h(s) for s in layers[k - 1]], 1)  # (1, T, I_k)
         states = layers[k]
         h = torch.stack([_h(s) for s in states], 1)  # (1, T, H)
@@ -239,7 +246,8 @@ def encode_prompt(ds: SequenceDataset, prompt: str) -> torch.Tensor:
     return torch.tensor([[0] * (ds.seq_len - len(tokens)) + tokens])
 
 
-def top_k_next_words(model: nn.Module, ds: SequenceDataset, prompt: str, k: int = 5) -> list[tuple[str, float]]:
+def top_k_next_words(model: nn.Module, ds: SequenceDataset, prompt: str,
+                     k: int = 5) -> list[tuple[str, float]]:
     """The k most probable words after the prompt, as (word, probability), most probable first.
 
     Classification text tasks: probabilities of the answer classes (ds.class_names). Per-step tasks: the

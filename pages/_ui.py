@@ -9,6 +9,7 @@ import streamlit as st
 from lib.errors import ConfigError
 from lib.experiments import dataset
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, match_params
+from lib.store import RunStore, StoreError, default_path
 from lib.tasks.sine import SineConfig
 from lib.tasks.text import TextRecallConfig, cue_lag
 from lib.tasks.video import GAP_MODES, VideoConfig
@@ -25,6 +26,20 @@ MAX_SEEDS, MAX_EPOCHS, MAX_HIDDEN, MAX_TRAIN = 5, 200, 512, 20_000  # guards for
 def results() -> dict:
     """Finished results per page, kept for the whole session."""
     return st.session_state.setdefault("results", {})
+
+
+@st.cache_resource(show_spinner=False)
+def _open_store(path: str) -> RunStore:
+    return RunStore(path)
+
+
+def run_store() -> RunStore | None:
+    """This install's run store, or None after explaining why it cannot be opened."""
+    try:
+        return _open_store(str(default_path()))
+    except StoreError as err:
+        st.error(f"Runs are not being saved: {err}")
+        return None
 
 
 def task_picker(prefix: str):

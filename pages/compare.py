@@ -6,7 +6,7 @@ from lib.errors import ConfigError
 from lib.experiments import Comparison, aggregate, compare, dataset, validate_models
 from lib.stats import mean_ci, verdict
 from pages._ui import (KIND_LABELS, build_models, chart, checked_dataset, download, job_panel, reach, results,
-                       start_job, task_picker, train_settings)
+                       run_store, start_job, task_picker, train_settings)
 
 st.title("Compare models")
 st.caption("Train a fixed-window FFNN, a vanilla RNN, a GRU and an LSTM on the same split and seeds.")
@@ -17,7 +17,10 @@ c1, c2 = st.columns([2, 1])
 kinds = c1.multiselect("Models", list(KIND_LABELS), default=["ffnn", "rnn", "lstm"], format_func=KIND_LABELS.get,
                        key="w_cmp_kinds")
 window = c2.number_input("FFNN window (steps)", 1, 400, 5, key="w_cmp_window")
-add_reach = st.checkbox("Also train an FFNN whose window reaches the decisive input", True, key="w_cmp_reach")
+c1, c2 = st.columns(2)
+add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True, key="w_cmp_reach")
+force = c2.checkbox("Retrain runs already stored", False, key="w_cmp_force",
+                    help="Identical settings and seed normally reuse the stored result instantly.")
 train_cfg, seeds, opts = train_settings("w_cmp")
 
 if st.button("Train", type="primary", key="cmp_run", disabled=ds is None):
@@ -29,8 +32,10 @@ if st.button("Train", type="primary", key="cmp_run", disabled=ds is None):
     except ConfigError as err:
         st.error(f"Cannot train: {err}")
     else:
+        store = run_store()
+
         def job(**callbacks):
-            return compare(task, models, train_cfg, seeds, **callbacks)
+            return compare(task, models, train_cfg, seeds, store=store, force=force, **callbacks)
         start_job("compare", "Compare", job, total_runs=len(models) * len(seeds), epochs=train_cfg.epochs,
                   meta={"task": task})
 

@@ -22,13 +22,18 @@ count = c3.number_input("Windows to try", 2, 16, 8, key="w_win_count")
 refs = st.multiselect("Recurrent references", ["rnn", "gru", "lstm"], default=["lstm"],
                       format_func=KIND_LABELS.get, key="w_win_refs")
 train_cfg, seeds, opts = train_settings("w_win")
-windows = sorted({int(w) for w in np.linspace(lo, hi, int(count)).round()} | ({cue} if cue and lo <= cue <= hi else set()))
-st.caption(f"Windows: {', '.join(map(str, windows))}" + (f" (the decisive input is {cue} steps back)" if cue else ""))
+wanted = {int(w) for w in np.linspace(lo, hi, int(count)).round()} | ({cue} if cue and lo <= cue <= hi else set())
+windows = sorted(w for w in wanted if w <= seq_len)
+st.caption(f"Windows: {', '.join(map(str, windows)) or 'none'}"
+           + (f" (the decisive input is {cue} steps back)" if cue else "")
+           + (f"; windows past the sequence length ({seq_len}) are left out" if len(windows) < len(wanted) else ""))
 
 if st.button("Run the sweep", type="primary", key="win_run", disabled=ds is None):
     try:
         if lo > hi:
             raise ConfigError(f"the smallest window ({lo}) is larger than the largest ({hi}); swap them.")
+        if not windows:
+            raise ConfigError(f"every window is longer than the sequence ({seq_len} steps); lower them.")
         ffnn = build_models(task, ["ffnn"], [1], opts)[0]
         references = build_models(task, refs, [], opts)
         validate_models(task, [*build_models(task, ["ffnn"], windows, opts), *references], seeds)

@@ -63,7 +63,8 @@ def test_closed_forms_match_science_examples_and_pytorch_modules():
     for kind, n in expected.items():
         assert closed_form_params(kind, 1, 128)["recurrent layer 0"] == n
         assert sum(p.numel() for p in modules[kind](1, 128).parameters()) == n
-    ffnn = closed_form_params("ffnn", input_size=16, hidden=32, layers=2, n_outputs=6, window=5, vocab_size=40)
+    ffnn = closed_form_params("ffnn", input_size=16, hidden=32, layers=2, n_outputs=6, window=5,
+                              vocab_size=40)
     assert ffnn == {"embedding": 640, "hidden layer 0": 5 * 16 * 32 + 32, "hidden layer 1": 32 * 32 + 32,
                     "head": 32 * 6 + 6, "total": 640 + 2592 + 1056 + 198}
 
@@ -75,7 +76,8 @@ def test_param_table_groups_in_module_order():
 
 
 def test_closed_form_rejects_unknown_kind():
-    with pytest.raises(ConfigError, match=r"^unknown model 'transformer'; choose one of: ffnn, rnn, gru, lstm\.$"):
+    message = r"^unknown model 'transformer'; choose one of: ffnn, rnn, gru, lstm\.$"
+    with pytest.raises(ConfigError, match=message):
         closed_form_params("transformer", 1, 8)
 
 
@@ -111,7 +113,8 @@ def test_time_training_returns_positive_medians_with_environment(ds):
     assert result["steps_per_epoch"] == 2 and result["samples_per_epoch"] == 64
     assert ENV_KEYS <= result["env"].keys()
     assert result["env"]["threads"] == torch.get_num_threads()
-    with pytest.raises(ConfigError, match=r"^epochs must be at least 1 and warmup at least 0, got 0 and 1\.$"):
+    message = r"^epochs must be at least 1 and warmup at least 0, got 0 and 1\.$"
+    with pytest.raises(ConfigError, match=message):
         time_training(ds, ModelConfig(kind="rnn"), FAST, epochs=0, warmup=1)
 
 
@@ -165,9 +168,9 @@ def test_scaling_over_hidden_and_length():
         scaling("lstm", "layers", (1, 2))
 
 
-def _table(times: dict[str, float], kinds=None, device="cpu") -> pd.DataFrame:
+def _table(times: dict[str, float], device: str = "cpu") -> pd.DataFrame:
     flop = {"FFNN w5": 1e4, "RNN": 1e5, "GRU": 3e5, "LSTM": 4e5}
-    return pd.DataFrame([{"label": k, "kind": (kinds or {}).get(k, k.split()[0].lower()), "train_flops": flop[k],
+    return pd.DataFrame([{"label": k, "kind": k.split()[0].lower(), "train_flops": flop[k],
                           "epoch_seconds": s, "device": device, "mkldnn": True} for k, s in times.items()])
 
 

@@ -31,7 +31,8 @@ def build(cfg: ModelConfig, io: ModelIO, seed: int = 0) -> nn.Module:
         return build_model(cfg, io).eval()
 
 
-def feature_task(per_step: bool = False, t: int = 5, f: int = 3, n_out: int = 3, b: int = 2) -> SequenceDataset:
+def feature_task(per_step: bool = False, t: int = 5, f: int = 3, n_out: int = 3,
+                 b: int = 2) -> SequenceDataset:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(b, t, f, generator=gen, dtype=torch.float64)
     y = torch.randint(0, n_out, (b, t) if per_step else (b,), generator=gen)
@@ -214,6 +215,9 @@ def test_lstm_gates_in_range_and_reproduce_the_cell(recall):
     np.testing.assert_allclose(g["hidden"], fused, atol=1e-5)
     first = gate_activations(model, x[None], layer=0)
     assert not np.allclose(first["hidden"], g["hidden"])
+    message = r"^layer 2 does not exist; this model has 2 recurrent layer\(s\), 0 to 1 \(-1 = last\)\.$"
+    with pytest.raises(ConfigError, match=message):
+        gate_activations(model, x, layer=2)
 
 
 def test_gru_gates_reproduce_the_update():
@@ -231,7 +235,8 @@ def test_gru_gates_reproduce_the_update():
 @pytest.mark.parametrize(("kind", "name"), [("rnn", "RNN"), ("ffnn", "FFNN")])
 def test_gates_exist_only_for_lstm_and_gru(recall, kind, name):
     model = build(ModelConfig(kind=kind, hidden=4), ModelIO.from_dataset(recall))
-    with pytest.raises(ConfigError, match=rf"^gate activations exist only for LSTM and GRU; this model is {name},"):
+    message = rf"^gate activations exist only for LSTM and GRU; this model is {name}, which has no gates\."
+    with pytest.raises(ConfigError, match=message):
         gate_activations(model, recall.test.x[0])
 
 
@@ -260,15 +265,17 @@ def test_prompt_is_left_padded_and_cut_like_training_data(trained):
 
 def test_unknown_words_are_named(trained):
     ds, model = trained
-    with pytest.raises(ConfigError, match=r"^unknown word\(s\) in the prompt: hungry, zebra\. The model knows "
-                                          r"only its \d+ training words, e\.g\. starving, thirsty"):
+    message = (r"^unknown word\(s\) in the prompt: hungry, zebra\. The model knows only its \d+ training "
+               r"words, e\.g\. starving, thirsty")
+    with pytest.raises(ConfigError, match=message):
         top_k_next_words(model, ds, "Hungry zebra walks to the zebra")
     with pytest.raises(ConfigError, match=r"^the prompt has no words; try for example: "):
         top_k_next_words(model, ds, " ?! ")
 
 
 def test_next_word_task_leaves_out_padding():
-    ds = make_text_recall(TextRecallConfig(distance=2, n_train=10, n_val=10, n_test=10, objective="next_word"))
+    cfg = TextRecallConfig(distance=2, n_train=10, n_val=10, n_test=10, objective="next_word")
+    ds = make_text_recall(cfg)
     model = build(ModelConfig(kind="gru", hidden=8), ModelIO.from_dataset(ds))
     guesses = top_k_next_words(model, ds, "cold bob runs", k=len(ds.vocab))
     assert len(guesses) == len(ds.vocab) - 1 and "<pad>" not in {w for w, _ in guesses}
