@@ -116,3 +116,125 @@ def metric_bars(summary: pd.DataFrame, metric: str, chance: float | None = None,
         fig.add_hline(y=value, line={"color": "grey", "dash": "dash"}, annotation_text=name)
     fig.update_layout(title=f"Test {metric} per model", xaxis_title="model", yaxis_title=_metric_label(metric))
     return fig
+
+
+def gradient_through_time(grads: pd.DataFrame) -> go.Figure:
+    """Gradient norm against steps back, log scale: dashed at initialisation, solid after training.
+
+    grads: columns label, stage ("at initialisation" / "after training"), steps_back, grad_norm.
+    """
+    fig = go.Figure()
+    cmap = colors(grads["label"])
+    for (label, stage), g in grads.groupby(["label", "stage"], sort=False):
+        fig.add_trace(go.Scatter(x=g["steps_back"], y=g["grad_norm"].clip(lower=1e-30), mode="lines",
+                                 name=f"{label}, {stage}", legendgroup=label,
+                                 line={"color": cmap[label], "dash": "dash" if stage.startswith("at") else "solid"}))
+    fig.update_layout(title="Gradient through time: how much the loss still feels step t−k",
+                      xaxis_title="steps back from the prediction point (k)",
+                      yaxis_title="‖∂loss/∂state‖ (log scale)", yaxis_type="log", legend_title="model, stage")
+    return fig
+
+
+def gate_heatmaps(gates: dict, steps: list[str], names: tuple[str, ...] = ("input", "forget", "output"),
+                  title: str = "Gate activations along the probe input") -> go.Figure:
+    """One heat-map per gate: hidden units (rows) against the input's steps (columns), values in [0, 1]."""
+    names = [n for n in names if n in gates]
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=[f"{n} gate" for n in names],
+                        vertical_spacing=0.06)
+    x = [f"{i}:{s}" for i, s in enumerate(steps)]  # unique ticks even when words repeat
+    for i, n in enumerate(names, start=1):
+        fig.add_trace(go.Heatmap(z=gates[n].T, x=x, zmin=0, zmax=1, colorscale="Viridis", showscale=i == 1,
+                                 colorbar={"title": "activation"}, name=n), i, 1)
+        fig.update_yaxes(title_text="unit", row=i, col=1)
+    fig.update_xaxes(title_text="input step (position:token)", row=len(names), col=1, tickangle=-60)
+    fig.update_layout(title=title, height=250 * len(names) + 120)
+    return fig
+
+
+def param_bars(groups: dict[str, dict[str, int]]) -> go.Figure:
+    """Parameters per model, stacked by layer group. groups: {label: {group: count}}."""
+    fig = go.Figure()
+    kinds = list(dict.fromkeys(g for d in groups.values() for g in d if g != "total"))
+    for g in kinds:
+        fig.add_trace(go.Bar(x=list(groups), y=[d.get(g, 0) for d in groups.values()], name=g))
+    fig.update_layout(barmode="stack", title="Parameters by layer", xaxis_title="model",
+                      yaxis_title="parameters (count)", legend_title="layer")
+    return fig
+
+
+def flops_and_time(report: pd.DataFrame) -> go.Figure:
+    """Analytic training FLOPs per sample beside measured seconds per epoch and latency, per model."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("training FLOPs per sample (analytic)",
+                                                        "training time per epoch (measured)",
+                                                        "inference latency per sequence (measured)"))
+    cmap = colors(report["label"])
+    for i, (col, unit) in enumerate((("train_flops", "FLOPs"), ("epoch_seconds", "seconds"),
+                                     ("latency_ms", "milliseconds")), start=1):
+        fig.add_trace(go.Bar(x=report["label"], y=report[col], marker_color=[cmap[x] for x in report["label"]],
+                             showlegend=False, name=col), 1, i)
+        fig.update_yaxes(title_text=unit, row=1, col=i)
+        fig.update_xaxes(title_text="model", row=1, col=i)
+    fig.update_layout(title="What the model should cost, and what it does cost")
+    return fig
+
+
+def scaling_lines(df: pd.DataFrame) -> go.Figure:
+    """Measured seconds per training step and analytic FLOPs against hidden size or sequence length."""
+    what = df["what"].iloc[0]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("measured time per training step",
+                                                        "analytic training FLOPs per sample"))
+    cmap = colors(df["label"])
+    for label, g in df.groupby("label", sort=False):
+        for i, col in enumerate(("step_seconds", "train_flops"), start=1):
+            fig.add_trace(go.Scatter(x=g["value"], y=g[col], mode="lines+markers", name=label, legendgroup=label,
+                                     line={"color": cmap[label]}, showlegend=i == 1), 1, i)
+    x_title = "hidden units" if what == "hidden" else "sequence length (steps)"
+    for i, unit in ((1, "seconds per step"), (2, "FLOPs")):
+        fig.update_xaxes(title_text=x_title, type="log", row=1, col=i)
+        fig.update_yaxes(title_text=unit, type="log", row=1, col=i)
+    fig.update_layout(title=f"Scaling with {x_title}", legend_title="model")
+    return fig
+
+
+def forecast_lines(frames: dict[str, pd.DataFrame]) -> go.Figure:
+    """Truth against each model's one-step (solid) and free-running (dotted) forecast."""
+    fig = go.Figure()
+    first = next(iter(frames.values()))
+    fig.add_trace(go.Scatter(x=first["step"], y=first["truth"], mode="lines", name="truth",
+                             line={"color": "black", "width": 3}))
+    cmap = colors(frames)
+    for label, f in frames.items():
+        fig.add_trace(go.Scatter(x=f["step"], y=f["one_step"], mode="lines", name=f"{label} one-step",
+                                 line={"color": cmap[label]}, legendgroup=label))
+        if f["free_running"].notna().any():
+            fig.add_trace(go.Scatter(x=f["step"], y=f["free_running"], mode="lines", name=f"{label} free-running",
+                                     line={"color": cmap[label], "dash": "dot"}, legendgroup=label))
+    fig.update_layout(title="Forecasts against the truth on the test segment", xaxis_title="test step",
+                      yaxis_title="series value (units of the data)", legend_title="series")
+    return fig
+
+
+def word_bars(guesses: dict[str, list[tuple[str, float]]]) -> go.Figure:
+    """Each model's top next words with their probabilities, side by side."""
+    fig = make_subplots(rows=1, cols=max(len(guesses), 1), subplot_titles=list(guesses))
+    cmap = colors(guesses)
+    for i, (label, pairs) in enumerate(guesses.items(), start=1):
+        words, probs = zip(*pairs, strict=True) if pairs else ((), ())
+        fig.add_trace(go.Bar(x=list(probs)[::-1], y=list(words)[::-1], orientation="h", name=label,
+                             marker_color=cmap[label], showlegend=False), 1, i)
+        fig.update_xaxes(title_text="probability", range=[0, 1], row=1, col=i)
+    fig.update_layout(title="Top next words per model", height=320)
+    return fig
+
+
+def frame_strip(frames: np.ndarray, title: str = "The clip, frame by frame") -> go.Figure:
+    """A video clip (T, H, W) in [0, 1] as one strip of grey frames."""
+    t, h, w = frames.shape
+    strip = np.concatenate([np.pad(f, ((0, 0), (0, 1)), constant_values=0.5) for f in frames], axis=1)
+    fig = go.Figure(go.Heatmap(z=strip[::-1], colorscale="Greys", reversescale=True, showscale=False, zmin=0,
+                               zmax=1, name="pixels"))
+    fig.update_layout(title=title, height=220, xaxis={"tickvals": [i * (w + 1) + w / 2 for i in range(t)],
+                                                      "ticktext": [str(i) for i in range(t)],
+                                                      "title": "frame"},
+                      yaxis={"visible": False, "scaleanchor": "x"})
+    return fig

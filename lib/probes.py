@@ -261,3 +261,66 @@ def top_k_next_words(model: nn.Module, ds: SequenceDataset, prompt: str,
     names = ds.class_names if ds.class_names is not None else ds.vocab
     order = [i for i in probs.argsort(descending=True).tolist() if not (ds.per_step and i == 0)]
     return [(names[i], float(probs[i])) for i in order[:k]]
+
+
+# ---------------------------------------------------------------- forecasts
+
+def forecast(model: nn.Module, ds: SequenceDataset, start: int = 0, steps: int = 100) -> pd.DataFrame:
+    """Forecasts on consecutive test windows against the truth.
+
+    one_step: each prediction sees the true history. free_running (horizon 1 only, else NaN): from the
+    window at `start`, each prediction is appended to the input and fed back, so errors compound.
+    Columns: step, truth, one_step, free_running.
+    """
+    if ds.kind == CLASSIFICATION or ds.n_features != 1:
+        raise ConfigError(f"forecasts need a one-feature series task; {ds.name!r} is not one.")
+    n = len(ds.test)
+    if not 0 <= start < n:
+        raise ConfigError(f"start must be between 0 and {n - 1}, got {start}.")
+    steps = min(steps, n - start)
+    truth = ds.test.y[start:start + steps]
+    one_step = predict(model, ds.test.x[start:start + steps]).squeeze(-1).cpu()
+    free = np.full(steps, np.nan)
+    # horizon 1: each next window ends with this window's target, so predictions can be fed back
+    if steps > 1 and bool(ds.test.x[start + 1, -1, 0] == truth[0]):
+        window = ds.test.x[start:start + 1].clone()  # (1, T, 1)
+        for i in range(steps):
+            free[i] = float(predict(model, window)[0, 0])
+            window = torch.cat([window[:, 1:], torch.tensor([[[free[i]]]], dtype=window.dtype)], 1)
+    return pd.DataFrame({"step": np.arange(steps), "truth": truth.numpy(), "one_step": one_step.numpy(),
+                         "free_running": free})
+
+
+def initial_model(model_cfg, train_cfg, ds: SequenceDataset) -> nn.Module:
+    """The untrained model a run started from: same config, same seed, same initialisation."""
+    from lib.models import ModelIO, build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train_cfg.seed)
+        return build_model(model_cfg, ModelIO.from_dataset(ds)).eval()
+
+
+def gradients_before_after(runs, ds: SequenceDataset, wrt: str = "hidden", n: int = 256) -> pd.DataFrame:
+    """gradient_through_time on n test samples for each run's model at initialisation and after training.
+
+    One run per label (the first given). Columns: label, stage, steps_back, grad_norm, wrt.
+    """
+    x, y = ds.test.x[:n], ds.test.y[:n]
+    frames, seen = [], set()
+    for run in runs:
+        if run.model is None or run.label in seen:
+            continue
+        seen.add(run.label)
+        init = initial_model(run.model_config, run.train_config, ds).to(_device(run.model))
+        for stage, model in (("at initialisation", init), ("after training", run.model)):
+            frames.append(gradient_through_time(model, x, y, ds, wrt).assign(label=run.label, stage=stage))
+    if not frames:
+        raise ConfigError("no trained model to probe; train a comparison first.")
+    return pd.concat(frames, ignore_index=True)
+
+
+def step_labels(ds: SequenceDataset, x_single: torch.Tensor) -> list[str]:
+    """A readable name per input step: the word for text (· for padding), else the step number."""
+    if ds.vocab is not None:
+        return [ds.vocab[int(i)] if int(i) else "·" for i in x_single]
+    return [f"t{i}" for i in range(x_single.shape[0])]

@@ -93,7 +93,7 @@ def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue
     if ff.empty:
         return "No FFNN run finished, so there is no tradeoff to read yet."
     by_w = ff.groupby("window").agg(metric=("metric", "mean"), n_params=("n_params", "first")).sort_index()
-    best_w = by_w["metric"].idxmax() if higher_is_better else by_w["metric"].idxmin()
+    best_w = int(by_w["metric"].idxmax() if higher_is_better else by_w["metric"].idxmin())
     if refs.empty:
         text = f"The FFNN does best with a window of {best_w} ({metric} {_fmt(metric, by_w.loc[best_w, 'metric'])})."
     else:
@@ -102,7 +102,7 @@ def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue
         target, ref_params = ref.loc[ref_label, "metric"], ref.loc[ref_label, "n_params"]
         ok = by_w["metric"] >= target - 0.02 if higher_is_better else by_w["metric"] <= target * 1.10
         if ok.any():
-            w = ok.idxmax()  # smallest window that matches
+            w = int(ok.idxmax())  # smallest window that matches
             n = by_w.loc[w, "n_params"]
             text = (f"The FFNN needs a window of {w} to match the {ref_label} ({metric} "
                     f"{_fmt(metric, by_w.loc[w, 'metric'])} vs {_fmt(metric, target)}), with {n:,} parameters: "
