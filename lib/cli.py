@@ -12,6 +12,7 @@ import pandas as pd
 from lib import experiments
 from lib.errors import ConfigError
 from lib.models import ModelConfig
+from lib.store import RunStore
 from lib.tasks import TASKS, task_config
 from lib.train import TrainConfig
 
@@ -63,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--device", default="auto")
     common.add_argument("--out", type=Path, help="write results here (.csv or .json)")
     common.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    common.add_argument("--jobs", type=int, default=1, help="worker processes (-1: one per core)")
+    common.add_argument("--no-store", action="store_true", help="do not read or write the run store")
+    common.add_argument("--force", action="store_true", help="retrain runs already in the store")
 
     c = sub.add_parser("compare", parents=[common], help="models x seeds on one task")
     c.add_argument("--models", nargs="+", default=["ffnn:window=5", "rnn", "gru", "lstm"],
@@ -73,6 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("distance-sweep", parents=[common], help="distances x models x seeds")
     d.add_argument("--distances", nargs="+", type=int, required=True)
     d.add_argument("--models", nargs="+", default=["ffnn:window=5", "rnn", "lstm"])
+    s = sub.add_parser("sweep", parents=[common], help="FFNN windows x other models x distances x seeds, "
+                                                      "in parallel, into the run store")
+    s.add_argument("--windows", nargs="*", type=int, default=[], help="FFNN windows")
+    s.add_argument("--models", nargs="*", default=["lstm"], help="other models")
+    s.add_argument("--distances", nargs="*", type=int, default=[], help="distances (default: the task's)")
+    s.set_defaults(jobs=-1)
+    r = sub.add_parser("rerun", help="retrain a stored run from its config and seed; compare the numbers")
+    r.add_argument("run_id")
+    ref = sub.add_parser("reference", help="regenerate the committed reference results in data/reference/")
+    ref.add_argument("--jobs", type=int, default=-1)
     return p
 
 
@@ -85,7 +99,14 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     task = task_config(args.task, **_pairs(args.set, "task"))
     train_cfg = replace(TrainConfig(), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                         patience=args.patience, device=args.device)
-    cb = {} if args.quiet else {"on_epoch": _progress}
+    cb = {"n_jobs": args.jobs, "force": args.force, "store": None if args.no_store else RunStore()}
+    if not args.quiet and args.jobs == 1:
+        cb["on_epoch"] = _progress
+    if args.command == "sweep":
+        models = [ModelConfig(kind="ffnn", window=w) for w in args.windows] + [parse_model(m) for m in args.models]
+        if args.distances:
+            return experiments.distance_sweep(task, args.distances, models, train_cfg, args.seeds, **cb)
+        return experiments.compare(task, models, train_cfg, args.seeds, **cb).summary()
     if args.command == "compare":
         models = [parse_model(m) for m in args.models]
         table = experiments.compare(task, models, train_cfg, args.seeds, **cb).summary()
@@ -106,9 +127,40 @@ def write(table: pd.DataFrame, out: Path) -> None:
         table.to_csv(out, index=False)
 
 
+def rerun(run_id: str) -> int:
+    """Retrain a stored run; 0 when its history and test metrics come out identical, 1 otherwise."""
+    store = RunStore()
+    rec = store.get(run_id)
+    cfg = rec["config"]
+    task = task_config(cfg["task"]["name"], **{k: v for k, v in cfg["task"].items() if k != "name"})
+    model_cfg, train_cfg = ModelConfig(**cfg["model"]), TrainConfig(**cfg["train"])
+    print(f"rerunning {run_id}: {model_cfg.label} on {cfg['task']['name']}, seed {train_cfg.seed}")
+    new = experiments.run_one(task, model_cfg, train_cfg, store, force=True)
+    timeless = ("epoch", "train_loss", "val_loss", "val_metric")
+    same_history = [{k: h[k] for k in timeless} for h in rec["history"]] == [
+        {k: h[k] for k in timeless} for h in new.history]
+    rows = [{"metric": k, "stored": v, "rerun": new.test.get(k), "equal": new.test.get(k) == v}
+            for k, v in (rec["metrics"] or {}).items()]
+    print(pd.DataFrame(rows).to_string(index=False))
+    print(f"history: {len(rec['history'])} stored epochs, {len(new.history)} rerun epochs, "
+          f"{'identical' if same_history else 'different'}; new run {new.run_id}")
+    same = same_history and all(r["equal"] for r in rows)
+    print("the numbers match" if same else "the numbers differ (another machine, torch version or thread "
+          f"count can change the low bits: stored env {rec['env']})")
+    return 0 if same else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "rerun":
+            return rerun(args.run_id)
+        if args.command == "reference":
+            from lib.reference import regenerate
+
+            meta = regenerate(n_jobs=args.jobs)
+            print(json.dumps({k: v["seconds"] for k, v in meta["experiments"].items()}, indent=1))
+            return 0
         table = run(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,12 +1,14 @@
 """Comparisons and sweeps over tasks, models and seeds, returned as tidy pandas DataFrames."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import torch
 
 from lib.errors import ConfigError
 from lib.models import ModelConfig, ModelIO, build_model, validate
@@ -178,24 +180,58 @@ def compare(
     on_run: Callable[[RunResult], None] | None = None,
     store=None,
     force: bool = False,
+    n_jobs: int = 1,
 ) -> Comparison:
     """Train every model with every seed on one task; a cancel keeps the runs finished so far.
 
     With a store (lib.store.RunStore), identical runs already stored are reused unless force=True.
+    n_jobs > 1 trains independent runs in that many worker processes (-1: one per core), each with
+    cores // n_jobs torch threads; on_epoch is then not called, and should_stop is checked between runs.
     """
     train_cfg.validate()
     ds = validate_models(task_cfg, models, seeds)
+    specs = [(m, replace(train_cfg, seed=seed)) for seed in seeds for m in models]
     runs: list[RunResult] = []
-    for seed in seeds:
-        for m in models:
-            cb = (lambda rec, _m=m, _s=seed: on_epoch(_m.label, _s, rec)) if on_epoch else None
-            run = run_one(task_cfg, m, replace(train_cfg, seed=seed), store, force, cb, should_stop)
-            runs.append(run)
-            if on_run is not None:
-                on_run(run)
-            if run.status == CANCELLED:
-                return Comparison(task_cfg, runs, ds)
+    if n_jobs == 1:
+        results = (run_one(task_cfg, m, tc, store, force,
+                           (lambda rec, _m=m, _s=tc.seed: on_epoch(_m.label, _s, rec)) if on_epoch else None,
+                           should_stop) for m, tc in specs)
+    else:
+        results = _parallel(task_cfg, specs, store, force, n_jobs)
+    for run in results:
+        runs.append(run)
+        if on_run is not None:
+            on_run(run)
+        if run.status == CANCELLED or (should_stop is not None and should_stop()):
+            break
     return Comparison(task_cfg, runs, ds)
+
+
+def worker_plan(n_jobs: int, n_tasks: int) -> tuple[int, int]:
+    """(workers, torch threads per worker) so that workers x threads <= cores."""
+    cores = os.cpu_count() or 1
+    workers = cores if n_jobs < 0 else min(n_jobs, cores)
+    workers = max(1, min(workers, n_tasks))
+    return workers, max(1, cores // workers)
+
+
+def _worker(task_cfg, model_cfg, train_cfg, threads, store_path, force) -> RunResult:
+    torch.set_num_threads(threads)
+    if store_path is None:
+        return run_one(task_cfg, model_cfg, train_cfg, force=force)
+    from lib.store import RunStore
+
+    with RunStore(store_path) as store:
+        return run_one(task_cfg, model_cfg, train_cfg, store, force)
+
+
+def _parallel(task_cfg, specs, store, force, n_jobs):
+    from joblib import Parallel, delayed
+
+    workers, threads = worker_plan(n_jobs, len(specs))
+    path = None if store is None else str(store.path)
+    return Parallel(n_jobs=workers, return_as="generator")(
+        delayed(_worker)(task_cfg, m, tc, threads, path, force) for m, tc in specs)
 
 
 def window_sweep(
@@ -205,13 +241,13 @@ def window_sweep(
     seeds: Sequence[int] = (0,),
     ffnn: ModelConfig = ModelConfig(kind="ffnn"),
     references: Sequence[ModelConfig] = (ModelConfig(kind="lstm"),),
-    **callbacks,
+    **options,
 ) -> pd.DataFrame:
     """FFNN test metric, size and speed against its window, with recurrent reference runs."""
     if not windows:
         raise ConfigError("choose at least one FFNN window.")
     models = [replace(ffnn, kind="ffnn", window=int(w)) for w in sorted(set(windows))] + list(references)
-    return compare(task_cfg, models, train_cfg, seeds, **callbacks).summary()
+    return compare(task_cfg, models, train_cfg, seeds, **options).summary()
 
 
 def distance_field(task_cfg) -> str:
@@ -228,7 +264,7 @@ def distance_sweep(
     models: Sequence[ModelConfig],
     train_cfg: TrainConfig = TrainConfig(),
     seeds: Sequence[int] = (0,),
-    **callbacks,
+    **options,
 ) -> pd.DataFrame:
     """Test metric per distance, model and seed: how far back each model still remembers."""
     if not distances:
@@ -237,7 +273,7 @@ def distance_sweep(
     frames = []
     for d in distances:
         cfg = replace(task_cfg, **{field: int(d)})
-        comp = compare(cfg, models, train_cfg, seeds, **callbacks)
+        comp = compare(cfg, models, train_cfg, seeds, **options)
         frames.append(comp.summary().assign(distance=int(d), cue_lag=comp.dataset.cue_lag))
         if comp.cancelled:
             break
