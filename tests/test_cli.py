@@ -38,13 +38,20 @@ def test_bad_settings_exit_2_with_the_message(capsys):
 
 def test_parallel_sweep_matches_serial_and_rerun_reproduces(tmp_path, capsys):
     import pandas as pd
+    import torch
 
+    from lib.experiments import worker_plan
+
+    # bitwise equality needs the same torch thread count per run (it sets the summation order)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(worker_plan(2, 3)[1])
     args = ["sweep", *TINY, "--windows", "1", "3", "--models", "lstm:hidden=8", "--no-store"]
     assert main([*args, "--jobs", "1", "--out", str(tmp_path / "serial.csv")]) == 0
     assert main([*args, "--jobs", "2", "--out", str(tmp_path / "parallel.csv")]) == 0
     serial, parallel = pd.read_csv(tmp_path / "serial.csv"), pd.read_csv(tmp_path / "parallel.csv")
     assert list(serial["label"]) == ["FFNN w1", "FFNN w3", "LSTM"]
     assert serial[["label", "metric", "test_loss"]].equals(parallel[["label", "metric", "test_loss"]])
+    torch.set_num_threads(threads)
     assert main(["sweep", *TINY, "--windows", "2", "--models", "--jobs", "2"]) == 0
     run_id = RunStore().runs()["id"].iloc[0]
     capsys.readouterr()
