@@ -6,10 +6,9 @@ and one validation pass per epoch; the ratio (engine / hand loop) is the engine'
 import statistics
 import time
 
-from _common import emit, parser
-
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _common import emit, parser
 
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model  # noqa: E402
 from lib.runtime import environment  # noqa: E402

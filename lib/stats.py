@@ -76,7 +76,8 @@ def verdict(summary: pd.DataFrame, metric: str, higher_is_better: bool, chance: 
             text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) comes from one seed each; "
                      "run more seeds to tell it from seed noise.")
         elif d.significant:
-            text += f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) is beyond seed noise (p = {d.p_value:.2g})."
+            text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) is beyond seed noise "
+                     f"(p = {d.p_value:.2g}).")
         else:
             text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) is within seed noise "
                      f"(p = {d.p_value:.2g}, {n} seeds).")

@@ -1,6 +1,7 @@
 """Widgets and state shared by the pages. Pages stay thin: widgets -> config -> lib -> charts."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pandas as pd
@@ -21,6 +22,57 @@ KIND_LABELS = {"ffnn": "FFNN (fixed window)", "rnn": "Vanilla RNN", "gru": "GRU"
 INIT_LABELS = {"auto": "best practice", "pytorch": "PyTorch default", "orthogonal": "orthogonal recurrent",
                "forget1": "forget-gate bias 1", "chrono": "chrono + orthogonal"}
 MAX_SEEDS, MAX_EPOCHS, MAX_HIDDEN, MAX_TRAIN = 5, 200, 512, 20_000  # guards for a shared host
+LRS, BATCHES = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), (16, 32, 64, 128, 256)
+
+# Every setting a link can carry: (lo, hi) numbers, a tuple of options, bool, or a list of options.
+LIMITS = {
+    "task": tuple(TASK_LABELS), "dist": (0, 200), "obj": ("classify", "next_word"), "n": (200, MAX_TRAIN),
+    "period": (4, 200), "period2": (0, 200), "noise": (0.0, 1.0), "horizon": (1, 50), "seq": (8, 400),
+    "gap": (0, 60), "mode": GAP_MODES, "feat": ("pixels", "pca"),
+    "hidden": (4, MAX_HIDDEN), "layers": (1, 3), "dropout": (0.0, 0.5), "init": tuple(INIT_LABELS), "lr": LRS,
+    "batch": BATCHES, "epochs": (1, MAX_EPOCHS), "patience": (0, 50), "seeds": (1, MAX_SEEDS),
+    "budget": (0, 2_000_000), "window": (1, 400), "lo": (1, 400), "hi": (1, 400), "count": (2, 16),
+    "reach": bool, "force": bool, "kinds": [*KIND_LABELS], "refs": ["rnn", "gru", "lstm"],
+}
+
+
+def _allowed(value, spec) -> bool:
+    if spec is bool:
+        return isinstance(value, bool)
+    if isinstance(spec, list):
+        return isinstance(value, list) and all(v in spec for v in value)
+    if len(spec) == 2 and all(isinstance(b, int | float) for b in spec) and spec not in (LRS, BATCHES):
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        same_type = isinstance(value, int) or isinstance(spec[0], float)
+        return numeric and same_type and spec[0] <= value <= spec[1]
+    return value in spec
+
+
+def settings_from_url(prefix: str) -> None:
+    """Once per session, before the page's widgets exist: take their values from the page's link."""
+    flag = f"_{prefix}_from_url"
+    if flag in st.session_state:
+        return
+    st.session_state[flag] = True
+    ignored = []
+    for name, raw in st.query_params.to_dict().items():
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        if name in LIMITS and _allowed(value, LIMITS[name]):
+            st.session_state[f"{prefix}_{name}"] = value
+        else:
+            ignored.append(f"{name}={raw}")
+    if ignored:
+        st.warning(f"Ignored link settings that are unknown or out of range: {', '.join(ignored)}.")
+
+
+def settings_to_url(prefix: str) -> None:
+    """Mirror the page's settings in its URL, so a copied link reproduces the setup."""
+    cut = len(prefix) + 1
+    st.query_params.from_dict({k[cut:]: json.dumps(v) for k, v in st.session_state.items()
+                               if str(k).startswith(f"{prefix}_") and k[cut:] in LIMITS})
 
 
 def results() -> dict:
@@ -46,29 +98,30 @@ def task_picker(prefix: str):
     """Task selector and its knobs; returns a task config (not yet validated)."""
     name = st.selectbox("Task", list(TASK_LABELS), format_func=TASK_LABELS.get, key=f"{prefix}_task")
     if name == "text_recall":
-        d = st.slider("Distance: filler words between the cue and the answer", 0, 200, 20, key=f"{prefix}_dist",
+        d = st.slider("Distance: filler words between the cue and the answer", *LIMITS["dist"], 20,
+                      key=f"{prefix}_dist",
                       help="The cue word opens the sentence; the answer depends on it alone.")
         objective = st.radio("Objective", ["classify", "next_word"], horizontal=True, key=f"{prefix}_obj",
                              format_func={"classify": "classify the final word",
                                           "next_word": "next word at every position"}.get)
-        n = st.number_input("Training sentences", 200, MAX_TRAIN, 4000, 200, key=f"{prefix}_n")
+        n = st.number_input("Training sentences", *LIMITS["n"], 4000, 200, key=f"{prefix}_n")
         return TextRecallConfig(distance=d, objective=objective, n_train=int(n))
     if name == "sine":
         c1, c2 = st.columns(2)
-        period = c1.number_input("Main period (steps)", 4, 200, 24, key=f"{prefix}_period")
-        period2 = c2.number_input("Second period (steps, 0 = none)", 0, 200, 7, key=f"{prefix}_period2")
-        noise = c1.slider("Noise (std)", 0.0, 1.0, 0.1, 0.05, key=f"{prefix}_noise")
-        horizon = c2.number_input("Forecast horizon (steps)", 1, 50, 1, key=f"{prefix}_horizon")
-        seq_len = st.number_input("Input window of the recurrent models (steps)", 8, 400, 48,
+        period = c1.number_input("Main period (steps)", *LIMITS["period"], 24, key=f"{prefix}_period")
+        period2 = c2.number_input("Second period (steps, 0 = none)", *LIMITS["period2"], 7, key=f"{prefix}_period2")
+        noise = c1.slider("Noise (std)", *LIMITS["noise"], 0.1, 0.05, key=f"{prefix}_noise")
+        horizon = c2.number_input("Forecast horizon (steps)", *LIMITS["horizon"], 1, key=f"{prefix}_horizon")
+        seq_len = st.number_input("Input window of the recurrent models (steps)", *LIMITS["seq"], 48,
                                   key=f"{prefix}_seq")
         periods = (float(period),) + ((float(period2),) if period2 else ())
         return SineConfig(periods=periods, amplitudes=(1.0, 0.5)[:len(periods)], noise=noise,
                           horizon=int(horizon), seq_len=int(seq_len))
     c1, c2 = st.columns(2)
-    gap = c1.slider("Gap: frames between the digit and the answer", 0, 60, 20, key=f"{prefix}_gap")
+    gap = c1.slider("Gap: frames between the digit and the answer", *LIMITS["gap"], 20, key=f"{prefix}_gap")
     mode = c2.selectbox("Gap frames show", GAP_MODES, key=f"{prefix}_mode")
     features = c1.radio("Frame features", ["pixels", "pca"], horizontal=True, key=f"{prefix}_feat")
-    n = c2.number_input("Training clips", 200, MAX_TRAIN, 3000, 200, key=f"{prefix}_n")
+    n = c2.number_input("Training clips", *LIMITS["n"], 3000, 200, key=f"{prefix}_n")
     return VideoConfig(gap=gap, gap_mode=mode, features=features, n_train=int(n))
 
 
@@ -87,19 +140,20 @@ def train_settings(prefix: str, epochs: int = 60) -> tuple[TrainConfig, list[int
     """The advanced expander: training settings, seeds and per-model options."""
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
-        hidden = c1.number_input("Hidden units", 4, MAX_HIDDEN, 64, 4, key=f"{prefix}_hidden")
-        layers = c2.number_input("Layers", 1, 3, 1, key=f"{prefix}_layers")
-        dropout = c3.slider("Dropout", 0.0, 0.5, 0.0, 0.05, key=f"{prefix}_dropout")
+        hidden = c1.number_input("Hidden units", *LIMITS["hidden"], 64, 4, key=f"{prefix}_hidden")
+        layers = c2.number_input("Layers", *LIMITS["layers"], 1, key=f"{prefix}_layers")
+        dropout = c3.slider("Dropout", *LIMITS["dropout"], 0.0, 0.05, key=f"{prefix}_dropout")
         init = c1.selectbox("Recurrent initialisation", list(INIT_LABELS), format_func=INIT_LABELS.get,
                             key=f"{prefix}_init", help="Best practice: orthogonal for the RNN, chrono for "
                             "LSTM and GRU (Tallec & Ollivier 2018). Not every scheme applies to every model.")
-        lr = c2.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0], 3e-3,
+        lr = c2.select_slider("Learning rate", LRS, 3e-3,
                               key=f"{prefix}_lr")
-        batch = c3.select_slider("Batch size", [16, 32, 64, 128, 256], 64, key=f"{prefix}_batch")
-        ep = c1.number_input("Max epochs", 1, MAX_EPOCHS, epochs, key=f"{prefix}_epochs")
-        patience = c2.number_input("Early-stopping patience (0 = off)", 0, 50, 10, key=f"{prefix}_patience")
-        n_seeds = c3.number_input("Seeds", 1, MAX_SEEDS, 1, key=f"{prefix}_seeds")
-        budget = c1.number_input("Parameter budget (0 = off)", 0, 2_000_000, 0, 1000, key=f"{prefix}_budget",
+        batch = c3.select_slider("Batch size", BATCHES, 64, key=f"{prefix}_batch")
+        ep = c1.number_input("Max epochs", *LIMITS["epochs"], epochs, key=f"{prefix}_epochs")
+        patience = c2.number_input("Early-stopping patience (0 = off)", *LIMITS["patience"], 10,
+                                   key=f"{prefix}_patience")
+        n_seeds = c3.number_input("Seeds", *LIMITS["seeds"], 1, key=f"{prefix}_seeds")
+        budget = c1.number_input("Parameter budget (0 = off)", *LIMITS["budget"], 0, 1000, key=f"{prefix}_budget",
                                  help="Size every model's hidden layer to about this many parameters.")
     cfg = TrainConfig(lr=float(lr), batch_size=int(batch), epochs=int(ep), patience=int(patience))
     model = {"hidden": int(hidden), "layers": int(layers), "dropout": float(dropout), "init": init,
@@ -167,8 +221,8 @@ def _progress(page: str) -> None:
     job = st.session_state.get("job")
     if job is None or not job.running:
         st.rerun()
-    st.progress(job.fraction(), text=f"{job.title}: {'waiting for a free slot' if job.state == 'queued' else 'training'}"
-                f" — {len(job.finished)} of {job.total_runs} runs finished")
+    doing = "waiting for a free slot" if job.state == "queued" else "training"
+    st.progress(job.fraction(), text=f"{job.title}: {doing} — {len(job.finished)} of {job.total_runs} runs finished")
     rows = [{"model": lab, "seed": seed, "epoch": r["epoch"], "train loss": r["train_loss"],
              "val loss": r["val_loss"], "val metric": r["val_metric"], "elapsed s": r["elapsed_seconds"]}
             for (lab, seed), r in job.progress.items()]

@@ -5,23 +5,40 @@ from lib import charts
 from lib.errors import ConfigError
 from lib.experiments import Comparison, aggregate, compare, dataset, validate_models
 from lib.stats import mean_ci, verdict
-from pages._ui import (KIND_LABELS, build_models, chart, checked_dataset, download, job_panel, reach, results,
-                       run_store, start_job, task_picker, train_settings)
+from pages._ui import (
+    KIND_LABELS,
+    LIMITS,
+    build_models,
+    chart,
+    checked_dataset,
+    download,
+    job_panel,
+    reach,
+    results,
+    run_store,
+    settings_from_url,
+    settings_to_url,
+    start_job,
+    task_picker,
+    train_settings,
+)
 
 st.title("Compare models")
 st.caption("Train a fixed-window FFNN, a vanilla RNN, a GRU and an LSTM on the same split and seeds.")
 
+settings_from_url("w_cmp")
 task = task_picker("w_cmp")
 ds = checked_dataset(task)
 c1, c2 = st.columns([2, 1])
 kinds = c1.multiselect("Models", list(KIND_LABELS), default=["ffnn", "rnn", "lstm"], format_func=KIND_LABELS.get,
                        key="w_cmp_kinds")
-window = c2.number_input("FFNN window (steps)", 1, 400, 5, key="w_cmp_window")
+window = c2.number_input("FFNN window (steps)", *LIMITS["window"], 5, key="w_cmp_window")
 c1, c2 = st.columns(2)
 add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True, key="w_cmp_reach")
 force = c2.checkbox("Retrain runs already stored", False, key="w_cmp_force",
                     help="Identical settings and seed normally reuse the stored result instantly.")
 train_cfg, seeds, opts = train_settings("w_cmp")
+settings_to_url("w_cmp")
 
 if st.button("Train", type="primary", key="cmp_run", disabled=ds is None):
     try:

@@ -5,7 +5,16 @@ from lib import charts, costs
 from lib.errors import ConfigError
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, match_params
 from lib.runtime import environment, resolve_device
-from pages._ui import KIND_LABELS, build_models, chart, checked_dataset, reach, results, task_picker, train_settings
+from pages._ui import (
+    KIND_LABELS,
+    build_models,
+    chart,
+    checked_dataset,
+    reach,
+    results,
+    task_picker,
+    train_settings,
+)
 
 st.title("Costs")
 st.caption("Parameters and FLOPs are computed; seconds and bytes are measured on this machine.")

@@ -4,8 +4,18 @@ from lib import charts, probes
 from lib.errors import ConfigError
 from lib.experiments import distance_sweep, validate_models
 from lib.tasks.sine import SineConfig
-from pages._ui import (KIND_LABELS, build_models, chart, checked_dataset, download, job_panel, results, start_job,
-                       task_picker, train_settings)
+from pages._ui import (
+    KIND_LABELS,
+    build_models,
+    chart,
+    checked_dataset,
+    download,
+    job_panel,
+    results,
+    start_job,
+    task_picker,
+    train_settings,
+)
 
 st.title("Memory")
 st.caption("How far back can each model still use what it saw? Measured three ways.")
@@ -86,8 +96,8 @@ x = ds.test.x[int(index)]
 gates = probes.gate_activations(run.model, x)
 names = ("input", "forget", "output") if run.model_config.kind == "lstm" else ("reset", "update")
 answer = ds.class_names[int(ds.test.y[int(index)])] if ds.class_names and not ds.per_step else None
-chart(charts.gate_heatmaps(gates, probes.step_labels(ds, x), names,
-                           f"{label} gates along test sample {int(index)}" + (f" (answer: {answer})" if answer else "")),
+title = f"{label} gates along test sample {int(index)}" + (f" (answer: {answer})" if answer else "")
+chart(charts.gate_heatmaps(gates, probes.step_labels(ds, x), names, title),
       "mem_gates",
       "Rows are hidden units, columns the input's steps. An LSTM forget gate near 1 keeps the cell's content; "
       "an input gate near 1 writes the current input. For the GRU, an update gate near 1 keeps the old state.")

@@ -50,7 +50,7 @@ elif isinstance(comp.task, VideoConfig):
     chart(charts.frame_strip(clip_frames(comp.task, "test", int(index))), "probe_clip",
           f"The digit shows for the first {comp.task.visible} frames; then {comp.task.gap} {comp.task.gap_mode} "
           "frames follow before the models must name it.")
-    st.markdown(f"**True digit:** {ds.class_names[int(ds.test.y[int(index)])] if ds.class_names else int(ds.test.y[int(index)])}")
+    st.markdown(f"**True digit:** {int(ds.test.y[int(index)])}")
     x = ds.test.x[int(index):int(index) + 1]
     rows = []
     for label, m in models.items():

@@ -1,3 +1,5 @@
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -39,8 +41,11 @@ if statuses:
 shown = runs[mask]
 metric_cols = [c for c in shown.columns if c.startswith("test_")]
 cols = ["id", "created", "task", "label", "status", "seed", "epochs", *metric_cols, "n_params", "message"]
+# A selection is row positions: key the table by the runs it shows, so a delete, an import or a filter
+# starts a fresh selection instead of pointing at other (or missing) rows.
+view = hashlib.sha1(",".join(shown["id"]).encode()).hexdigest()[:12]
 picked = st.dataframe(shown[cols], hide_index=True, on_select="rerun", selection_mode="multi-row",
-                      key="runs_table")
+                      key=f"runs_table_{view}")
 selected = shown.iloc[picked.selection.rows]["id"].tolist() if picked.selection.rows else []
 st.caption(f"{len(shown)} run(s) shown; select rows to compare, export or delete them.")
 if not selected:

@@ -5,23 +5,40 @@ from lib import charts
 from lib.errors import ConfigError
 from lib.experiments import validate_models, window_sweep
 from lib.stats import window_verdict
-from pages._ui import (KIND_LABELS, build_models, chart, checked_dataset, download, job_panel, reach, results,
-                       start_job, task_picker, train_settings)
+from pages._ui import (
+    KIND_LABELS,
+    LIMITS,
+    build_models,
+    chart,
+    checked_dataset,
+    download,
+    job_panel,
+    reach,
+    results,
+    run_store,
+    settings_from_url,
+    settings_to_url,
+    start_job,
+    task_picker,
+    train_settings,
+)
 
 st.title("Window tradeoff")
 st.caption("How wide must a feed-forward net's window be to match a recurrent model, and what does it cost?")
 
+settings_from_url("w_win")
 task = task_picker("w_win")
 ds = checked_dataset(task)
 cue = reach(task)
 seq_len = ds.seq_len if ds is not None else 1
 c1, c2, c3 = st.columns(3)
-lo = c1.number_input("Smallest window", 1, 400, 1, key="w_win_lo")
-hi = c2.number_input("Largest window", 1, 400, min(seq_len, (cue or 10) + 5), key="w_win_hi")
-count = c3.number_input("Windows to try", 2, 16, 8, key="w_win_count")
+lo = c1.number_input("Smallest window", *LIMITS["lo"], 1, key="w_win_lo")
+hi = c2.number_input("Largest window", *LIMITS["hi"], min(seq_len, (cue or 10) + 5), key="w_win_hi")
+count = c3.number_input("Windows to try", *LIMITS["count"], 8, key="w_win_count")
 refs = st.multiselect("Recurrent references", ["rnn", "gru", "lstm"], default=["lstm"],
                       format_func=KIND_LABELS.get, key="w_win_refs")
 train_cfg, seeds, opts = train_settings("w_win")
+settings_to_url("w_win")
 wanted = {int(w) for w in np.linspace(lo, hi, int(count)).round()} | ({cue} if cue and lo <= cue <= hi else set())
 windows = sorted(w for w in wanted if w <= seq_len)
 st.caption(f"Windows: {', '.join(map(str, windows)) or 'none'}"
@@ -41,8 +58,11 @@ if st.button("Run the sweep", type="primary", key="win_run", disabled=ds is None
     except ConfigError as err:
         st.error(f"Cannot run the sweep: {err}")
     else:
+        store = run_store()
+
         def job(**callbacks):
-            return window_sweep(task, windows, train_cfg, seeds, ffnn=ffnn, references=references, **callbacks)
+            return window_sweep(task, windows, train_cfg, seeds, ffnn=ffnn, references=references,
+                                store=store, **callbacks)
         start_job("window", "Window sweep", job, total_runs=(len(windows) + len(references)) * len(seeds),
                   epochs=train_cfg.epochs, meta={"task": task})
 

@@ -2,8 +2,16 @@ import pytest
 import torch
 
 from lib.errors import ConfigError
-from lib.models import (MODEL_KINDS, ModelConfig, ModelIO, build_model, count_params, load_model,
-                        match_params, save_model)
+from lib.models import (
+    MODEL_KINDS,
+    ModelConfig,
+    ModelIO,
+    build_model,
+    count_params,
+    load_model,
+    match_params,
+    save_model,
+)
 
 TOKENS = ModelIO(seq_len=12, n_features=30, n_outputs=6, tokens=True)
 FEATURES = ModelIO(seq_len=12, n_features=3, n_outputs=1)
