@@ -51,37 +51,57 @@ def _fmt(metric: str, v: float) -> str:
     return f"{v:.0%}" if metric == "accuracy" else f"{v:.4g}"
 
 
-def verdict(summary: pd.DataFrame, metric: str, higher_is_better: bool, chance: float | None = None) -> str:
-    """One or two sentences naming the best model and whether its lead over the runner-up is real.
+def _names(labels) -> str:
+    labels = list(labels)
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
 
-    summary: one row per run with columns label, seed, metric, n_params, epoch_seconds, status.
+
+def verdict(summary: pd.DataFrame, metric: str, higher_is_better: bool, chance: float | None = None) -> str:
+    """One or two sentences naming the best model(s) and whether the lead over the runner-up is real.
+
+    summary: one row per run with columns label, seed, metric, status. Models whose mean metric equals
+    the best one's tie; the lead is then judged against the best model that does not tie.
     """
     ok = summary[summary["status"] == "completed"]
     if ok.empty:
         return "No run finished, so there is nothing to compare yet."
     per = ok.groupby("label", sort=False)["metric"].apply(list)
-    means = per.apply(np.mean).sort_values(ascending=not higher_is_better)
-    best = means.index[0]
-    text = f"{best} is best with test {metric} {_fmt(metric, means.iloc[0])}"
+    means = per.apply(np.mean).sort_values(ascending=not higher_is_better, kind="stable")
+    top = [lab for lab, m in means.items() if np.isclose(m, means.iloc[0], rtol=1e-9, atol=1e-12)]
+    best_text = _fmt(metric, means.iloc[0])
+    text = (f"{top[0]} is best with test {metric} {best_text}" if len(top) == 1
+            else f"{_names(top)} tie at test {metric} {best_text}")
     if chance is not None:
         near = [lab for lab, m in means.items() if m <= chance + 0.10]
         if near:
-            text += f"; {', '.join(near)} {'stays' if len(near) == 1 else 'stay'} near chance ({chance:.0%})"
+            text += f"; {_names(near)} {'stays' if len(near) == 1 else 'stay'} near chance ({chance:.0%})"
     text += "."
-    if len(means) > 1:
-        runner = means.index[1]
+    rest = [lab for lab in means.index if lab not in top]
+    if rest:
+        best, runner = top[0], rest[0]
+        lead = f" {'Its' if len(top) == 1 else 'Their'} lead over {runner} ({_fmt(metric, means[runner])})"
         d = compare_groups(best, per[best], runner, per[runner], higher_is_better)
         n = min(len(per[best]), len(per[runner]))
         if n < 2:
-            text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) comes from one seed each; "
-                     "run more seeds to tell it from seed noise.")
+            text += f"{lead} comes from one seed each; run more seeds to tell it from seed noise."
         elif d.significant:
-            text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) is beyond seed noise "
-                     f"(p = {d.p_value:.2g}).")
+            text += f"{lead} is beyond seed noise (p = {d.p_value:.2g})."
         else:
-            text += (f" Its lead over {runner} ({_fmt(metric, means.iloc[1])}) is within seed noise "
-                     f"(p = {d.p_value:.2g}, {n} seeds).")
+            text += f"{lead} is within seed noise (p = {d.p_value:.2g}, {n} seeds)."
     return text
+
+
+def results_table(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per model: test metric as mean ± 95% CI half-width, parameters, time, epochs to threshold, status."""
+    rows = []
+    for label, g in summary.groupby("label", sort=False):
+        mean, half = mean_ci(g["metric"])
+        rows.append({"model": label, f"test {metric}": f"{mean:.4g} ± {half:.2g}", "parameters": g["n_params"].iloc[0],
+                     "s / epoch": round(float(g["epoch_seconds"].median()), 3),
+                     "total s": round(float(g["total_seconds"].mean()), 1),
+                     "epochs to threshold": g["epochs_to_threshold"].median(),
+                     "status": ", ".join(sorted(set(g["status"]))), "seeds": len(g)})
+    return pd.DataFrame(rows)
 
 
 def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue_lag: int | None = None) -> str:

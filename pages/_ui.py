@@ -233,6 +233,14 @@ def _progress(page: str) -> None:
         st.toast("Cancelling: finished runs are kept.")
 
 
+def reference_note(ref: dict) -> str:
+    """How the precomputed reference results shown before a user's own run were made."""
+    env, meta = ref["meta"]["env"], ref["meta"]
+    return (f"Precomputed reference results ({len(meta['seeds'])} seeds), made by `{meta['command']}` on "
+            f"{meta['created']} with torch {env['torch']}, {env['threads']} CPU threads, device {env['device']}. "
+            "Run your own above to replace them.")
+
+
 def chart(fig, key: str, caption: str) -> None:
     st.plotly_chart(fig, key=key, width="stretch")
     st.caption(caption)

@@ -1,10 +1,9 @@
-import pandas as pd
 import streamlit as st
 
-from lib import charts
+from lib import charts, reference
 from lib.errors import ConfigError
-from lib.experiments import Comparison, aggregate, compare, dataset, validate_models
-from lib.stats import mean_ci, verdict
+from lib.experiments import Comparison, compare, dataset, validate_models
+from lib.stats import results_table, verdict
 from pages._ui import (
     KIND_LABELS,
     LIMITS,
@@ -14,6 +13,7 @@ from pages._ui import (
     download,
     job_panel,
     reach,
+    reference_note,
     results,
     run_store,
     settings_from_url,
@@ -68,17 +68,21 @@ def finish(job) -> None:
 job_panel("compare", finish)
 
 comp: Comparison | None = results().get("compare")
-if comp is None:
-    st.info("Choose a task and models, then press Train. Results stay here while you visit other pages.")
-    st.stop()
-
 st.divider()
-summary = comp.summary()
-ds = comp.dataset
-st.subheader("Result")
+if comp is not None:
+    summary, history, ds = comp.summary(), comp.history(), comp.dataset
+    st.subheader("Result")
+    if comp.cancelled:
+        st.warning("This comparison was cancelled; the runs that finished are shown.")
+else:
+    ref = reference.load("compare_text")
+    if ref is None:
+        st.info("Choose a task and models, then press Train. Results stay here while you visit other pages.")
+        st.stop()
+    summary, history, ds = ref["frames"]["summary"], ref["frames"]["history"], dataset(ref["task"])
+    st.subheader("Reference result")
+    st.info(reference_note(ref))
 st.markdown(f"**Task:** {ds.description}")
-if comp.cancelled:
-    st.warning("This comparison was cancelled; the runs that finished are shown.")
 for _, row in summary[summary["status"] == "diverged"].iterrows():
     st.error(f"{row['label']} (seed {row['seed']}) diverged: {row['message']}")
 st.success(verdict(summary, ds.metric, ds.higher_is_better, ds.chance))
@@ -87,24 +91,10 @@ c1, c2 = st.columns(2)
 x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, key="w_cmp_x",
              format_func={"epoch": "epoch", "elapsed_seconds": "wall-clock seconds"}.get)
 log_y = c2.toggle("Log-scale loss", key="w_cmp_logy")
-chart(charts.loss_curves(comp.history(), x=x, log_y=log_y), "cmp_loss",
+chart(charts.loss_curves(history, x=x, log_y=log_y), "cmp_loss",
       "Each colour is one model; dashed is training loss, solid is validation loss; the band spans the seeds. "
       "A curve that sits flat and then drops is a model that found the cue late.")
-
-table = aggregate(summary)
-ci = summary.groupby("label", sort=False)["metric"].apply(lambda v: mean_ci(v)[1])
-show = pd.DataFrame({
-    "model": table["label"],
-    f"test {ds.metric}": [f"{m:.4g} ± {c:.2g}" for m, c in zip(table["metric_mean"], ci.loc[table["label"]],
-                                                                 strict=True)],
-    "parameters": table["n_params"],
-    "s / epoch": table["epoch_seconds"].round(3),
-    "total s": table["total_seconds"].round(1),
-    "epochs to threshold": summary.groupby("label", sort=False)["epochs_to_threshold"].median().values,
-    "status": summary.groupby("label", sort=False)["status"].agg(lambda s: ", ".join(sorted(set(s)))).values,
-    "seeds": table["n_seeds"],
-})
-st.dataframe(show, hide_index=True, key="cmp_table")
+st.dataframe(results_table(summary, ds.metric), hide_index=True, key="cmp_table")
 st.caption(f"± is the 95% confidence half-width across seeds (0 with one seed). Threshold: "
            f"{'0.95 validation accuracy' if ds.higher_is_better else 'the best naive baseline'}.")
 chart(charts.metric_bars(summary, ds.metric, ds.chance, {k: v for k, v in ds.baselines.items()

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from lib import charts, probes
+from lib import charts, probes, reference
 from lib.errors import ConfigError
 from lib.experiments import distance_sweep, validate_models
 from lib.tasks.sine import SineConfig
@@ -11,6 +11,7 @@ from pages._ui import (
     checked_dataset,
     download,
     job_panel,
+    reference_note,
     results,
     start_job,
     task_picker,
@@ -56,8 +57,12 @@ def finish(job) -> None:
 
 
 job_panel("memory", finish)
-if "memory" in results():
-    mem_task, sweep = results()["memory"]
+mem = results().get("memory")
+if mem is None and (ref := reference.load("distance_text")) is not None:
+    st.info(reference_note(ref))
+    mem = (ref["task"], ref["frames"]["summary"])
+if mem is not None:
+    mem_task, sweep = mem
     ds = checked_dataset(mem_task)
     chart(charts.metric_vs_distance(sweep, ds.metric, ds.distance_name, ds.chance), "mem_distance",
           "Each line is one model's test accuracy as the decisive input moves further back (error bars span "

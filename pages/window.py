@@ -1,7 +1,7 @@
 import numpy as np
 import streamlit as st
 
-from lib import charts
+from lib import charts, reference
 from lib.errors import ConfigError
 from lib.experiments import validate_models, window_sweep
 from lib.stats import window_verdict
@@ -14,6 +14,7 @@ from pages._ui import (
     download,
     job_panel,
     reach,
+    reference_note,
     results,
     run_store,
     settings_from_url,
@@ -75,13 +76,18 @@ def finish(job) -> None:
 
 
 job_panel("window", finish)
-if "window" not in results():
-    st.info("Pick the windows and press Run the sweep. Each window trains its own FFNN.")
-    st.stop()
-
-task, sweep = results()["window"]
-ds = checked_dataset(task)
 st.divider()
+if "window" in results():
+    task, sweep = results()["window"]
+else:
+    ref = reference.load("window_text")
+    if ref is None:
+        st.info("Pick the windows and press Run the sweep. Each window trains its own FFNN.")
+        st.stop()
+    task, sweep = ref["task"], ref["frames"]["summary"]
+    st.info(reference_note(ref))
+ds = checked_dataset(task)
+st.markdown(f"**Task:** {ds.description}")
 st.success(window_verdict(sweep, ds.metric, ds.higher_is_better, reach(task)))
 chart(charts.window_tradeoff(sweep, ds.metric, reach(task), ds.chance), "win_chart",
       "Left: the FFNN's test metric against its window (dots joined; band across seeds); dotted lines are the "

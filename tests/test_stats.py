@@ -42,6 +42,11 @@ def test_verdict_names_the_winner_and_says_when_the_gap_is_noise():
     assert "within seed noise" in verdict(noisy, "accuracy", True)
     one_seed = _summary([("GRU", "gru", None, 100, [0.9]), ("LSTM", "lstm", None, 100, [0.8])])
     assert "one seed each" in verdict(one_seed, "accuracy", True)
+    tie = _summary([("FFNN w25", "ffnn", 25, 100, [1.0]), ("LSTM", "lstm", None, 100, [1.0]),
+                    ("FFNN w5", "ffnn", 5, 100, [0.16])])
+    assert verdict(tie, "accuracy", True, chance=1 / 6) == (
+        "FFNN w25 and LSTM tie at test accuracy 100%; FFNN w5 stays near chance (17%). Their lead over FFNN w5 "
+        "(16%) comes from one seed each; run more seeds to tell it from seed noise.")
 
 
 def test_window_verdict_reports_the_matching_window_and_its_cost():

@@ -1,0 +1,45 @@
+"""A 12-run FFNN window sweep, serial against parallel worker processes, on this machine.
+
+Both modes give every run the same torch thread count (cores // workers), so their metrics must agree
+exactly; the serial time is also reported with all cores for one run at a time. Target: >= 1.6x.
+"""
+import time
+
+import torch  # noqa: E402
+from _common import emit, parser
+
+from lib.experiments import window_sweep, worker_plan  # noqa: E402
+from lib.runtime import environment  # noqa: E402
+from lib.tasks.text import TextRecallConfig  # noqa: E402
+from lib.train import TrainConfig  # noqa: E402
+
+WINDOWS = list(range(2, 26, 2))  # 12 FFNN runs
+
+
+def timed(**kw):
+    start = time.perf_counter()
+    frame = window_sweep(TextRecallConfig(distance=20), WINDOWS, TrainConfig(epochs=12, patience=0, device="cpu"),
+                         references=(), **kw)
+    return time.perf_counter() - start, frame
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    workers, threads = worker_plan(-1, len(WINDOWS))
+    default_threads = torch.get_num_threads()
+    serial_all, serial_all_frame = timed()
+    torch.set_num_threads(threads)
+    serial, serial_frame = timed()
+    torch.set_num_threads(default_threads)
+    parallel, parallel_frame = timed(n_jobs=workers)
+    cols = ["label", "metric", "test_loss"]
+    emit({"benchmark": "sweep", "runs": len(WINDOWS), "workers": workers, "threads_per_worker": threads,
+          "serial_s": serial, "serial_all_threads_s": serial_all, "parallel_s": parallel,
+          "speedup": serial / parallel, "speedup_vs_all_threads": serial_all / parallel, "target": 1.6,
+          "identical_metrics": bool(serial_frame[cols].equals(parallel_frame[cols])),
+          "identical_accuracy_vs_all_threads": bool(serial_all_frame["metric"].equals(parallel_frame["metric"])),
+          "env": environment("cpu")}, args.out)
+
+
+if __name__ == "__main__":
+    main()
