@@ -51,7 +51,8 @@ def loss_curves(history: pd.DataFrame, x: str = "epoch", log_y: bool = False) ->
 def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None,
                     chance: float | None = None) -> go.Figure:
     """FFNN metric, parameters and time per epoch against its window; recurrent models as reference lines."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=(metric, "parameters", "time per epoch (s)"))
+    fig = make_subplots(rows=1, cols=3, subplot_titles=(metric, "parameters", "time per epoch (s)"),
+                        horizontal_spacing=0.1)
     ff = sweep[sweep["kind"] == "ffnn"]
     refs = sweep[sweep["kind"] != "ffnn"]
     cmap = colors(["FFNN", *refs["label"]])
@@ -78,7 +79,7 @@ def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None
     title = "FFNN window tradeoff"
     if cue_lag is not None:
         title += f" (dashed line: window {cue_lag} first reaches the decisive input)"
-    fig.update_layout(title=title, legend_title="model")
+    fig.update_layout(title=title, legend={"title": "model", "orientation": "h", "y": -0.25})
     return fig
 
 
@@ -166,7 +167,8 @@ def flops_and_time(report: pd.DataFrame) -> go.Figure:
     """Analytic training FLOPs per sample beside measured seconds per epoch and latency, per model."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=("training FLOPs per sample (analytic)",
                                                         "training time per epoch (measured)",
-                                                        "inference latency per sequence (measured)"))
+                                                        "inference latency per sequence (measured)"),
+                        horizontal_spacing=0.1)
     cmap = colors(report["label"])
     for i, (col, unit) in enumerate((("train_flops", "FLOPs"), ("epoch_seconds", "seconds"),
                                      ("latency_ms", "milliseconds")), start=1):
@@ -182,7 +184,8 @@ def scaling_lines(df: pd.DataFrame) -> go.Figure:
     """Measured seconds per training step and analytic FLOPs against hidden size or sequence length."""
     what = df["what"].iloc[0]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("measured time per training step",
-                                                        "analytic training FLOPs per sample"))
+                                                        "analytic training FLOPs per sample"),
+                        horizontal_spacing=0.12)
     cmap = colors(df["label"])
     for label, g in df.groupby("label", sort=False):
         for i, col in enumerate(("step_seconds", "train_flops"), start=1):

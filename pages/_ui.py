@@ -104,12 +104,12 @@ def task_picker(prefix: str):
         objective = st.radio("Objective", ["classify", "next_word"], horizontal=True, key=f"{prefix}_obj",
                              format_func={"classify": "classify the final word",
                                           "next_word": "next word at every position"}.get)
-        n = st.number_input("Training sentences", *LIMITS["n"], 4000, 200, key=f"{prefix}_n")
+        n = st.number_input("Training sentences", *LIMITS["n"], TextRecallConfig.n_train, 200, key=f"{prefix}_n")
         return TextRecallConfig(distance=d, objective=objective, n_train=int(n))
     if name == "sine":
         c1, c2 = st.columns(2)
-        period = c1.number_input("Main period (steps)", *LIMITS["period"], 24, key=f"{prefix}_period")
-        period2 = c2.number_input("Second period (steps, 0 = none)", *LIMITS["period2"], 7, key=f"{prefix}_period2")
+        period = c1.number_input("Main period (steps)", *LIMITS["period"], int(SineConfig.periods[0]), key=f"{prefix}_period")
+        period2 = c2.number_input("Second period (steps, 0 = none)", *LIMITS["period2"], int(SineConfig.periods[1]), key=f"{prefix}_period2")
         noise = c1.slider("Noise (std)", *LIMITS["noise"], 0.1, 0.05, key=f"{prefix}_noise")
         horizon = c2.number_input("Forecast horizon (steps)", *LIMITS["horizon"], 1, key=f"{prefix}_horizon")
         seq_len = st.number_input("Input window of the recurrent models (steps)", *LIMITS["seq"], 48,
@@ -121,7 +121,7 @@ def task_picker(prefix: str):
     gap = c1.slider("Gap: frames between the digit and the answer", *LIMITS["gap"], 20, key=f"{prefix}_gap")
     mode = c2.selectbox("Gap frames show", GAP_MODES, key=f"{prefix}_mode")
     features = c1.radio("Frame features", ["pixels", "pca"], horizontal=True, key=f"{prefix}_feat")
-    n = c2.number_input("Training clips", *LIMITS["n"], 3000, 200, key=f"{prefix}_n")
+    n = c2.number_input("Training clips", *LIMITS["n"], VideoConfig.n_train, 200, key=f"{prefix}_n")
     return VideoConfig(gap=gap, gap_mode=mode, features=features, n_train=int(n))
 
 

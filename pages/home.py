@@ -11,8 +11,8 @@ st.markdown(
     "A feed-forward net sees only a fixed window of recent inputs; a recurrent net carries a state "
     "forward, and an LSTM or GRU gates that state so old information can survive. Lookback trains them "
     "side by side on tasks where the decisive input lies a chosen distance back, and measures who "
-    "remembers, how far, and at what cost in parameters, FLOPs and seconds. Every number on these pages "
-    "comes from a model trained here, on your machine."
+    "remembers, how far, and at what cost in parameters, FLOPs and seconds. Every number comes from a model "
+    "that was really trained: yours, on this machine, or the labelled reference runs shipped with Lookback."
 )
 st.info(
     "**The example behind it:** *“Starving, Alice drives to the nearest store to buy …”* — the last word "

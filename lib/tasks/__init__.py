@@ -5,10 +5,14 @@ from dataclasses import fields
 
 from lib.errors import ConfigError
 from lib.tasks.base import CLASSIFICATION, REGRESSION, SequenceDataset, Split
+from lib.tasks.sine import SineConfig, make_sine
 from lib.tasks.text import TextRecallConfig, make_text_recall
+from lib.tasks.video import VideoConfig, make_video
 
 TASKS = {
     "text_recall": (TextRecallConfig, make_text_recall),
+    "sine": (SineConfig, make_sine),
+    "video": (VideoConfig, make_video),
 }
 
 

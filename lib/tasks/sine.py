@@ -22,7 +22,7 @@ MAX_LENGTH = 1_000_000
 
 @dataclass(frozen=True)
 class SineConfig:
-    periods: tuple[float, ...] = (24.0, 7.0)  # steps per cycle of each sine (1-3 of them); the first is main
+    periods: tuple[float, ...] = (24.0, 8.0)  # steps per cycle of each sine (1-3 of them); the first is main
     amplitudes: tuple[float, ...] = (1.0, 0.5)  # one amplitude per period
     noise: float = 0.1  # std of Gaussian noise added to every observed value
     horizon: int = 1  # steps from the window's last value to the value to predict

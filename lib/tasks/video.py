@@ -41,11 +41,11 @@ class VideoConfig:
     gap_mode: str = "blank"  # what gap frames show: "blank" (zeros), "noise" or "occluded" (a moving block)
     features: str = "pixels"  # per-frame input: "pixels" (canvas flattened) or "pca" (fitted on train frames)
     n_components: int = 32  # PCA components per frame when features == "pca"
-    canvas: int = 16  # canvas side in pixels; the 8x8 digit moves inside it
+    canvas: int = 12  # canvas side in pixels; the 8x8 digit moves inside it
     max_speed: float = 1.5  # pixels per frame; each clip's speed is drawn from [max_speed / 3, max_speed]
-    n_train: int = 3000  # clips per split; each split's clips reuse only that split's digit images
+    n_train: int = 6000  # clips per split; each split's clips reuse only that split's digit images
     n_val: int = 500
-    n_test: int = 500
+    n_test: int = 1000
     seed: int = 0  # image split, trajectories and noise; independent of the training seed
 
     @property
@@ -83,11 +83,16 @@ class VideoConfig:
 
 
 def image_split(seed: int) -> dict[str, np.ndarray]:
-    """Indices into digit_images() for each split, disjoint and seeded."""
-    n = len(digit_images()[1])
-    order = np.random.default_rng([seed, 0]).permutation(n)
-    n_train, n_val = round(n * IMAGE_FRACTIONS[0]), round(n * IMAGE_FRACTIONS[1])
-    return {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    """Indices into digit_images() for each split: disjoint, seeded, stratified so every digit is ~10%."""
+    labels = digit_images()[1]
+    rng = np.random.default_rng([seed, 0])
+    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    for digit in range(10):
+        idx = rng.permutation(np.flatnonzero(labels == digit))
+        n_train, n_val = round(len(idx) * IMAGE_FRACTIONS[0]), round(len(idx) * IMAGE_FRACTIONS[1])
+        for s, chunk in zip(SPLITS, np.split(idx, [n_train, n_train + n_val]), strict=True):
+            parts[s].append(chunk)
+    return {s: np.sort(np.concatenate(chunks)) for s, chunks in parts.items()}
 
 
 def _trajectories(cfg: VideoConfig, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:

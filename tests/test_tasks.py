@@ -1,0 +1,430 @@
+"""Task datasets: determinism, shapes, leak-free splits, information-free gaps, user-data errors."""
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import RidgeClassifier
+
+from lib.errors import ConfigError
+from lib.tasks import CLASSIFICATION, REGRESSION, TASKS, make_dataset, task_config
+from lib.tasks.sine import SineConfig, make_sine, naive_baselines, seasonal_lag, sine_series
+from lib.tasks.text import TextRecallConfig, make_text_recall, vocabulary, word_lists
+from lib.tasks.user import from_arrays, from_dataframe, from_series, required_length, required_sequences
+from lib.tasks.video import DIGIT, VideoConfig, clip_frames, digit_images, image_split, make_video
+
+
+def raises(message: str):
+    """pytest.raises for a ConfigError whose message is exactly `message`."""
+    return pytest.raises(ConfigError, match="^" + re.escape(message) + "$")
+
+
+def same_tensors(a, b) -> bool:
+    return all(torch.equal(getattr(a, s).x, getattr(b, s).x) and torch.equal(getattr(a, s).y, getattr(b, s).y)
+               for s in ("train", "val", "test"))
+
+
+# ---------------------------------------------------------------- text recall
+
+TINY_TEXT = TextRecallConfig(distance=4, distance_max=7, n_train=50, n_val=10, n_test=10, seed=3)
+
+
+def test_text_recall_is_deterministic_in_its_seed():
+    a, b = make_text_recall(TINY_TEXT), make_text_recall(TINY_TEXT)
+    c = make_text_recall(TextRecallConfig(**{**TINY_TEXT.__dict__, "seed": 4}))
+    assert same_tensors(a, b)
+    assert not torch.equal(a.train.x, c.train.x)
+
+
+def test_text_recall_opens_each_sentence_with_the_cue_that_decides_the_answer():
+    ds = make_text_recall(TINY_TEXT)
+    vocab, pairs = vocabulary(), word_lists()["pairs"]
+    cues = [c for c, _ in pairs]
+    assert ds.class_names == tuple(a for _, a in pairs)
+    assert ds.chance == pytest.approx(1 / len(pairs))
+    for x, y, d in zip(ds.train.x, ds.train.y, ds.train.distance, strict=True):
+        words = [vocab[i] for i in x.tolist() if i != 0]  # left padding removed: the cue is first
+        assert words[0] == cues[int(y)]
+        assert words[-2:] == word_lists()["closing"]
+        assert len(words) == 3 + int(d) + 2
+        assert 4 <= int(d) <= 7
+    assert ds.train.x.dtype == torch.int64 and ds.train.x.shape == (50, 3 + 7 + 2)
+    assert ds.cue_lag is None  # distances vary, so no single window reaches every cue
+
+
+def test_text_recall_next_word_targets_are_the_input_shifted_with_the_answer_last():
+    cfg = TextRecallConfig(distance=3, objective="next_word", n_train=20, n_val=10, n_test=10)
+    ds = make_text_recall(cfg)
+    vocab, x, y = vocabulary(), ds.train.x, ds.train.y
+    answer = {vocab.index(c): vocab.index(a) for c, a in word_lists()["pairs"]}
+    assert ds.per_step and y.shape == x.shape
+    assert torch.equal(y[:, :-1][x[:, :-1] != 0], x[:, 1:][x[:, :-1] != 0])
+    assert (y[x == 0] == -100).all()
+    first = (x != 0).int().argmax(dim=1)
+    assert [int(t) for t in y[:, -1]] == [answer[int(x[i, first[i]])] for i in range(len(x))]
+
+
+# ---------------------------------------------------------------- sine
+
+TINY_SINE = SineConfig(length=600, seq_len=30)
+
+
+def test_sine_is_deterministic_in_its_seed():
+    a, b = make_sine(TINY_SINE), make_sine(TINY_SINE)
+    c = make_sine(SineConfig(length=600, seq_len=30, seed=1))
+    assert same_tensors(a, b) and a.baselines == b.baselines
+    assert not torch.equal(a.train.x, c.train.x)
+
+
+def test_sine_shapes_and_spec():
+    ds = make_sine(SineConfig(length=1000, seq_len=30, horizon=2))
+    assert ds.kind == REGRESSION and ds.n_outputs == 1 and ds.n_features == 1 and ds.seq_len == 30
+    assert ds.train.x.shape == (700 - 30 - 2 + 1, 30, 1) and ds.train.x.dtype == torch.float32
+    assert ds.test.y.shape == (150 - 30 - 2 + 1,) and ds.test.y.dtype == torch.float32
+    assert ds.cue_lag == 24 and (ds.test.distance == 24).all()
+    assert set(ds.baselines) == {"last_value_mse", "last_value_mae",
+                                 "seasonal_naive_mse", "seasonal_naive_mae"}
+
+
+def test_sine_windows_are_chronological_and_never_cross_a_split():
+    cfg = SineConfig(length=1000, seq_len=30, horizon=3)
+    ds, series = make_sine(cfg), sine_series(cfg).astype(np.float32)
+    starts = {"train": 0, "val": 700, "test": 850}
+    for name, start in starts.items():
+        split = getattr(ds, name)
+        for i in (0, len(split) - 1):
+            assert np.array_equal(split.x[i, :, 0].numpy(), series[start + i:start + i + 30])
+            assert split.y[i].item() == series[start + i + 29 + 3]
+    train_values = set(ds.train.x.flatten().tolist()) | set(ds.train.y.tolist())
+    for name in ("val", "test"):  # noise makes every value unique: no shared value means no shared step
+        split = getattr(ds, name)
+        assert train_values.isdisjoint(set(split.x.flatten().tolist()) | set(split.y.tolist()))
+    assert set(ds.val.y.tolist()).isdisjoint(ds.test.x.flatten().tolist())
+
+
+def test_naive_baselines_on_a_hand_checked_series():
+    series = np.arange(10.0) ** 2  # 0 1 4 9 16 25 36 49 64 81
+    # segment from 6: windows [36, 49] -> 64 and [49, 64] -> 81; last values 49, 64; a period back 25, 36
+    b = naive_baselines(series, start=6, window=2, horizon=1, period=3)
+    assert b == {"last_value_mse": (15 ** 2 + 17 ** 2) / 2, "last_value_mae": 16.0,
+                 "seasonal_naive_mse": (39 ** 2 + 45 ** 2) / 2, "seasonal_naive_mae": 42.0}
+    assert seasonal_lag(3, 4) == 6 and seasonal_lag(24, 1) == 24  # never a value after the window's end
+    far = naive_baselines(np.arange(20.0), start=10, window=2, horizon=4, period=3)
+    assert far == {"last_value_mse": 16.0, "last_value_mae": 4.0, "seasonal_naive_mse": 36.0,
+                   "seasonal_naive_mae": 6.0}
+
+
+def test_sine_baselines_match_the_test_split():
+    ds = make_sine(TINY_SINE)
+    err = ds.test.x[:, -1, 0].double() - ds.test.y.double()
+    assert ds.baselines["last_value_mse"] == pytest.approx(float((err ** 2).mean()), rel=1e-5)
+    assert ds.baselines["last_value_mae"] == pytest.approx(float(err.abs().mean()), rel=1e-5)
+    lag = make_sine(SineConfig(length=600, seq_len=30, horizon=1, noise=0.0))  # periods 24 and 8: exact
+    assert lag.baselines["seasonal_naive_mse"] == pytest.approx(0.0, abs=1e-20)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"periods": (24.0, 8.0, 5.0, 3.0), "amplitudes": (1.0,) * 4}, "give 1 to 3 periods, got 4."),
+    ({"amplitudes": (1.0,)}, "give one amplitude per period: 2 period(s) but 1 amplitude(s)."),
+    ({"periods": (1.5,), "amplitudes": (1.0,)},
+     "each period must be between 2 steps and a tenth of the series (500 steps), got 1.5; shorten the "
+     "period or lengthen the series."),
+    ({"seq_len": 20}, "seq_len must be between the main period (24 steps, so a window can span one cycle) "
+                      "and 1000, got 20."),
+    ({"length": 386}, "a series of 386 values is too short for seq_len 48 and horizon 1: the smallest "
+                      "segment must hold 10 windows, so use length >= 387 or a shorter seq_len / horizon."),
+    ({"noise": -1.0}, "noise must be between 0 and 10, got -1."),
+])
+def test_sine_config_errors_say_what_to_change(change, message):
+    SineConfig(length=387).validate()  # the boundary: one value more is enough
+    with raises(message):
+        SineConfig(**change).validate()
+
+
+# ---------------------------------------------------------------- video
+
+TINY_VIDEO = VideoConfig(gap=4, n_train=60, n_val=20, n_test=30)
+
+
+@pytest.fixture(scope="module")
+def tiny_video():
+    return make_video(TINY_VIDEO)
+
+
+def test_video_is_deterministic_in_its_seed(tiny_video):
+    assert same_tensors(tiny_video, make_video(TINY_VIDEO))
+    other = make_video(VideoConfig(gap=4, n_train=60, n_val=20, n_test=30, seed=1))
+    assert not torch.equal(tiny_video.train.x, other.train.x)
+
+
+def test_video_shapes_and_spec(tiny_video):
+    ds = tiny_video
+    assert ds.kind == CLASSIFICATION and ds.n_outputs == 10 and ds.seq_len == 3 + 4
+    assert ds.train.x.shape == (60, 7, 12 * 12) and ds.train.x.dtype == torch.float32
+    assert ds.test.y.shape == (30,) and ds.test.y.dtype == torch.int64
+    assert (ds.test.distance == 4).all() and ds.cue_lag == 5
+    counts = torch.bincount(ds.test.y, minlength=10)
+    assert ds.chance == pytest.approx(float(counts.max()) / 30)
+    assert float(ds.train.x.min()) >= 0.0 and float(ds.train.x.max()) <= 1.0
+
+
+def test_video_splits_use_disjoint_digit_images_and_test_clips_show_test_images():
+    split = image_split(0)
+    assert sum(len(v) for v in split.values()) == len(digit_images()[1])
+    assert not set(split["train"]) & set(split["test"]) and not set(split["val"]) & set(split["test"])
+    images, labels = digit_images()
+    ds = make_video(TINY_VIDEO)
+    for i in range(10):  # find the digit in the first frame: it must be an unseen (test) image of the label
+        frame = clip_frames(TINY_VIDEO, "test", i)[0]
+        room = TINY_VIDEO.canvas - DIGIT
+        found = {int(k) for r in range(room + 1) for c in range(room + 1)
+                 for k in np.flatnonzero((images == frame[r:r + DIGIT, c:c + DIGIT]).all(axis=(1, 2)))}
+        assert found and found <= set(split["test"])
+        assert {int(labels[k]) for k in found} == {int(ds.test.y[i])}
+
+
+@pytest.mark.parametrize("mode", ["blank", "noise", "occluded"])
+def test_clip_frames_redraws_the_dataset_inputs(mode):
+    cfg = VideoConfig(gap=4, gap_mode=mode, n_train=60, n_val=20, n_test=30)
+    ds = make_video(cfg)
+    for split, i in (("train", 0), ("val", 7), ("test", 29)):
+        frames = clip_frames(cfg, split, i)
+        assert frames.shape == (7, 12, 12)
+        assert np.array_equal(frames.reshape(7, -1), getattr(ds, split).x[i].numpy())
+
+
+def test_gap_frames_show_nothing_of_the_digit():
+    blank = make_video(VideoConfig(gap=4, gap_mode="blank", n_train=60, n_val=20, n_test=30))
+    assert (blank.train.x[:, 3:] == 0).all()
+    occluded = make_video(VideoConfig(gap=4, gap_mode="occluded", n_train=60, n_val=20, n_test=30))
+    gap = occluded.train.x[:, 3:]  # a solid 8x8 block, the same for every digit: only its position varies
+    assert ((gap == 0) | (gap == 1)).all() and (gap.sum(-1) == DIGIT * DIGIT).all()
+    noise = make_video(VideoConfig(gap=4, gap_mode="noise", n_train=60, n_val=20, n_test=30))
+    assert not torch.equal(noise.train.x[0, 3:], noise.train.x[1, 3:])
+
+
+@pytest.mark.parametrize("mode", ["noise", "occluded"])
+def test_a_classifier_on_gap_frames_alone_stays_at_chance(mode):
+    cfg = VideoConfig(gap=2, gap_mode=mode, n_train=1500, n_val=10, n_test=1000)
+    ds = make_video(cfg)
+    clf = RidgeClassifier().fit(ds.train.x[:, 3:].flatten(1).numpy(), ds.train.y.numpy())
+    accuracy = clf.score(ds.test.x[:, 3:].flatten(1).numpy(), ds.test.y.numpy())
+    probe = RidgeClassifier().fit(ds.train.x[:, 0].numpy(), ds.train.y.numpy())
+    seen = probe.score(ds.test.x[:, 0].numpy(), ds.test.y.numpy())  # the same probe on a visible frame
+    assert accuracy <= ds.chance + 0.05
+    assert seen >= 3 * ds.chance  # so the probe can learn when there is something to learn
+
+
+def test_pca_features_are_fitted_on_training_frames_only():
+    pixels = make_video(TINY_VIDEO)
+    pca = make_video(VideoConfig(gap=4, n_train=60, n_val=20, n_test=30, features="pca", n_components=8))
+    assert pca.train.x.shape == (60, 7, 8) and pca.n_features == 8
+    reference = PCA(8, svd_solver="full").fit(pixels.train.x.flatten(0, 1).numpy())
+    for split in ("train", "test"):
+        expected = reference.transform(getattr(pixels, split).x.flatten(0, 1).numpy())  # (N*T, 8)
+        got = getattr(pca, split).x.flatten(0, 1).numpy()
+        signs = np.sign((expected * got).sum(axis=0))  # principal axes are defined up to sign
+        np.testing.assert_allclose(got, expected * signs, atol=1e-4)
+    on_test = PCA(8, svd_solver="full").fit(pixels.test.x.flatten(0, 1).numpy())
+    assert not np.allclose(np.abs(on_test.components_), np.abs(reference.components_), atol=1e-3)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"gap": 101}, "gap must be between 0 and 100 frames, got 101."),
+    ({"gap_mode": "fog"}, "gap_mode must be one of blank, noise, occluded; got 'fog'."),
+    ({"features": "hog"}, "features must be one of pixels, pca; got 'hog'."),
+    ({"features": "pca", "n_components": 200},
+     "n_components must be between 1 and the pixels per frame (144), got 200."),
+    ({"n_train": 100_000, "n_val": 100_000, "n_test": 100_000, "gap": 100, "canvas": 32},
+     "these clips would take 117.9 GiB of frames (limit 2 GiB); use fewer clips, a shorter gap or a "
+     "smaller canvas."),
+])
+def test_video_config_errors_say_what_to_change(change, message):
+    with raises(message):
+        VideoConfig(**change).validate()
+
+
+def test_clip_frames_rejects_an_index_outside_the_split():
+    with raises("index must be between 0 and 29 for the test split, got 30."):
+        clip_frames(TINY_VIDEO, "test", 30)
+
+
+def test_registry_builds_sine_and_video_by_name():
+    assert {"sine", "video"} <= set(TASKS)
+    assert make_dataset(task_config("sine", length=600, seq_len=30)).name == "sine"
+    assert make_dataset(task_config("video", gap=1, n_train=10, n_val=10, n_test=10)).name == "video"
+
+
+# ---------------------------------------------------------------- user data: classification
+
+def _labelled(n=100, t=6, f=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(5.0, 3.0, size=(n, t, f)), np.array(["cat", "dog", "emu", "dog"] * (n // 4))
+
+
+def test_from_arrays_builds_a_seeded_shuffled_split_with_named_classes():
+    x, y = _labelled()
+    ds = from_arrays(x, y, seed=1)
+    assert ds.kind == CLASSIFICATION and ds.class_names == ("cat", "dog", "emu") and ds.n_outputs == 3
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (70, 15, 15)
+    assert ds.train.x.shape == (70, 6, 2) and ds.train.x.dtype == torch.float32
+    assert ds.train.y.dtype == torch.int64 and ds.seq_len == 6 and ds.n_features == 2
+    assert same_tensors(ds, from_arrays(x, y, seed=1))
+    assert not torch.equal(ds.train.y, from_arrays(x, y, seed=2).train.y)
+    means = ds.train.x.flatten(0, 1).mean(0)  # standardised with training statistics only
+    assert torch.allclose(means, torch.zeros(2), atol=1e-5)
+    raw = from_arrays(x, y, seed=1, standardize=False)  # every sequence once, still with its own label
+    found = []
+    for split in (raw.train, raw.val, raw.test):
+        idx = [int(np.abs(x - s.numpy()).sum(axis=(1, 2)).argmin()) for s in split.x]
+        np.testing.assert_allclose(x[idx], split.x.numpy(), rtol=1e-6)
+        assert [raw.class_names[int(c)] for c in split.y] == list(y[idx])
+        found += idx
+    assert sorted(found) == list(range(100))
+
+
+def test_from_arrays_accepts_2d_inputs_and_orders_numeric_labels_as_numbers():
+    x = np.random.default_rng(0).normal(size=(40, 5))
+    ds = from_arrays(x, [2, 10, 1, 10] * 10)
+    assert ds.train.x.shape[1:] == (5, 1) and ds.class_names == ("1", "2", "10")
+    assert ds.chance == pytest.approx(float(torch.bincount(ds.test.y).max()) / len(ds.test))
+
+
+def test_from_arrays_needs_this_many_sequences():
+    assert required_sequences() == 31
+    x, y = _labelled(n=32)
+    from_arrays(x[:31], y[:31])  # exactly enough
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda x, y: (np.zeros(100), y),
+     "X must have shape (N, T) or (N, T, F): N sequences of T steps with F features each; got shape (100,)."),
+    (lambda x, y: (np.zeros((100, 2, 2, 2)), y),
+     "X must have shape (N, T) or (N, T, F): N sequences of T steps with F features each; "
+     "got shape (100, 2, 2, 2)."),
+    (lambda x, y: ([[1.0, 2.0], [1.0]], [0, 1]),
+     "X holds sequences of different lengths; pad or cut them to one length first."),
+    (lambda x, y: (np.zeros((100, 0)), y),
+     "X must have at least one step and one feature per sequence; got shape (100, 0)."),
+    (lambda x, y: (np.full((100, 3), "a"), y),
+     "X must hold numbers, got text; convert or drop non-numeric features first."),
+    (lambda x, y: (x, y[:90]),
+     "X has 100 sequences but y has 90 labels; give exactly one label per sequence."),
+    (lambda x, y: (x, np.zeros((100, 2))),
+     "y must hold one label per sequence, shape (N,); got shape (100, 2)."),
+    (lambda x, y: (np.where(np.arange(600).reshape(100, 6, 1) % 97 == 40, np.nan, x[..., :1]), y),
+     "X has 6 missing or infinite value(s), the first at sequence 6; fill or drop them first."),
+    (lambda x, y: (np.where(np.arange(600).reshape(100, 6, 1) == 599, np.inf, x[..., :1]), y),
+     "X has 1 missing or infinite value(s), the first at sequence 99; fill or drop them first."),
+    (lambda x, y: (x[:12], y[:12]),
+     "too few sequences: 12; with val_fraction 0.15 and test_fraction 0.15 you need at least 31, so that "
+     "training gets 20 and validation and test get 5 each."),
+    (lambda x, y: (x, ["a"] * 100), "y has only one class ('a'); a classifier needs at least two."),
+    (lambda x, y: (x, np.arange(100)),
+     "y has 100 different labels for 100 sequences, too few examples per class to learn from; if y is a "
+     "number to forecast, use from_series."),
+    (lambda x, y: (x, np.linspace(0.0, 1.0, 100)),
+     "y holds non-integer numbers (e.g. 0.010101); give class labels (integers or strings), or use "
+     "from_series to forecast a number."),
+    (lambda x, y: (x, [None] + list(y[1:])),
+     "y has 1 missing label(s), the first at position 0; drop those sequences or label them."),
+])
+def test_from_arrays_errors_say_what_to_change(make, message):
+    with raises(message):
+        from_arrays(*make(*_labelled()))
+
+
+def test_from_arrays_rejects_fractions_out_of_range():
+    x, y = _labelled()
+    with raises("val_fraction must be between 0.05 and 0.4, got 0.6."):
+        from_arrays(x, y, val_fraction=0.6)
+    with raises("test_fraction must be between 0.05 and 0.4, got 0."):
+        from_arrays(x, y, test_fraction=0.0)
+    with raises("too few sequences: 60; with val_fraction 0.05 and test_fraction 0.05 you need at least "
+                "91, so that training gets 20 and validation and test get 5 each."):
+        from_arrays(x[:60], y[:60], val_fraction=0.05, test_fraction=0.05)
+
+
+# ---------------------------------------------------------------- user data: series
+
+def _wave(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return 100.0 + 10.0 * np.sin(2 * np.pi * np.arange(n) / 12) + rng.normal(0.0, 1.0, n)
+
+
+def test_from_series_splits_in_time_and_scales_with_the_training_part():
+    values = _wave()
+    ds = from_series(values, window=24, horizon=2, season=12)
+    assert ds.kind == REGRESSION and ds.seq_len == 24 and ds.cue_lag == 12
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (280 - 25, 60 - 25, 60 - 25)
+    mean, std = values[:280].mean(), values[:280].std()
+    scaled = ((values - mean) / std).astype(np.float32)
+    assert np.array_equal(ds.val.x[0, :, 0].numpy(), scaled[280:304]) and ds.val.y[0] == scaled[305]
+    assert np.array_equal(ds.test.x[-1, :, 0].numpy(), scaled[-26:-2]) and ds.test.y[-1] == scaled[-1]
+    err = ds.test.x[:, -1, 0].double() - ds.test.y.double()
+    assert ds.baselines["last_value_mse"] == pytest.approx(float((err ** 2).mean()), rel=1e-5)
+    assert ds.baselines["seasonal_naive_mse"] < ds.baselines["last_value_mse"]
+    raw = from_series(values, window=24, standardize=False)
+    assert set(raw.baselines) == {"last_value_mse", "last_value_mae"} and raw.cue_lag is None
+    assert raw.train.y[0].item() == pytest.approx(values[24], rel=1e-6)
+
+
+def test_from_series_accepts_a_series_a_one_column_frame_and_a_sorted_table():
+    values = _wave()
+    expected = from_series(values, window=12)
+    assert same_tensors(expected, from_series(pd.Series(values), window=12))
+    assert same_tensors(expected, from_series(pd.DataFrame({"v": values}), window=12))
+    table = pd.DataFrame({"t": np.arange(400), "v": values, "city": "x"}).sample(frac=1.0, random_state=0)
+    ds = from_dataframe(table, "v", 12, time_column="t")
+    assert same_tensors(expected, ds) and ds.name == "v"
+
+
+def test_from_series_needs_this_many_values():
+    assert required_length(1) == 74 and required_length(24, 2) == 234
+    from_series(_wave(234), window=24, horizon=2)  # exactly enough
+
+
+@pytest.mark.parametrize("values, kwargs, message", [
+    (np.zeros((10, 3)), {}, "values must be one series (a 1-D array or one column); got shape (10, 3)."),
+    (pd.DataFrame({"a": [1.0], "b": [2.0]}), {},
+     "values has 2 columns (a, b); pick one with from_dataframe(df, value_column=...)."),
+    (np.array(["1.5", "2"]), {}, "the series must hold numbers, got text; choose a numeric column."),
+    (np.r_[np.arange(100.0), np.inf, np.nan], {},
+     "the series has 2 missing or infinite value(s), the first at position 100; fill or drop them first."),
+    (np.arange(50.0), {},
+     "the series is too short: 50 values; forecasting 1 step(s) ahead with val_fraction 0.15 and "
+     "test_fraction 0.15 needs at least 74 values (10 windows each in validation and test)."),
+    (np.arange(1000.0), {"window": 500},
+     "window 500 is too long for a series of 1000 values: the smallest part (150 values) must hold 10 "
+     "windows of window + horizon steps; use a window of at most 140 or a series of at least 3400 values."),
+    (np.arange(1000.0), {"window": 0}, "window must be a whole number of steps, at least 1; got 0."),
+    (np.arange(1000.0), {"window": 2.5}, "window must be a whole number of steps, at least 1; got 2.5."),
+    (np.arange(1000.0), {"horizon": -1}, "horizon must be a whole number of steps, at least 1; got -1."),
+    (np.arange(1000.0), {"season": 12},
+     "season must be between 2 and the window (5) so that one window spans a cycle; got 12."),
+    (np.ones(1000), {},
+     "the training part of the series is constant (every value is 1); there is nothing to learn."),
+])
+def test_from_series_errors_say_what_to_change(values, kwargs, message):
+    kwargs = {"window": 5, **kwargs}
+    with raises(message):
+        from_series(values, **kwargs)
+
+
+@pytest.mark.parametrize("df, column, kwargs, message", [
+    (pd.DataFrame({"a": [1.0], "b": ["x"]}), "c", {}, "column 'c' not found; available columns: a, b."),
+    (pd.DataFrame({"a": [1.0], "b": ["x"]}), "b", {},
+     "column 'b' is not numeric (it holds text); choose a numeric column: a."),
+    (pd.DataFrame({"b": ["x"]}), "b", {},
+     "column 'b' is not numeric (it holds text); choose a numeric column: (the table has none)."),
+    (pd.DataFrame({"a": [1.0, 2.0]}), "a", {"time_column": "t"},
+     "column 't' not found; available columns: a."),
+    (pd.DataFrame({"a": [1.0, 2.0, 3.0], "t": ["mon", "tue", "mon"]}), "a", {"time_column": "t"},
+     "time column 't' repeats 1 value(s) (the first: mon); aggregate rows per time first."),
+    ([1.0, 2.0], "a", {}, "expected a pandas DataFrame, got list."),
+])
+def test_from_dataframe_errors_say_what_to_change(df, column, kwargs, message):
+    with raises(message):
+        from_dataframe(df, column, 5, **kwargs)
