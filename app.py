@@ -3,11 +3,6 @@ import streamlit as st
 
 st.set_page_config(page_title="Lookback", page_icon=":material/history:", layout="wide")
 
-# Widget values live only while their widget is on screen; re-assigning the settings widgets (keys
-# starting "w_") keeps every page's settings across page switches.
-for key in [k for k in st.session_state if str(k).startswith("w_")]:
-    st.session_state[key] = st.session_state[key]
-
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),

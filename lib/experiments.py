@@ -92,10 +92,7 @@ class Comparison:
     task: object
     runs: list[RunResult]
     dataset: SequenceDataset
-
-    @property
-    def cancelled(self) -> bool:
-        return any(r.status == CANCELLED for r in self.runs)
+    cancelled: bool = False  # stopped before every run finished
 
     def history(self) -> pd.DataFrame:
         """One row per model, seed and epoch."""
@@ -203,7 +200,7 @@ def compare(
         if on_run is not None:
             on_run(run)
         if run.status == CANCELLED or (should_stop is not None and should_stop()):
-            break
+            return Comparison(task_cfg, runs, ds, cancelled=len(runs) < len(specs) or run.status == CANCELLED)
     return Comparison(task_cfg, runs, ds)
 
 

@@ -40,7 +40,7 @@ EXPERIMENTS = {
     "window_sine": (SineConfig(), "window"),
 }
 DISTANCES = {"distance_text": (0, 10, 20, 40, 60), "distance_video": (0, 5, 10, 20)}
-WINDOWS = {"window_text": (1, 5, 10, 13, 14, 15, 16, 20), "window_sine": (2, 4, 8, 12, 24, 48)}
+WINDOWS = {"window_text": (1, 3, 5, 8, 10, 12, 13, 14, 15), "window_sine": (2, 4, 8, 12, 24, 48)}
 
 
 def run(name: str, seeds=SEEDS, n_jobs: int = 1) -> dict[str, pd.DataFrame]:

@@ -1,11 +1,11 @@
 """Widgets and state shared by the pages. Pages stay thin: widgets -> config -> lib -> charts."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from lib.errors import ConfigError
 from lib.experiments import dataset
@@ -24,60 +24,40 @@ INIT_LABELS = {"auto": "best practice", "pytorch": "PyTorch default", "orthogona
 MAX_SEEDS, MAX_EPOCHS, MAX_HIDDEN, MAX_TRAIN = 5, 200, 512, 20_000  # guards for a shared host
 LRS, BATCHES = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), (16, 32, 64, 128, 256)
 
-# Every setting a link can carry: (lo, hi) numbers, a tuple of options, bool, or a list of options.
+# Bounds of the settings widgets, kept small enough for a shared host.
 LIMITS = {
-    "task": tuple(TASK_LABELS), "dist": (0, 200), "obj": ("classify", "next_word"), "n": (200, MAX_TRAIN),
-    "period": (4, 200), "period2": (0, 200), "noise": (0.0, 1.0), "horizon": (1, 50), "seq": (8, 400),
-    "gap": (0, 60), "mode": GAP_MODES, "feat": ("pixels", "pca"),
-    "hidden": (4, MAX_HIDDEN), "layers": (1, 3), "dropout": (0.0, 0.5), "init": tuple(INIT_LABELS), "lr": LRS,
-    "batch": BATCHES, "epochs": (1, MAX_EPOCHS), "patience": (0, 50), "seeds": (1, MAX_SEEDS),
+    "dist": (0, 200), "n": (200, MAX_TRAIN), "period": (4, 200), "period2": (0, 200), "noise": (0.0, 1.0),
+    "horizon": (1, 50), "seq": (8, 400), "gap": (0, 60), "hidden": (4, MAX_HIDDEN), "layers": (1, 3),
+    "dropout": (0.0, 0.5), "epochs": (1, MAX_EPOCHS), "patience": (0, 50), "seeds": (1, MAX_SEEDS),
     "budget": (0, 2_000_000), "window": (1, 400), "lo": (1, 400), "hi": (1, 400), "count": (2, 16),
-    "reach": bool, "force": bool, "kinds": [*KIND_LABELS], "refs": ["rnn", "gru", "lstm"],
 }
 
 
-def _allowed(value, spec) -> bool:
-    if spec is bool:
-        return isinstance(value, bool)
-    if isinstance(spec, list):
-        return isinstance(value, list) and all(v in spec for v in value)
-    if len(spec) == 2 and all(isinstance(b, int | float) for b in spec) and spec not in (LRS, BATCHES):
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        same_type = isinstance(value, int) or isinstance(spec[0], float)
-        return numeric and same_type and spec[0] <= value <= spec[1]
-    return value in spec
+_navigation_checked = False
 
 
-def settings_from_url(prefix: str) -> None:
-    """Once per session, before the page's widgets exist: take their values from the page's link."""
-    flag = f"_{prefix}_from_url"
-    if flag in st.session_state:
-        return
-    st.session_state[flag] = True
-    ignored = []
-    for name, raw in st.query_params.to_dict().items():
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        if name in LIMITS and _allowed(value, LIMITS[name]):
-            st.session_state[f"{prefix}_{name}"] = value
-        else:
-            ignored.append(f"{name}={raw}")
-    if ignored:
-        st.warning(f"Ignored link settings that are unknown or out of range: {', '.join(ignored)}.")
-
-
-def settings_to_url(prefix: str) -> None:
-    """Mirror the page's settings in its URL, so a copied link reproduces the setup."""
-    cut = len(prefix) + 1
-    st.query_params.from_dict({k[cut:]: json.dumps(v) for k, v in st.session_state.items()
-                               if str(k).startswith(f"{prefix}_") and k[cut:] in LIMITS})
+def use_app_navigation() -> None:
+    """Every page calls this first. Streamlit runs an app with a pages/ folder as a legacy multipage app
+    until st.navigation has run once in the server process, so a fresh server's first visit straight to
+    a page's URL would run that page alone, without app.py: switch to app.py's navigation and rerun, once
+    per process (the flag then stays off in a server)."""
+    global _navigation_checked
+    if not _navigation_checked:
+        _navigation_checked = True
+        if PagesManager.uses_pages_directory:
+            PagesManager.uses_pages_directory = False
+            st.rerun()
 
 
 def results() -> dict:
     """Finished results per page, kept for the whole session."""
     return st.session_state.setdefault("results", {})
+
+
+def setting(key: str) -> dict:
+    """Widget arguments for a setting: kept across page switches and mirrored in the page's URL, so a
+    copied link reproduces the setup (Streamlit ignores link values a widget would reject)."""
+    return {"key": key, "persist_state": "session", "bind": "query-params"}
 
 
 @st.cache_resource(show_spinner=False)
@@ -96,32 +76,34 @@ def run_store() -> RunStore | None:
 
 def task_picker(prefix: str):
     """Task selector and its knobs; returns a task config (not yet validated)."""
-    name = st.selectbox("Task", list(TASK_LABELS), format_func=TASK_LABELS.get, key=f"{prefix}_task")
+    name = st.selectbox("Task", list(TASK_LABELS), format_func=TASK_LABELS.get, **setting(f"{prefix}_task"))
     if name == "text_recall":
         d = st.slider("Distance: filler words between the cue and the answer", *LIMITS["dist"], 20,
-                      key=f"{prefix}_dist",
+                      **setting(f"{prefix}_dist"),
                       help="The cue word opens the sentence; the answer depends on it alone.")
-        objective = st.radio("Objective", ["classify", "next_word"], horizontal=True, key=f"{prefix}_obj",
+        objective = st.radio("Objective", ["classify", "next_word"], horizontal=True, **setting(f"{prefix}_obj"),
                              format_func={"classify": "classify the final word",
                                           "next_word": "next word at every position"}.get)
-        n = st.number_input("Training sentences", *LIMITS["n"], TextRecallConfig.n_train, 200, key=f"{prefix}_n")
+        n = st.number_input("Training sentences", *LIMITS["n"], TextRecallConfig.n_train, 200, **setting(f"{prefix}_n"))
         return TextRecallConfig(distance=d, objective=objective, n_train=int(n))
     if name == "sine":
         c1, c2 = st.columns(2)
-        period = c1.number_input("Main period (steps)", *LIMITS["period"], int(SineConfig.periods[0]), key=f"{prefix}_period")
-        period2 = c2.number_input("Second period (steps, 0 = none)", *LIMITS["period2"], int(SineConfig.periods[1]), key=f"{prefix}_period2")
-        noise = c1.slider("Noise (std)", *LIMITS["noise"], 0.1, 0.05, key=f"{prefix}_noise")
-        horizon = c2.number_input("Forecast horizon (steps)", *LIMITS["horizon"], 1, key=f"{prefix}_horizon")
+        main, second = (int(p) for p in SineConfig.periods)
+        period = c1.number_input("Main period (steps)", *LIMITS["period"], main, **setting(f"{prefix}_period"))
+        period2 = c2.number_input("Second period (steps, 0 = none)", *LIMITS["period2"], second,
+                                  **setting(f"{prefix}_period2"))
+        noise = c1.slider("Noise (std)", *LIMITS["noise"], 0.1, 0.05, **setting(f"{prefix}_noise"))
+        horizon = c2.number_input("Forecast horizon (steps)", *LIMITS["horizon"], 1, **setting(f"{prefix}_horizon"))
         seq_len = st.number_input("Input window of the recurrent models (steps)", *LIMITS["seq"], 48,
-                                  key=f"{prefix}_seq")
+                                  **setting(f"{prefix}_seq"))
         periods = (float(period),) + ((float(period2),) if period2 else ())
         return SineConfig(periods=periods, amplitudes=(1.0, 0.5)[:len(periods)], noise=noise,
                           horizon=int(horizon), seq_len=int(seq_len))
     c1, c2 = st.columns(2)
-    gap = c1.slider("Gap: frames between the digit and the answer", *LIMITS["gap"], 20, key=f"{prefix}_gap")
-    mode = c2.selectbox("Gap frames show", GAP_MODES, key=f"{prefix}_mode")
-    features = c1.radio("Frame features", ["pixels", "pca"], horizontal=True, key=f"{prefix}_feat")
-    n = c2.number_input("Training clips", *LIMITS["n"], VideoConfig.n_train, 200, key=f"{prefix}_n")
+    gap = c1.slider("Gap: frames between the digit and the answer", *LIMITS["gap"], 20, **setting(f"{prefix}_gap"))
+    mode = c2.selectbox("Gap frames show", GAP_MODES, **setting(f"{prefix}_mode"))
+    features = c1.radio("Frame features", ["pixels", "pca"], horizontal=True, **setting(f"{prefix}_feat"))
+    n = c2.number_input("Training clips", *LIMITS["n"], VideoConfig.n_train, 200, **setting(f"{prefix}_n"))
     return VideoConfig(gap=gap, gap_mode=mode, features=features, n_train=int(n))
 
 
@@ -140,20 +122,21 @@ def train_settings(prefix: str, epochs: int = 60) -> tuple[TrainConfig, list[int
     """The advanced expander: training settings, seeds and per-model options."""
     with st.expander("Advanced settings"):
         c1, c2, c3 = st.columns(3)
-        hidden = c1.number_input("Hidden units", *LIMITS["hidden"], 64, 4, key=f"{prefix}_hidden")
-        layers = c2.number_input("Layers", *LIMITS["layers"], 1, key=f"{prefix}_layers")
-        dropout = c3.slider("Dropout", *LIMITS["dropout"], 0.0, 0.05, key=f"{prefix}_dropout")
+        hidden = c1.number_input("Hidden units", *LIMITS["hidden"], 64, 4, **setting(f"{prefix}_hidden"))
+        layers = c2.number_input("Layers", *LIMITS["layers"], 1, **setting(f"{prefix}_layers"))
+        dropout = c3.slider("Dropout", *LIMITS["dropout"], 0.0, 0.05, **setting(f"{prefix}_dropout"))
         init = c1.selectbox("Recurrent initialisation", list(INIT_LABELS), format_func=INIT_LABELS.get,
-                            key=f"{prefix}_init", help="Best practice: orthogonal for the RNN, chrono for "
+                            **setting(f"{prefix}_init"), help="Best practice: orthogonal for the RNN, chrono for "
                             "LSTM and GRU (Tallec & Ollivier 2018). Not every scheme applies to every model.")
         lr = c2.select_slider("Learning rate", LRS, 3e-3,
-                              key=f"{prefix}_lr")
-        batch = c3.select_slider("Batch size", BATCHES, 64, key=f"{prefix}_batch")
-        ep = c1.number_input("Max epochs", *LIMITS["epochs"], epochs, key=f"{prefix}_epochs")
+                              **setting(f"{prefix}_lr"))
+        batch = c3.select_slider("Batch size", BATCHES, 64, **setting(f"{prefix}_batch"))
+        ep = c1.number_input("Max epochs", *LIMITS["epochs"], epochs, **setting(f"{prefix}_epochs"))
         patience = c2.number_input("Early-stopping patience (0 = off)", *LIMITS["patience"], 10,
-                                   key=f"{prefix}_patience")
-        n_seeds = c3.number_input("Seeds", *LIMITS["seeds"], 1, key=f"{prefix}_seeds")
-        budget = c1.number_input("Parameter budget (0 = off)", *LIMITS["budget"], 0, 1000, key=f"{prefix}_budget",
+                                   **setting(f"{prefix}_patience"))
+        n_seeds = c3.number_input("Seeds", *LIMITS["seeds"], 1, **setting(f"{prefix}_seeds"))
+        budget = c1.number_input("Parameter budget (0 = off)", *LIMITS["budget"], 0, 1000,
+                                 **setting(f"{prefix}_budget"),
                                  help="Size every model's hidden layer to about this many parameters.")
     cfg = TrainConfig(lr=float(lr), batch_size=int(batch), epochs=int(ep), patience=int(patience))
     model = {"hidden": int(hidden), "layers": int(layers), "dropout": float(dropout), "init": init,

@@ -16,29 +16,28 @@ from pages._ui import (
     reference_note,
     results,
     run_store,
-    settings_from_url,
-    settings_to_url,
+    setting,
     start_job,
     task_picker,
     train_settings,
+    use_app_navigation,
 )
 
+use_app_navigation()
 st.title("Compare models")
 st.caption("Train a fixed-window FFNN, a vanilla RNN, a GRU and an LSTM on the same split and seeds.")
 
-settings_from_url("w_cmp")
 task = task_picker("w_cmp")
 ds = checked_dataset(task)
 c1, c2 = st.columns([2, 1])
 kinds = c1.multiselect("Models", list(KIND_LABELS), default=["ffnn", "rnn", "lstm"], format_func=KIND_LABELS.get,
-                       key="w_cmp_kinds")
-window = c2.number_input("FFNN window (steps)", *LIMITS["window"], 5, key="w_cmp_window")
+                       **setting("w_cmp_kinds"))
+window = c2.number_input("FFNN window (steps)", *LIMITS["window"], 5, **setting("w_cmp_window"))
 c1, c2 = st.columns(2)
-add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True, key="w_cmp_reach")
-force = c2.checkbox("Retrain runs already stored", False, key="w_cmp_force",
+add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True, **setting("w_cmp_reach"))
+force = c2.checkbox("Retrain runs already stored", False, **setting("w_cmp_force"),
                     help="Identical settings and seed normally reuse the stored result instantly.")
 train_cfg, seeds, opts = train_settings("w_cmp")
-settings_to_url("w_cmp")
 
 if st.button("Train", type="primary", key="cmp_run", disabled=ds is None):
     try:
@@ -88,9 +87,9 @@ for _, row in summary[summary["status"] == "diverged"].iterrows():
 st.success(verdict(summary, ds.metric, ds.higher_is_better, ds.chance))
 
 c1, c2 = st.columns(2)
-x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, key="w_cmp_x",
+x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, **setting("w_cmp_x"),
              format_func={"epoch": "epoch", "elapsed_seconds": "wall-clock seconds"}.get)
-log_y = c2.toggle("Log-scale loss", key="w_cmp_logy")
+log_y = c2.toggle("Log-scale loss", **setting("w_cmp_logy"))
 chart(charts.loss_curves(history, x=x, log_y=log_y), "cmp_loss",
       "Each colour is one model; dashed is training loss, solid is validation loss; the band spans the seeds. "
       "A curve that sits flat and then drops is a model that found the cue late.")

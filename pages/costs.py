@@ -12,10 +12,13 @@ from pages._ui import (
     checked_dataset,
     reach,
     results,
+    setting,
     task_picker,
     train_settings,
+    use_app_navigation,
 )
 
+use_app_navigation()
 st.title("Costs")
 st.caption("Parameters and FLOPs are computed; seconds and bytes are measured on this machine.")
 
@@ -26,8 +29,8 @@ if ds is None:
 io = ModelIO.from_dataset(ds)
 c1, c2 = st.columns([3, 1])
 kinds = c1.multiselect("Models", list(KIND_LABELS), default=list(KIND_LABELS), format_func=KIND_LABELS.get,
-                       key="w_cost_kinds")
-window = c2.number_input("FFNN window", 1, 400, min(reach(task) or 5, ds.seq_len), key="w_cost_window")
+                       **setting("w_cost_kinds"))
+window = c2.number_input("FFNN window", 1, 400, min(reach(task) or 5, ds.seq_len), **setting("w_cost_window"))
 train_cfg, _, opts = train_settings("w_cost")
 try:
     models = build_models(task, kinds, [int(window)], opts)
@@ -66,10 +69,10 @@ else:
 
 st.header("Scaling")
 c1, c2, c3 = st.columns(3)
-what = c1.radio("Grow", ["hidden", "seq_len"], horizontal=True, key="w_cost_what",
+what = c1.radio("Grow", ["hidden", "seq_len"], horizontal=True, **setting("w_cost_what"),
                 format_func={"hidden": "hidden size", "seq_len": "sequence length"}.get)
 scale_kinds = c2.multiselect("Models", [k for k in MODEL_KINDS if k != "ffnn"], default=["rnn", "lstm"],
-                             format_func=KIND_LABELS.get, key="w_cost_scale_kinds")
+                             format_func=KIND_LABELS.get, **setting("w_cost_scale_kinds"))
 values = (16, 32, 64, 128, 256) if what == "hidden" else (10, 25, 50, 100, 200)
 c3.caption(f"Values: {', '.join(map(str, values))}")
 if st.button("Measure scaling", key="cost_scale", disabled=not scale_kinds):
@@ -80,7 +83,7 @@ if results().get("scaling") is not None:
           "Log-log axes: a slope of 1 means time grows in proportion; compare the measured slope with the FLOPs'.")
 
 st.header("Parameter-matched view")
-budget = st.number_input("Parameter budget", 1000, 2_000_000, 20_000, 1000, key="w_cost_match")
+budget = st.number_input("Parameter budget", 1000, 2_000_000, 20_000, 1000, **setting("w_cost_match"))
 matched = []
 for kind in kinds:
     m = match_params(ModelConfig(kind=kind, window=int(window)), io, int(budget))

@@ -4,8 +4,9 @@ from lib.experiments import compare
 from lib.models import ModelConfig
 from lib.tasks.text import TextRecallConfig, cue_lag
 from lib.train import TrainConfig
-from pages._ui import run_store, start_job
+from pages._ui import run_store, start_job, use_app_navigation
 
+use_app_navigation()
 st.title("Lookback")
 st.markdown(
     "A feed-forward net sees only a fixed window of recent inputs; a recurrent net carries a state "

@@ -13,11 +13,14 @@ from pages._ui import (
     job_panel,
     reference_note,
     results,
+    setting,
     start_job,
     task_picker,
     train_settings,
+    use_app_navigation,
 )
 
+use_app_navigation()
 st.title("Memory")
 st.caption("How far back can each model still use what it saw? Measured three ways.")
 
@@ -27,10 +30,10 @@ if isinstance(task, SineConfig):
     st.info("The sine task has no dependency-distance knob; pick text recall or video frames here.")
     task = None
 c1, c2, c3 = st.columns([2, 2, 1])
-text = c1.text_input("Distances (comma-separated)", "0, 10, 20, 40", key="w_mem_dists")
+text = c1.text_input("Distances (comma-separated)", "0, 10, 20, 40", **setting("w_mem_dists"))
 kinds = c2.multiselect("Models", list(KIND_LABELS), default=["ffnn", "rnn", "lstm"], format_func=KIND_LABELS.get,
-                       key="w_mem_kinds")
-window = c3.number_input("FFNN window", 1, 400, 5, key="w_mem_window")
+                       **setting("w_mem_kinds"))
+window = c3.number_input("FFNN window", 1, 400, 5, **setting("w_mem_window"))
 train_cfg, seeds, opts = train_settings("w_mem")
 
 if st.button("Run the distance sweep", type="primary", key="mem_run", disabled=task is None):
@@ -79,7 +82,7 @@ if comp is None or not any(r.model is not None for r in comp.runs):
     st.stop()
 ds = comp.dataset
 st.markdown(f"Models from the latest comparison: **{ds.description}**")
-wrt = st.radio("Gradient with respect to", ["hidden", "input"], horizontal=True, key="w_mem_wrt",
+wrt = st.radio("Gradient with respect to", ["hidden", "input"], horizontal=True, **setting("w_mem_wrt"),
                format_func={"hidden": "hidden state h(t−k)", "input": "input x(t−k)"}.get)
 grads = probes.gradients_before_after(comp.runs, ds, wrt)
 chart(charts.gradient_through_time(grads), "mem_grads",
@@ -94,8 +97,8 @@ if not gated:
     st.stop()
 labels = list(dict.fromkeys(r.label for r in gated))
 c1, c2 = st.columns(2)
-label = c1.selectbox("Model", labels, key="w_mem_gate_model")
-index = c2.number_input("Test sample", 0, len(ds.test) - 1, 0, key="w_mem_sample")
+label = c1.selectbox("Model", labels, **setting("w_mem_gate_model"))
+index = c2.number_input("Test sample", 0, len(ds.test) - 1, 0, **setting("w_mem_sample"))
 run = next(r for r in gated if r.label == label)
 x = ds.test.x[int(index)]
 gates = probes.gate_activations(run.model, x)

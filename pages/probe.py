@@ -7,8 +7,9 @@ from lib.tasks.sine import SineConfig
 from lib.tasks.text import TextRecallConfig
 from lib.tasks.video import VideoConfig, clip_frames
 from lib.train import predict
-from pages._ui import chart, results
+from pages._ui import chart, results, setting, use_app_navigation
 
+use_app_navigation()
 st.title("Probe")
 st.caption("Ask the models trained on the Compare page what they predict.")
 
@@ -24,7 +25,7 @@ ds = comp.dataset
 st.markdown(f"Models from the latest comparison: **{ds.description}**")
 
 if isinstance(comp.task, TextRecallConfig):
-    prompt = st.text_input("Prompt", "starving alice drives to the nearest store to buy", key="w_probe_prompt")
+    prompt = st.text_input("Prompt", "starving alice drives to the nearest store to buy", **setting("w_probe_prompt"))
     try:
         guesses = {label: probes.top_k_next_words(m, ds, prompt, k=5) for label, m in models.items()}
     except ConfigError as err:
@@ -36,8 +37,8 @@ if isinstance(comp.task, TextRecallConfig):
               "fixed-window FFNN sees only the end of the prompt.")
 elif isinstance(comp.task, SineConfig):
     c1, c2 = st.columns(2)
-    start = c1.number_input("Start at test step", 0, len(ds.test) - 2, 0, key="w_probe_start")
-    steps = c2.slider("Steps to forecast", 10, 300, 100, key="w_probe_steps")
+    start = c1.number_input("Start at test step", 0, len(ds.test) - 2, 0, **setting("w_probe_start"))
+    steps = c2.slider("Steps to forecast", 10, 300, 100, **setting("w_probe_steps"))
     frames = {label: probes.forecast(m, ds, int(start), int(steps)) for label, m in models.items()}
     chart(charts.forecast_lines(frames), "probe_forecast",
           "Black: the noisy series. Solid: each model's one-step forecast from the true history. Dotted: "
@@ -46,7 +47,7 @@ elif isinstance(comp.task, SineConfig):
                           "free-running MSE": float(((f["free_running"] - f["truth"]) ** 2).mean())}
                   for label, f in frames.items()}, key="probe_forecast_table")
 elif isinstance(comp.task, VideoConfig):
-    index = st.number_input("Test clip", 0, len(ds.test) - 1, 0, key="w_probe_clip")
+    index = st.number_input("Test clip", 0, len(ds.test) - 1, 0, **setting("w_probe_clip"))
     chart(charts.frame_strip(clip_frames(comp.task, "test", int(index))), "probe_clip",
           f"The digit shows for the first {comp.task.visible} frames; then {comp.task.gap} {comp.task.gap_mode} "
           "frames follow before the models must name it.")

@@ -6,8 +6,9 @@ import streamlit as st
 from lib import charts
 from lib.bundles import BundleError, export_bundle, import_bundle
 from lib.store import FINAL_STATUSES
-from pages._ui import chart, run_store
+from pages._ui import chart, run_store, setting, use_app_navigation
 
+use_app_navigation()
 st.title("Runs")
 store = run_store()
 if store is None:
@@ -31,8 +32,8 @@ if runs.empty:
     st.stop()
 
 c1, c2 = st.columns(2)
-tasks = c1.multiselect("Task", sorted(runs["task"].unique()), key="w_runs_task")
-statuses = c2.multiselect("Status", sorted(runs["status"].unique()), key="w_runs_status")
+tasks = c1.multiselect("Task", sorted(runs["task"].unique()), **setting("w_runs_task"))
+statuses = c2.multiselect("Status", sorted(runs["status"].unique()), **setting("w_runs_status"))
 mask = pd.Series(True, index=runs.index)
 if tasks:
     mask &= runs["task"].isin(tasks)

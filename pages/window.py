@@ -17,29 +17,28 @@ from pages._ui import (
     reference_note,
     results,
     run_store,
-    settings_from_url,
-    settings_to_url,
+    setting,
     start_job,
     task_picker,
     train_settings,
+    use_app_navigation,
 )
 
+use_app_navigation()
 st.title("Window tradeoff")
 st.caption("How wide must a feed-forward net's window be to match a recurrent model, and what does it cost?")
 
-settings_from_url("w_win")
 task = task_picker("w_win")
 ds = checked_dataset(task)
 cue = reach(task)
 seq_len = ds.seq_len if ds is not None else 1
 c1, c2, c3 = st.columns(3)
-lo = c1.number_input("Smallest window", *LIMITS["lo"], 1, key="w_win_lo")
-hi = c2.number_input("Largest window", *LIMITS["hi"], min(seq_len, (cue or 10) + 5), key="w_win_hi")
-count = c3.number_input("Windows to try", *LIMITS["count"], 8, key="w_win_count")
+lo = c1.number_input("Smallest window", *LIMITS["lo"], 1, **setting("w_win_lo"))
+hi = c2.number_input("Largest window", *LIMITS["hi"], min(seq_len, (cue or 10) + 5), **setting("w_win_hi"))
+count = c3.number_input("Windows to try", *LIMITS["count"], 8, **setting("w_win_count"))
 refs = st.multiselect("Recurrent references", ["rnn", "gru", "lstm"], default=["lstm"],
-                      format_func=KIND_LABELS.get, key="w_win_refs")
+                      format_func=KIND_LABELS.get, **setting("w_win_refs"))
 train_cfg, seeds, opts = train_settings("w_win")
-settings_to_url("w_win")
 wanted = {int(w) for w in np.linspace(lo, hi, int(count)).round()} | ({cue} if cue and lo <= cue <= hi else set())
 windows = sorted(w for w in wanted if w <= seq_len)
 st.caption(f"Windows: {', '.join(map(str, windows)) or 'none'}"

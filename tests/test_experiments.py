@@ -36,7 +36,17 @@ def test_cancel_keeps_finished_runs(tiny_text_config):
     comp = compare(tiny_text_config, [ModelConfig(kind="ffnn", window=3), ModelConfig(kind="lstm", hidden=8),
                                       ModelConfig(kind="rnn", hidden=8)], FAST,
                    on_run=finished.append, should_stop=lambda: len(finished) >= 1)
-    assert [r.status for r in comp.runs] == ["completed", "cancelled"]
+    assert [r.status for r in comp.runs] == ["completed"]  # stopped before the second run started
+    assert comp.cancelled
+    calls = {"n": 0}
+
+    def mid_run():
+        calls["n"] += 1
+        return calls["n"] > 8  # five batches per epoch: inside the second epoch of the first run
+
+    comp = compare(tiny_text_config, [ModelConfig(kind="lstm", hidden=8), ModelConfig(kind="rnn", hidden=8)],
+                   FAST, should_stop=mid_run)
+    assert [r.status for r in comp.runs] == ["cancelled"] and len(comp.runs[0].history) == 1
     assert comp.cancelled
 
 

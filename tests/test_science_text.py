@@ -36,11 +36,11 @@ def test_at_distance_60_the_rnn_forgets_and_the_lstm_remembers():
 def test_ffnn_accuracy_jumps_where_its_window_first_reaches_the_cue():
     task = TextRecallConfig(distance=10, n_train=2000)
     reach = cue_lag(10)
-    windows = [1, 5, reach - 3, reach - 2, reach - 1, reach, reach + 1, reach + 4]
+    windows = [1, 5, reach - 4, reach - 3, reach - 2, reach - 1, reach]  # the sentence is `reach` words long
     sweep = window_sweep(task, windows, references=())
     acc = dict(zip(sweep["window"], sweep["metric"], strict=True))
     print(acc)
     first_solved = min(w for w in windows if acc[w] >= 0.95)
     assert abs(first_solved - reach) <= 1
     assert all(acc[w] <= 1 / 6 + 0.15 for w in windows if w < reach - 1)
-    assert all(acc[w] >= 0.95 for w in windows if w >= reach + 1)
+    assert acc[reach] >= 0.95

@@ -1,0 +1,185 @@
+"""README screenshots of the app's pages, taken in headless Chromium: docs/screenshots/<page>.png.
+
+    python benchmarks/screenshots.py                      # every page
+    python benchmarks/screenshots.py --pages home compare window runs
+
+Home as it opens; Compare after the default comparison (Home's button); Window tradeoff after a small
+sweep; Memory, Costs and Probe as they open; Runs with the runs trained above. Full page at 1400 px wide.
+The run store is a temporary file unless --db names one: with --db, a rerun reuses the stored runs and
+takes seconds instead of minutes. Needs Chromium (Debian's `chromium`, or --chromium PATH).
+"""
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+import time
+from pathlib import Path
+
+from _common import parser
+
+_spec = importlib.util.spec_from_file_location("bench_app", Path(__file__).with_name("app.py"))
+bench_app = importlib.util.module_from_spec(_spec)  # the server and browser helpers of benchmarks/app.py
+_spec.loader.exec_module(bench_app)
+
+OUT = bench_app.ROOT / "docs" / "screenshots"
+PAGES = ["home", "compare", "window", "memory", "costs", "probe", "runs"]
+NAV = {"home": ("Home", "Lookback"), "compare": ("Compare", "Compare models"),
+       "window": ("Window tradeoff", "Window tradeoff"), "memory": ("Memory", "Memory"),
+       "costs": ("Costs", "Costs"), "probe": ("Probe", "Probe"), "runs": ("Runs", "Runs")}
+WIDTH, HEIGHT = 1400, 1000
+TRAIN_TIMEOUT_MS = 900_000  # the default comparison on a busy 2-core machine
+
+
+def settle(page, timeout_ms: float = 120_000) -> None:
+    """Wait until the script has finished running and every Plotly chart has drawn."""
+    from playwright.sync_api import expect
+
+    time.sleep(0.5)  # the running indicator shows up with a short delay
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
+    charts = page.get_by_test_id("stPlotlyChart")
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=timeout_ms)
+    time.sleep(0.5)
+
+
+def shoot(page, name: str, out: Path) -> Path:
+    """Grow the viewport to the page's full height (Streamlit scrolls inside stMain), then screenshot."""
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    for _ in range(5):  # charts may lay out again once they are on screen
+        height = page.evaluate(
+            "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+            " return Math.ceil(m ? m.scrollHeight : document.documentElement.scrollHeight); }")
+        if height <= page.viewport_size["height"]:
+            break
+        page.set_viewport_size({"width": WIDTH, "height": min(height, 16_000)})
+        time.sleep(0.7)
+    settle(page)
+    if page.get_by_test_id("stException").count():
+        print(f"warning: the {name} page shows an exception")
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    print(f"{path}  ({page.viewport_size['width']} px wide)")
+    return path
+
+
+def go(page, name: str) -> None:
+    bench_app.go(page, *NAV[name])
+
+
+def set_slider(page, label: str, target: int) -> None:
+    """Move an integer slider with the arrow keys, one step and one rerun at a time."""
+    from playwright.sync_api import expect
+
+    slider = page.get_by_role("slider", name=label)
+    for _ in range(500):
+        value = int(slider.get_attribute("aria-valuetext") or slider.input_value())
+        if value == target:
+            return
+        slider.focus()
+        page.keyboard.press("ArrowRight" if value < target else "ArrowLeft")
+        expect(slider).not_to_have_attribute("aria-valuetext", str(value))
+        settle(page)
+    raise RuntimeError(f"the slider {label!r} did not reach {target}")
+
+
+def small_sweep(page) -> None:
+    """Window tradeoff on text recall at distance 10 (the cue 15 words back), 1000 sentences, 20 epochs."""
+    from playwright.sync_api import expect
+
+    # Each change reruns the page; waiting for the rerun before the next change keeps a stale rerun from
+    # resetting a widget that was changed meanwhile.
+    settle(page)
+    set_slider(page, "Distance: filler words between the cue and the answer", 10)
+    thumb = page.get_by_test_id("stSliderThumbValue").first
+    fields = {"Training sentences": "1000", "Smallest window": "1", "Largest window": "20", "Windows to try": "5"}
+    for label, value in fields.items():
+        field = page.get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Enter")
+        expect(field).to_have_value(value)
+        settle(page)
+    page.get_by_text("Advanced settings", exact=True).click()
+    epochs = page.get_by_label("Max epochs", exact=True)
+    epochs.fill("20")
+    epochs.press("Enter")
+    expect(epochs).to_have_value("20")
+    settle(page)
+    page.get_by_text("Advanced settings", exact=True).click()  # closed again for the picture
+    settle(page)
+    expect(thumb).to_have_text("10")
+    for label, value in fields.items():
+        expect(page.get_by_label(label, exact=True)).to_have_value(value)
+    page.get_by_role("button", name="Run the sweep", exact=True).click()
+    chart = page.get_by_test_id("stPlotlyChart").filter(has_text="FFNN window tradeoff")
+    expect(chart).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+
+
+def select_runs(page, n: int) -> None:
+    """Tick the first n rows of the runs table (a canvas: clicked by position) to show their loss curves."""
+    from playwright.sync_api import expect
+
+    settle(page)
+    caption = page.get_by_text("run(s) shown")
+    if not caption.count():  # no runs stored
+        print("warning: no runs to select on the Runs page")
+        return
+    n = min(n, int(caption.inner_text().split()[0]))
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible()
+    box = table.bounding_box()
+    for i in range(1, n + 1):  # row height 35 px; the header is row 0
+        page.mouse.click(box["x"] + 16, box["y"] + 35 * i + 17)
+        time.sleep(0.3)
+        settle(page)
+    page.mouse.move(2, 2)  # away from the table, whose hover toolbar would cover the filters
+    if n:
+        expect(page.get_by_role("button", name=f"Delete {n} run(s)")).to_be_visible(timeout=30_000)
+        expect(page.get_by_test_id("stPlotlyChart").filter(has_text="Loss curves")).to_be_visible(timeout=30_000)
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--pages", nargs="+", choices=PAGES, default=PAGES)
+    p.add_argument("--out-dir", type=Path, default=OUT)
+    p.add_argument("--db", type=Path, help="run store to use (default: a temporary file)")
+    p.add_argument("--chromium", help="Chromium binary (default: chromium on PATH)")
+    args = p.parse_args()
+    chromium = bench_app.find_chromium(args.chromium)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    from playwright.sync_api import expect
+
+    with tempfile.TemporaryDirectory(prefix="lookback-shots-") as tmp:
+        tmp = Path(tmp)
+        server = bench_app.Server(tmp, db=args.db, extra_args=("--client.toolbarMode", "minimal"))  # no Deploy
+        try:
+            server.wait_healthy()
+            with bench_app.browser(chromium, tmp / "profile", WIDTH, HEIGHT) as page:
+                page.goto(server.url)
+                expect(page.get_by_role("heading", name="Lookback", exact=True)).to_be_visible(timeout=60_000)
+                settle(page)
+                if "home" in args.pages:
+                    shoot(page, "home", args.out_dir)
+                if "compare" in args.pages or "probe" in args.pages:  # Probe looks into the compared models
+                    bench_app.run_default_comparison(page, TRAIN_TIMEOUT_MS)
+                    settle(page)
+                    if "compare" in args.pages:
+                        shoot(page, "compare", args.out_dir)
+                for name in ("window", "memory", "costs", "probe", "runs"):
+                    if name not in args.pages:
+                        continue
+                    go(page, name)
+                    if name == "window":
+                        small_sweep(page)
+                    if name == "runs":
+                        select_runs(page, 3)
+                    settle(page)
+                    shoot(page, name, args.out_dir)
+        finally:
+            server.stop()
+        if "Traceback" in server.log():
+            print("warning: the server logged an exception:\n" + server.log()[-3000:])
+
+
+if __name__ == "__main__":
+    main()

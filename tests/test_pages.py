@@ -1,0 +1,240 @@
+"""AppTest page tests: every finished page renders, trains a tiny run in the background and shows it.
+
+The pages train in a background thread (pages/_jobs.py); a test clicks Train, waits for that job and
+reruns the script, as the page's progress fragment would. Runs go to a store in this module's tmp dir.
+"""
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pages._ui import _open_store
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TINY = {"dist": 2, "n": 300, "epochs": 2}  # a tiny text-recall task: each run trains in well under a second
+COMPARE_LABELS = ["FFNN w5", "FFNN w7", "RNN", "LSTM"]  # defaults: FFNN w5 + the FFNN reaching the cue (7)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _store(tmp_path_factory):
+    """One run store per module: LOOKBACK_DB in tmp, and the cached store of any earlier path dropped."""
+    path = tmp_path_factory.mktemp("store") / "pages.sqlite"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOOKBACK_DB", str(path))
+        _open_store.clear()
+        yield path
+        _open_store.clear()
+
+
+def app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    if page is not None:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def tiny(at: AppTest, prefix: str) -> None:
+    at.slider(key=f"{prefix}_dist").set_value(TINY["dist"])
+    at.number_input(key=f"{prefix}_n").set_value(TINY["n"])
+    at.number_input(key=f"{prefix}_epochs").set_value(TINY["epochs"])
+
+
+def click_and_wait(at: AppTest, button: str, timeout: float = 120) -> float:
+    """Click a page's train button, wait for its background job, rerun; returns the job's seconds."""
+    start = time.perf_counter()
+    at.button(key=button).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    job = at.session_state["job"]
+    assert job is not None, "the button started no job"
+    assert job.wait(timeout), f"the job did not finish within {timeout} s"
+    elapsed = time.perf_counter() - start
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert job.error is None, job.error
+    return elapsed
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """Plotly figure specs on screen, by title."""
+    out = {}
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        title = spec["layout"].get("title", {})
+        out[title.get("text", "") if isinstance(title, dict) else str(title)] = spec
+    return out
+
+
+def trace_names(spec: dict) -> list[str]:
+    return [t.get("name") or "" for t in spec["data"]]
+
+
+def values(data) -> list:
+    """A trace's x or y: a plain list, or Plotly's typed array {"dtype", "bdata"} for numpy input."""
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data)
+
+
+def one(specs: dict[str, dict], starts: str) -> dict:
+    found = [s for title, s in specs.items() if title.startswith(starts)]
+    assert len(found) == 1, f"expected one chart titled {starts!r}, got {list(specs)}"
+    return found[0]
+
+
+def runs_table(at: AppTest):
+    tables = [d for d in at.dataframe if (d.key or "").startswith("runs_table")]
+    assert len(tables) == 1, [d.key for d in at.dataframe]
+    return tables[0]
+
+
+@pytest.mark.parametrize("page, title", [(None, "Lookback"), ("compare", "Compare models"),
+                                         ("window", "Window tradeoff"), ("runs", "Runs")])
+def test_page_renders_with_defaults(page, title):
+    at = app(page)
+    assert [t.value for t in at.title] == [title]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_home_links_every_page():
+    at = app()
+    links = {link.proto.page for link in at.get("page_link")}
+    for name in ("compare", "window", "memory", "costs", "probe", "runs"):
+        assert name in links  # the proto holds the page's url path
+
+
+def test_home_default_comparison_starts_on_compare_and_cancels():
+    at = app()
+    at.button(key="home_run").click().run()
+    try:
+        assert [t.value for t in at.title] == ["Compare models"]
+        assert at.session_state["job_page"] == "compare"
+        assert at.session_state["job"].title == "Default comparison"
+    finally:
+        job = at.session_state["job"]
+        job.cancel()
+        assert job.wait(60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["job"] is None  # the finished job was collected by the page
+
+
+def test_compare_trains_charts_and_survives_a_page_switch():
+    at = app("compare")
+    tiny(at, "w_cmp")
+    click_and_wait(at, "cmp_run")
+    specs = figures(at)
+    names = trace_names(one(specs, "Loss curves"))
+    for label in COMPARE_LABELS:
+        assert any(n.startswith(label) for n in names), (label, names)
+    bars = one(specs, "Test accuracy")
+    assert values(bars["data"][0]["x"]) == COMPARE_LABELS
+    verdict = [s.value for s in at.success]
+    assert len(verdict) == 1 and "best" in verdict[0], verdict
+    assert len(at.dataframe) == 1  # the results table; the progress table is gone
+    assert list(at.dataframe[0].value["model"]) == COMPARE_LABELS
+
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    assert [s.value for s in at.success] == verdict
+    assert trace_names(one(figures(at), "Loss curves")) == names
+
+
+def test_compare_without_models_shows_an_error():
+    at = app("compare")
+    at.multiselect(key="w_cmp_kinds").set_value([])
+    at.button(key="cmp_run").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Cannot train: choose at least one model to train."]
+    assert "job" not in at.session_state or at.session_state["job"] is None
+
+
+def test_compare_reuses_an_identical_stored_run():
+    at = app("compare")
+    tiny(at, "w_cmp")
+    at.number_input(key="w_cmp_seeds").set_value(1)
+    click_and_wait(at, "cmp_run")
+    first = at.session_state["results"]["compare"]
+    seconds = click_and_wait(at, "cmp_run")
+    again = at.session_state["results"]["compare"]
+    assert [r.label for r in again.runs] == COMPARE_LABELS
+    for run in again.runs:
+        assert run.message.startswith("reused stored run"), run.message
+    assert [r.run_id for r in again.runs] == [r.run_id for r in first.runs]
+    assert seconds < 10, f"reusing stored runs took {seconds:.1f} s"
+
+    at.checkbox(key="w_cmp_force").check()
+    click_and_wait(at, "cmp_run")
+    forced = at.session_state["results"]["compare"]
+    assert not any(r.message.startswith("reused") for r in forced.runs)
+    assert not {r.run_id for r in forced.runs} & {r.run_id for r in first.runs}
+
+
+def test_window_sweep_charts_and_survives_a_page_switch():
+    at = app("window")
+    tiny(at, "w_win")
+    at.number_input(key="w_win_hi").set_value(7)  # the sequence is 7 steps; the cue 7 steps back
+    at.number_input(key="w_win_count").set_value(3)
+    at.run()
+    assert any(c.value.startswith("Windows: 1, 4, 7 ") for c in at.caption), [c.value for c in at.caption]
+    click_and_wait(at, "win_run")
+    spec = one(figures(at), "FFNN window tradeoff")
+    names = trace_names(spec)
+    assert "FFNN" in names and "LSTM (reference)" in names, names
+    ffnn = [t for t in spec["data"] if t.get("name") == "FFNN" and t.get("mode") == "lines+markers"]
+    assert values(ffnn[0]["x"]) == [1, 4, 7]
+    verdict = [s.value for s in at.success]
+    assert len(verdict) == 1, verdict
+
+    at.switch_page("pages/compare.py").run()
+    at.switch_page("pages/window.py").run()
+    assert not at.exception
+    assert [s.value for s in at.success] == verdict
+    assert trace_names(one(figures(at), "FFNN window tradeoff")) == names
+
+
+def test_window_with_smallest_above_largest_shows_an_error():
+    at = app("window")
+    at.number_input(key="w_win_lo").set_value(10)
+    at.number_input(key="w_win_hi").set_value(5)
+    at.button(key="win_run").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Cannot run the sweep: the smallest window (10) is larger than the largest (5); swap them."]
+
+
+def test_runs_lists_stored_runs_and_deletes_them(_store):
+    at = app("compare")
+    tiny(at, "w_cmp")
+    at.slider(key="w_cmp_dist").set_value(3)  # a config no other test trains
+    click_and_wait(at, "cmp_run")
+    trained = {r.run_id for r in at.session_state["results"]["compare"].runs}
+
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    assert str(_store) in at.caption[0].value
+    table = runs_table(at).value
+    assert trained <= set(table["id"])
+    assert set(table.loc[table["id"].isin(trained), "label"]) == {"FFNN w5", "FFNN w8", "RNN", "LSTM"}
+    n_before = len(table)
+
+    rows = [i for i, run_id in enumerate(table["id"]) if run_id in trained][:2]
+    at.session_state[runs_table(at).key] = {"selection": {"rows": rows, "columns": []}}
+    at.run()
+    assert not at.exception
+    assert "runs_loss" in {c.key for c in at.get("plotly_chart")}  # the selected runs' loss curves
+    at.button(key="runs_delete").click().run()
+    assert [w.value for w in at.warning] == ["Delete 2 run(s) and their weights for good?"]
+    at.button(key="runs_delete_yes").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    left = runs_table(at).value
+    assert len(left) == n_before - 2
+    assert not set(table["id"].iloc[rows]) & set(left["id"])
+    assert not [b for b in at.button if b.key == "runs_delete"]  # nothing is selected after a delete
