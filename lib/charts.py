@@ -63,16 +63,17 @@ def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None
                   cmap["FFNN"], "FFNN", 1, i)
         fig.add_trace(go.Scatter(x=agg["window"], y=agg["mean"], mode="lines+markers", name="FFNN",
                                  line={"color": cmap["FFNN"]}, legendgroup="FFNN", showlegend=i == 1), 1, i)
-        for label, g in refs.groupby("label", sort=False):
-            fig.add_hline(y=g[col].mean(), line={"color": cmap[label], "dash": "dot"}, row=1, col=i)
-            if i == 1:  # legend entry for the reference line
-                fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"{label} (reference)",
-                                         line={"color": cmap[label], "dash": "dot"}), 1, 1)
+        span = [agg["window"].min(), agg["window"].max()]
+        for label, g in refs.groupby("label", sort=False):  # a trace, not an hline, so the axis covers it
+            fig.add_trace(go.Scatter(x=span, y=[g[col].mean()] * 2, mode="lines", name=f"{label} (reference)",
+                                     line={"color": cmap[label], "dash": "dot"}, legendgroup=label,
+                                     showlegend=i == 1), 1, i)
         if cue_lag is not None:
             fig.add_vline(x=cue_lag, line={"color": "grey", "dash": "dash"}, row=1, col=i)
         fig.update_xaxes(title_text="FFNN window (steps)", row=1, col=i)
     if chance is not None:
-        fig.add_hline(y=chance, line={"color": "grey", "width": 1}, annotation_text="chance", row=1, col=1)
+        fig.add_hline(y=chance, line={"color": "grey", "width": 1}, annotation_text="chance",
+                      annotation_position="bottom left", row=1, col=1)
     fig.update_yaxes(title_text=_metric_label(metric), row=1, col=1)
     fig.update_yaxes(title_text="parameters (count)", type="log", row=1, col=2)
     fig.update_yaxes(title_text="seconds per epoch", row=1, col=3)
@@ -108,13 +109,15 @@ def metric_bars(summary: pd.DataFrame, metric: str, chance: float | None = None,
     cmap = colors(summary["label"])
     agg = summary.groupby("label", sort=False)["metric"].mean()
     fig = go.Figure(go.Bar(x=agg.index, y=agg.values, marker_color=[cmap[x] for x in agg.index],
-                           name="mean over seeds"))
+                           name="mean over seeds", showlegend=False))
     fig.add_trace(go.Scatter(x=summary["label"], y=summary["metric"], mode="markers", name="one seed",
                              marker={"color": "black", "size": 6}))
     if chance is not None:
-        fig.add_hline(y=chance, line={"color": "grey", "dash": "dot"}, annotation_text="chance")
+        fig.add_hline(y=chance, line={"color": "grey", "dash": "dot"}, annotation_text="chance",
+                      annotation_position="top left")
     for name, value in (baselines or {}).items():
-        fig.add_hline(y=value, line={"color": "grey", "dash": "dash"}, annotation_text=name)
+        fig.add_hline(y=value, line={"color": "grey", "dash": "dash"}, annotation_text=name,
+                      annotation_position="top left")
     fig.update_layout(title=f"Test {metric} per model", xaxis_title="model", yaxis_title=_metric_label(metric))
     return fig
 

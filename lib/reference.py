@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from lib import experiments
 from lib.models import ModelConfig
@@ -39,7 +40,7 @@ EXPERIMENTS = {
     "distance_video": (VideoConfig(n_train=1500), "distance"),
     "window_sine": (SineConfig(), "window"),
 }
-DISTANCES = {"distance_text": (0, 10, 20, 40, 60), "distance_video": (0, 5, 10, 20)}
+DISTANCES = {"distance_text": (0, 10, 20, 40, 60), "distance_video": (2, 5, 10, 20)}
 WINDOWS = {"window_text": (1, 3, 5, 8, 10, 12, 13, 14, 15), "window_sine": (2, 4, 8, 12, 24, 48)}
 
 
@@ -60,8 +61,11 @@ def run(name: str, seeds=SEEDS, n_jobs: int = 1) -> dict[str, pd.DataFrame]:
 
 def regenerate(out: Path = REFERENCE_DIR, n_jobs: int = -1, names=tuple(EXPERIMENTS)) -> dict:
     out.mkdir(parents=True, exist_ok=True)
+    workers, threads = experiments.worker_plan(n_jobs, 100)
+    env = environment(resolve_device("cpu")) | {"threads": threads if workers > 1 else torch.get_num_threads(),
+                                                 "workers": workers}
     meta = {"command": COMMAND, "seeds": list(SEEDS), "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "env": environment(resolve_device("cpu")), "experiments": {}}
+            "env": env, "experiments": {}}
     for name in names:
         start = time.perf_counter()
         frames = run(name, n_jobs=n_jobs)

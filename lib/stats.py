@@ -72,9 +72,9 @@ def verdict(summary: pd.DataFrame, metric: str, higher_is_better: bool, chance: 
     text = (f"{top[0]} is best with test {metric} {best_text}" if len(top) == 1
             else f"{_names(top)} tie at test {metric} {best_text}")
     if chance is not None:
-        near = [lab for lab, m in means.items() if m <= chance + 0.10]
+        near = [f"{lab} ({_fmt(metric, m)})" for lab, m in means.items() if m <= chance + 0.10]
         if near:
-            text += f"; {_names(near)} {'stays' if len(near) == 1 else 'stay'} near chance ({chance:.0%})"
+            text += f"; {_names(near)} {'stays' if len(near) == 1 else 'stay'} near chance level ({chance:.0%})"
     text += "."
     rest = [lab for lab in means.index if lab not in top]
     if rest:
@@ -99,7 +99,8 @@ def results_table(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
         rows.append({"model": label, f"test {metric}": f"{mean:.4g} ± {half:.2g}", "parameters": g["n_params"].iloc[0],
                      "s / epoch": round(float(g["epoch_seconds"].median()), 3),
                      "total s": round(float(g["total_seconds"].mean()), 1),
-                     "epochs to threshold": g["epochs_to_threshold"].median(),
+                     "epochs to threshold": (f"{g['epochs_to_threshold'].median():g}"
+                                             if g["epochs_to_threshold"].notna().any() else "not reached"),
                      "status": ", ".join(sorted(set(g["status"]))), "seeds": len(g)})
     return pd.DataFrame(rows)
 

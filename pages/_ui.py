@@ -220,7 +220,8 @@ def reference_note(ref: dict) -> str:
     """How the precomputed reference results shown before a user's own run were made."""
     env, meta = ref["meta"]["env"], ref["meta"]
     return (f"Precomputed reference results ({len(meta['seeds'])} seeds), made by `{meta['command']}` on "
-            f"{meta['created']} with torch {env['torch']}, {env['threads']} CPU threads, device {env['device']}. "
+            f"{meta['created']} with torch {env['torch']} on {env['device']}, {env.get('workers', 1)} worker "
+            f"process(es) with {env['threads']} thread(s) each. "
             "Run your own above to replace them.")
 
 
@@ -230,7 +231,7 @@ def chart(fig, key: str, caption: str) -> None:
 
 
 def download(df: pd.DataFrame, name: str, key: str) -> None:
-    c1, c2 = st.columns(2)
+    c1, c2, _ = st.columns([1, 1, 4])
     c1.download_button("Download CSV", df.to_csv(index=False), f"{name}.csv", "text/csv", key=f"{key}_csv")
     c2.download_button("Download JSON", df.to_json(orient="records", indent=1), f"{name}.json",
                        "application/json", key=f"{key}_json")

@@ -72,3 +72,15 @@ def test_store_reuses_identical_runs_and_force_retrains(tmp_path, tiny_text_conf
     other_seed = compare(tiny_text_config, models, FAST, seeds=(5,), store=store).runs[0]
     assert not other_seed.message.startswith("reused")
     assert len(store.runs()) == 3
+
+
+def test_distance_knobs_are_named_per_task():
+    from lib.experiments import distance_field
+    from lib.tasks.sine import SineConfig
+    from lib.tasks.text import TextRecallConfig
+    from lib.tasks.video import VideoConfig
+
+    assert distance_field(TextRecallConfig()) == "distance"
+    assert distance_field(VideoConfig()) == "gap"
+    with pytest.raises(ConfigError, match="^task 'sine' has no dependency-distance knob.$"):
+        distance_field(SineConfig())

@@ -36,7 +36,7 @@ def _summary(rows):
 def test_verdict_names_the_winner_and_says_when_the_gap_is_noise():
     clear = _summary([("LSTM", "lstm", None, 100, [1.0, 0.99, 1.0]), ("RNN", "rnn", None, 50, [0.2, 0.17, 0.3])])
     text = verdict(clear, "accuracy", True, chance=1 / 6)
-    assert text.startswith("LSTM is best with test accuracy 100%; RNN stays near chance (17%).")
+    assert text.startswith("LSTM is best with test accuracy 100%; RNN (22%) stays near chance level (17%).")
     assert "beyond seed noise" in text
     noisy = _summary([("GRU", "gru", None, 100, [0.9, 0.6, 0.95]), ("LSTM", "lstm", None, 100, [0.8, 0.99, 0.7])])
     assert "within seed noise" in verdict(noisy, "accuracy", True)
@@ -45,7 +45,8 @@ def test_verdict_names_the_winner_and_says_when_the_gap_is_noise():
     tie = _summary([("FFNN w25", "ffnn", 25, 100, [1.0]), ("LSTM", "lstm", None, 100, [1.0]),
                     ("FFNN w5", "ffnn", 5, 100, [0.16])])
     assert verdict(tie, "accuracy", True, chance=1 / 6) == (
-        "FFNN w25 and LSTM tie at test accuracy 100%; FFNN w5 stays near chance (17%). Their lead over FFNN w5 "
+        "FFNN w25 and LSTM tie at test accuracy 100%; FFNN w5 (16%) stays near chance level (17%). Their lead "
+        "over FFNN w5 "
         "(16%) comes from one seed each; run more seeds to tell it from seed noise.")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -36,6 +37,8 @@ def digit_images() -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class VideoConfig:
+    distance_field: ClassVar[str] = "gap"
+
     gap: int = 20  # frames between the last visible frame and the answer (0-100)
     visible: int = 3  # frames at the start that show the digit
     gap_mode: str = "blank"  # what gap frames show: "blank" (zeros), "noise" or "occluded" (a moving block)
