@@ -18,7 +18,7 @@ WINDOWS = list(range(2, 26, 2))  # 12 FFNN runs
 
 def timed(**kw):
     start = time.perf_counter()
-    frame = window_sweep(TextRecallConfig(distance=20), WINDOWS, TrainConfig(epochs=12, patience=0, device="cpu"),
+    frame = window_sweep(TextRecallConfig(distance=20), WINDOWS, TrainConfig(epochs=60, patience=0, device="cpu"),
                          references=(), **kw)
     return time.perf_counter() - start, frame
 

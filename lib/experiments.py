@@ -227,7 +227,7 @@ def _parallel(task_cfg, specs, store, force, n_jobs):
 
     workers, threads = worker_plan(n_jobs, len(specs))
     path = None if store is None else str(store.path)
-    return Parallel(n_jobs=workers, return_as="generator")(
+    return Parallel(n_jobs=workers, return_as="generator", batch_size=1)(
         delayed(_worker)(task_cfg, m, tc, threads, path, force) for m, tc in specs)
 
 

@@ -181,6 +181,12 @@ def start_job(page: str, title: str, fn, total_runs: int, epochs: int, meta: dic
     st.rerun()
 
 
+def training_here(page: str) -> bool:
+    """Whether this session's job is running for this page."""
+    job = st.session_state.get("job")
+    return job is not None and job.running and st.session_state.get("job_page") == page
+
+
 def job_panel(page: str, finish) -> None:
     """Live progress with a Cancel button while this page's job runs; `finish(job)` stores its outcome."""
     job = st.session_state.get("job")

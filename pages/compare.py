@@ -20,6 +20,7 @@ from pages._ui import (
     start_job,
     task_picker,
     train_settings,
+    training_here,
     use_app_navigation,
 )
 
@@ -75,8 +76,9 @@ if comp is not None:
         st.warning("This comparison was cancelled; the runs that finished are shown.")
 else:
     ref = reference.load("compare_text")
-    if ref is None:
-        st.info("Choose a task and models, then press Train. Results stay here while you visit other pages.")
+    if ref is None or training_here("compare"):
+        if not training_here("compare"):
+            st.info("Choose a task and models, then press Train. Results stay here while you visit other pages.")
         st.stop()
     summary, history, ds = ref["frames"]["summary"], ref["frames"]["history"], dataset(ref["task"])
     st.subheader("Reference result")

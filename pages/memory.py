@@ -17,6 +17,7 @@ from pages._ui import (
     start_job,
     task_picker,
     train_settings,
+    training_here,
     use_app_navigation,
 )
 
@@ -61,7 +62,7 @@ def finish(job) -> None:
 
 job_panel("memory", finish)
 mem = results().get("memory")
-if mem is None and (ref := reference.load("distance_text")) is not None:
+if mem is None and not training_here("memory") and (ref := reference.load("distance_text")) is not None:
     st.info(reference_note(ref))
     mem = (ref["task"], ref["frames"]["summary"])
 if mem is not None:

@@ -21,6 +21,7 @@ from pages._ui import (
     start_job,
     task_picker,
     train_settings,
+    training_here,
     use_app_navigation,
 )
 
@@ -80,8 +81,9 @@ if "window" in results():
     task, sweep = results()["window"]
 else:
     ref = reference.load("window_text")
-    if ref is None:
-        st.info("Pick the windows and press Run the sweep. Each window trains its own FFNN.")
+    if ref is None or training_here("window"):
+        if not training_here("window"):
+            st.info("Pick the windows and press Run the sweep. Each window trains its own FFNN.")
         st.stop()
     task, sweep = ref["task"], ref["frames"]["summary"]
     st.info(reference_note(ref))

@@ -178,9 +178,11 @@ def test_compare_trains_in_the_browser_and_keeps_results_across_pages(server, pa
     expect(epochs).to_have_value("2")
 
     step("tiny settings entered")
+    expect(page.get_by_role("heading", name="Reference result", exact=True)).to_be_visible()
     page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_role("heading", name="Result", exact=True)).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     loss = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss curves")
-    expect(loss).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(loss).to_be_visible(timeout=UI_TIMEOUT_MS)
     step("trained: loss chart visible")
     verdict = page.get_by_test_id("stAlertContentSuccess")
     expect(verdict).to_be_visible()
