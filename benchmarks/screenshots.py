@@ -112,7 +112,8 @@ def small_sweep(page) -> None:
         expect(page.get_by_label(label, exact=True)).to_have_value(value)
     page.get_by_role("button", name="Run the sweep", exact=True).click()
     chart = page.get_by_test_id("stPlotlyChart").filter(has_text="FFNN window tradeoff")
-    expect(chart).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Result", exact=True)).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    expect(chart).to_be_visible(timeout=30_000)
 
 
 def select_runs(page, n: int) -> None:
@@ -171,6 +172,10 @@ def main() -> None:
                     go(page, name)
                     if name == "window":
                         small_sweep(page)
+                    if name == "costs":
+                        page.get_by_role("button", name="Measure on this machine", exact=True).click()
+                        expect(page.get_by_test_id("stPlotlyChart").filter(has_text="What the model should cost")
+                               ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
                     if name == "runs":
                         select_runs(page, 3)
                     settle(page)

@@ -130,7 +130,8 @@ def gradient_through_time(grads: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     cmap = colors(grads["label"])
     for (label, stage), g in grads.groupby(["label", "stage"], sort=False):
-        fig.add_trace(go.Scatter(x=g["steps_back"], y=g["grad_norm"].clip(lower=1e-30), mode="lines",
+        # exact zeros (an FFNN's inputs beyond its window) have no place on a log axis: leave gaps
+        fig.add_trace(go.Scatter(x=g["steps_back"], y=g["grad_norm"].where(g["grad_norm"] > 0), mode="lines",
                                  name=f"{label}, {stage}", legendgroup=label,
                                  line={"color": cmap[label], "dash": "dash" if stage.startswith("at") else "solid"}))
     fig.update_layout(title="Gradient through time: how much the loss still feels step t−k",

@@ -4,7 +4,7 @@ import streamlit as st
 from lib import charts, probes
 from lib.errors import ConfigError
 from lib.tasks.sine import SineConfig
-from lib.tasks.text import TextRecallConfig
+from lib.tasks.text import TextRecallConfig, example_prompt
 from lib.tasks.video import VideoConfig, clip_frames
 from lib.train import predict
 from pages._ui import chart, results, setting, use_app_navigation
@@ -25,7 +25,9 @@ ds = comp.dataset
 st.markdown(f"Models from the latest comparison: **{ds.description}**")
 
 if isinstance(comp.task, TextRecallConfig):
-    prompt = st.text_input("Prompt", "starving alice drives to the nearest store to buy", **setting("w_probe_prompt"))
+    prompt = st.text_input("Prompt", example_prompt(comp.task.distance), key=f"probe_prompt_{comp.task.distance}",
+                           help="Prefilled with the essay's example, its filler stretched to the length the "
+                                "models were trained on.")
     try:
         guesses = {label: probes.top_k_next_words(m, ds, prompt, k=5) for label, m in models.items()}
     except ConfigError as err:
@@ -33,8 +35,8 @@ if isinstance(comp.task, TextRecallConfig):
     else:
         chart(charts.word_bars(guesses), "probe_words",
               "Each panel is one model's five most probable next words. Prompts are left-padded to the "
-              f"training length ({ds.seq_len} words) and cut to their last {ds.seq_len} words, so a "
-              "fixed-window FFNN sees only the end of the prompt.")
+              f"training length ({ds.seq_len} words) or cut to their last {ds.seq_len}; a prompt of another "
+              "length than the training sentences puts the cue where no model has seen it.")
 elif isinstance(comp.task, SineConfig):
     c1, c2 = st.columns(2)
     start = c1.number_input("Start at test step", 0, len(ds.test) - 2, 0, **setting("w_probe_start"))

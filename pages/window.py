@@ -79,6 +79,7 @@ job_panel("window", finish)
 st.divider()
 if "window" in results():
     task, sweep = results()["window"]
+    st.subheader("Result")
 else:
     ref = reference.load("window_text")
     if ref is None or training_here("window"):
@@ -86,6 +87,7 @@ else:
             st.info("Pick the windows and press Run the sweep. Each window trains its own FFNN.")
         st.stop()
     task, sweep = ref["task"], ref["frames"]["summary"]
+    st.subheader("Reference result")
     st.info(reference_note(ref))
 ds = checked_dataset(task)
 st.markdown(f"**Task:** {ds.description}")

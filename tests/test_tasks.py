@@ -428,3 +428,12 @@ def test_from_series_errors_say_what_to_change(values, kwargs, message):
 def test_from_dataframe_errors_say_what_to_change(df, column, kwargs, message):
     with raises(message):
         from_dataframe(df, column, 5, **kwargs)
+
+
+def test_example_prompt_is_the_essay_sentence_stretched_to_the_trained_distance():
+    from lib.tasks.text import cue_lag, example_prompt, vocabulary
+
+    assert example_prompt(4) == "starving alice drives to the nearest store to buy"
+    for d in (0, 20, 57):
+        words = example_prompt(d).split()
+        assert len(words) == cue_lag(d) and set(words) <= set(vocabulary())

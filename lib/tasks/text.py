@@ -66,6 +66,15 @@ def cue_lag(distance: int) -> int:
     return distance + PREFIX_LEN + len(word_lists()["closing"])
 
 
+def example_prompt(distance: int) -> str:
+    """The essay's example, "starving alice drives to the nearest store to buy", with its filler stretched
+    or cut to `distance` words, so it has the shape the models were trained on (answer: food)."""
+    essay = ["to", "the", "nearest", "store"]
+    more = ["past", "the", "old", "bridge", "along", "the", "busy", "road", "near", "a", "quiet", "park"]
+    filler = (essay + more * (distance // len(more) + 1))[:distance]
+    return " ".join(["starving", "alice", "drives", *filler, *word_lists()["closing"]])
+
+
 def _sentences(cfg: TextRecallConfig, n: int, rng: np.random.Generator, vocab_ids: dict):
     w = word_lists()
     hi = cfg.distance_max if cfg.distance_max is not None else cfg.distance
