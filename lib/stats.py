@@ -1,6 +1,7 @@
 """Seed statistics and the plain-language verdicts built on them."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,9 @@ def compare_groups(a_name: str, a, b_name: str, b, higher_is_better: bool = True
     elif np.all(a == a[0]) and np.all(b == b[0]):
         p = 0.0 if a[0] != b[0] else 1.0  # no spread at all: any difference is real
     else:
-        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        with warnings.catch_warnings():  # nearly identical seeds make SciPy warn about precision; p stays valid
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     return Difference(better, worse, float(abs(ma - mb)), p, bool(np.isfinite(p) and p < alpha))
 
 
