@@ -4,70 +4,52 @@ from lib import charts, reference
 from lib.errors import ConfigError
 from lib.experiments import Comparison, compare, dataset, validate_models
 from lib.stats import results_table, verdict
-from pages._ui import (
-    KIND_LABELS,
-    LIMITS,
-    build_models,
-    chart,
-    checked_dataset,
-    download,
-    job_panel,
-    reach,
-    reference_note,
-    results,
-    run_store,
-    setting,
-    start_job,
-    task_picker,
-    train_settings,
-    training_here,
-    use_app_navigation,
-)
+from pages import _ui as ui
 
-use_app_navigation()
+ui.use_app_navigation()
 st.title("Compare models")
 st.caption("Train a fixed-window FFNN, a vanilla RNN, a GRU and an LSTM on the same split and seeds.")
 
-task = task_picker("w_cmp")
-ds = checked_dataset(task)
+task = ui.task_picker("w_cmp")
+ds = ui.checked_dataset(task)
 c1, c2 = st.columns([2, 1])
-kinds = c1.multiselect("Models", list(KIND_LABELS), default=["ffnn", "rnn", "lstm"], format_func=KIND_LABELS.get,
-                       **setting("w_cmp_kinds"))
-window = c2.number_input("FFNN window (steps)", *LIMITS["window"], 5, **setting("w_cmp_window"))
+kinds = c1.multiselect("Models", list(ui.KIND_LABELS), default=["ffnn", "rnn", "lstm"], format_func=ui.KIND_LABELS.get,
+                       **ui.setting("w_cmp_kinds"))
+window = c2.number_input("FFNN window (steps)", *ui.LIMITS["window"], 5, **ui.setting("w_cmp_window"))
 c1, c2 = st.columns(2)
-add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True, **setting("w_cmp_reach"))
-force = c2.checkbox("Retrain runs already stored", False, **setting("w_cmp_force"),
+add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True, **ui.setting("w_cmp_reach"))
+force = c2.checkbox("Retrain runs already stored", False, **ui.setting("w_cmp_force"),
                     help="Identical settings and seed normally reuse the stored result instantly.")
-train_cfg, seeds, opts = train_settings("w_cmp")
+train_cfg, seeds, opts = ui.train_settings("w_cmp")
 
 if st.button("Train", type="primary", key="cmp_run", disabled=ds is None):
     try:
-        windows = sorted({int(window), reach(task)} if add_reach and reach(task) else {int(window)})
-        models = build_models(task, kinds, windows, opts)
+        windows = sorted({int(window), ui.reach(task)} if add_reach and ui.reach(task) else {int(window)})
+        models = ui.build_models(task, kinds, windows, opts)
         validate_models(task, models, seeds)
         train_cfg.validate()
     except ConfigError as err:
         st.error(f"Cannot train: {err}")
     else:
-        store = run_store()
+        store = ui.run_store()
 
         def job(**callbacks):
             return compare(task, models, train_cfg, seeds, store=store, force=force, **callbacks)
-        start_job("compare", "Compare", job, total_runs=len(models) * len(seeds), epochs=train_cfg.epochs,
+        ui.start_job("compare", "Compare", job, total_runs=len(models) * len(seeds), epochs=train_cfg.epochs,
                   meta={"task": task})
 
 
 def finish(job) -> None:
     """Keep whatever finished, also when the job was cancelled or failed part-way."""
     if job.result is not None:
-        results()["compare"] = job.result
+        ui.results()["compare"] = job.result
     elif job.finished:
-        results()["compare"] = Comparison(job.meta["task"], job.finished, dataset(job.meta["task"]))
+        ui.results()["compare"] = Comparison(job.meta["task"], job.finished, dataset(job.meta["task"]))
 
 
-job_panel("compare", finish)
+ui.job_panel("compare", finish)
 
-comp: Comparison | None = results().get("compare")
+comp: Comparison | None = ui.results().get("compare")
 st.divider()
 if comp is not None:
     summary, history, ds = comp.summary(), comp.history(), comp.dataset
@@ -76,29 +58,29 @@ if comp is not None:
         st.warning("This comparison was cancelled; the runs that finished are shown.")
 else:
     ref = reference.load("compare_text")
-    if ref is None or training_here("compare"):
-        if not training_here("compare"):
+    if ref is None or ui.training_here("compare"):
+        if not ui.training_here("compare"):
             st.info("Choose a task and models, then press Train. Results stay here while you visit other pages.")
         st.stop()
     summary, history, ds = ref["frames"]["summary"], ref["frames"]["history"], dataset(ref["task"])
     st.subheader("Reference result")
-    st.info(reference_note(ref))
+    st.info(ui.reference_note(ref))
 st.markdown(f"**Task:** {ds.description}")
 for _, row in summary[summary["status"] == "diverged"].iterrows():
     st.error(f"{row['label']} (seed {row['seed']}) diverged: {row['message']}")
 st.success(verdict(summary, ds.metric, ds.higher_is_better, ds.chance))
 
 c1, c2 = st.columns(2)
-x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, **setting("w_cmp_x"),
+x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, **ui.setting("w_cmp_x"),
              format_func={"epoch": "epoch", "elapsed_seconds": "wall-clock seconds"}.get)
-log_y = c2.toggle("Log-scale loss", **setting("w_cmp_logy"))
-chart(charts.loss_curves(history, x=x, log_y=log_y), "cmp_loss",
+log_y = c2.toggle("Log-scale loss", **ui.setting("w_cmp_logy"))
+ui.chart(charts.loss_curves(history, x=x, log_y=log_y), "cmp_loss",
       "Each colour is one model; dashed is training loss, solid is validation loss; the band spans the seeds. "
       "A curve that sits flat and then drops is a model that found the cue late.")
 st.dataframe(results_table(summary, ds.metric), hide_index=True, key="cmp_table")
 st.caption(f"± is the 95% confidence half-width across seeds (0 with one seed). Threshold: "
            f"{'0.95 validation accuracy' if ds.higher_is_better else 'the best naive baseline'}.")
-chart(charts.metric_bars(summary, ds.metric, ds.chance, {k: v for k, v in ds.baselines.items()
+ui.chart(charts.metric_bars(summary, ds.metric, ds.chance, {k: v for k, v in ds.baselines.items()
                                                          if k.endswith("_mse")}),
       "cmp_bars", "Bars are means over seeds, dots single seeds; grey lines mark chance or naive baselines.")
-download(summary, "lookback-compare", "cmp_dl")
+ui.download(summary, "lookback-compare", "cmp_dl")

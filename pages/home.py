@@ -4,9 +4,9 @@ from lib.experiments import compare
 from lib.models import ModelConfig
 from lib.tasks.text import TextRecallConfig, cue_lag
 from lib.train import TrainConfig
-from pages._ui import run_store, start_job, use_app_navigation
+from pages import _ui as ui
 
-use_app_navigation()
+ui.use_app_navigation()
 st.title("Lookback")
 st.markdown(
     "A feed-forward net sees only a fixed window of recent inputs; a recurrent net carries a state "
@@ -27,11 +27,11 @@ DEFAULT_MODELS = [ModelConfig(kind="ffnn", window=5), ModelConfig(kind="ffnn", w
 if st.button("Run the default comparison", type="primary", key="home_run",
              help="Text recall at distance 20: FFNN with a 5-word window, FFNN whose window reaches the cue, "
                   "RNN and LSTM, one seed. About half a minute on a laptop CPU."):
-    store = run_store()
+    store = ui.run_store()
 
     def job(**callbacks):
         return compare(DEFAULT_TASK, DEFAULT_MODELS, TrainConfig(), (0,), store=store, **callbacks)
-    start_job("compare", "Default comparison", job, total_runs=len(DEFAULT_MODELS), epochs=TrainConfig().epochs,
+    ui.start_job("compare", "Default comparison", job, total_runs=len(DEFAULT_MODELS), epochs=TrainConfig().epochs,
               meta={"task": DEFAULT_TASK}, switch_to="pages/compare.py")
 
 st.subheader("Where to look")

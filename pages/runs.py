@@ -6,11 +6,11 @@ import streamlit as st
 from lib import charts
 from lib.bundles import BundleError, export_bundle, import_bundle
 from lib.store import FINAL_STATUSES
-from pages._ui import chart, run_store, setting, use_app_navigation
+from pages import _ui as ui
 
-use_app_navigation()
+ui.use_app_navigation()
 st.title("Runs")
-store = run_store()
+store = ui.run_store()
 if store is None:
     st.stop()
 st.caption(f"Every run trained on this install is saved in `{store.path}` (set LOOKBACK_DB to move it).")
@@ -32,8 +32,8 @@ if runs.empty:
     st.stop()
 
 c1, c2 = st.columns(2)
-tasks = c1.multiselect("Task", sorted(runs["task"].unique()), **setting("w_runs_task"))
-statuses = c2.multiselect("Status", sorted(runs["status"].unique()), **setting("w_runs_status"))
+tasks = c1.multiselect("Task", sorted(runs["task"].unique()), **ui.setting("w_runs_task"))
+statuses = c2.multiselect("Status", sorted(runs["status"].unique()), **ui.setting("w_runs_status"))
 mask = pd.Series(True, index=runs.index)
 if tasks:
     mask &= runs["task"].isin(tasks)
@@ -59,7 +59,7 @@ for run_id in selected:
         rec = runs.set_index("id").loc[run_id]
         histories.append(h.assign(label=f"{rec['label']} ({run_id[:6]})", seed=rec["seed"]))
 if histories:
-    chart(charts.loss_curves(pd.concat(histories, ignore_index=True)), "runs_loss",
+    ui.chart(charts.loss_curves(pd.concat(histories, ignore_index=True)), "runs_loss",
           "Loss curves of the selected runs: dashed training, solid validation; the id tells runs apart.")
 
 finished = [r for r in selected if runs.set_index("id").loc[r, "status"] in FINAL_STATUSES]
