@@ -297,14 +297,20 @@ def _parse_run(run_id: str, files: dict[str, bytes]) -> _Run:
     return _Run(cfg["config"], cfg["seed"], cfg["label"], cfg["task"], cfg.get("created"), record, state)
 
 
-def _parse_config(run_id: str, data: bytes) -> dict:
-    member = f"{run_id}/config.json"
-    cfg = _json(data, member)
-    if not isinstance(cfg, dict):
-        raise BundleError(f"{member} must be a JSON object, got {type(cfg).__name__}.")
-    missing = [k for k in CONFIG_KEYS if k not in cfg]
+def _json_object(data: bytes, member: str, keys) -> dict:
+    """A member's JSON object holding every one of `keys`."""
+    obj = _json(data, member)
+    if not isinstance(obj, dict):
+        raise BundleError(f"{member} must be a JSON object, got {type(obj).__name__}.")
+    missing = [k for k in keys if k not in obj]
     if missing:
         raise BundleError(f"{member} is missing key(s): {', '.join(missing)}.")
+    return obj
+
+
+def _parse_config(run_id: str, data: bytes) -> dict:
+    member = f"{run_id}/config.json"
+    cfg = _json_object(data, member, CONFIG_KEYS)
     for key, kind in (("task", str), ("label", str), ("config", dict)):
         if not isinstance(cfg[key], kind):
             raise BundleError(f"{member}: {key!r} must be a {'JSON object' if kind is dict else 'string'}, "
@@ -325,12 +331,7 @@ def _parse_config(run_id: str, data: bytes) -> dict:
 
 def _parse_metrics(run_id: str, data: bytes) -> dict:
     member = f"{run_id}/metrics.json"
-    m = _json(data, member)
-    if not isinstance(m, dict):
-        raise BundleError(f"{member} must be a JSON object, got {type(m).__name__}.")
-    missing = [k for k in METRICS_KEYS if k not in m]
-    if missing:
-        raise BundleError(f"{member} is missing key(s): {', '.join(missing)}.")
+    m = _json_object(data, member, METRICS_KEYS)
     if m["status"] not in FINAL_STATUSES:
         raise BundleError(f"{member}: status {m['status']!r} is not one of {', '.join(FINAL_STATUSES)}.")
     if not isinstance(m["message"], str):
