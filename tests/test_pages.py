@@ -94,7 +94,8 @@ def runs_table(at: AppTest):
 
 
 @pytest.mark.parametrize("page, title", [(None, "Lookback"), ("compare", "Compare models"),
-                                         ("window", "Window tradeoff"), ("runs", "Runs")])
+                                         ("window", "Window tradeoff"), ("memory", "Memory"),
+                                         ("costs", "Costs"), ("probe", "Probe"), ("runs", "Runs")])
 def test_page_renders_with_defaults(page, title):
     at = app(page)
     assert [t.value for t in at.title] == [title]
@@ -238,3 +239,63 @@ def test_runs_lists_stored_runs_and_deletes_them(_store):
     assert len(left) == n_before - 2
     assert not set(table["id"].iloc[rows]) & set(left["id"])
     assert not [b for b in at.button if b.key == "runs_delete"]  # nothing is selected after a delete
+
+
+def _compared(kinds=("ffnn", "rnn", "lstm")) -> AppTest:
+    """A session whose Compare page has trained a tiny comparison (Memory and Probe read its models)."""
+    at = app("compare")
+    tiny(at, "w_cmp")
+    at.multiselect(key="w_cmp_kinds").set_value(list(kinds))
+    click_and_wait(at, "cmp_run")
+    return at
+
+
+def test_memory_sweeps_distances_and_probes_the_compared_models():
+    at = _compared(("ffnn", "gru", "lstm"))
+    at.switch_page("pages/memory.py").run()
+    specs = figures(at)
+    grads = trace_names(one(specs, "Gradient through time"))
+    for label in ("FFNN w5", "GRU", "LSTM"):
+        assert f"{label}, at initialisation" in grads and f"{label}, after training" in grads
+    assert trace_names(one(specs, "GRU gates")) == ["reset", "update"]
+    at.selectbox(key="w_mem_gate_model").set_value("LSTM").run()
+    assert trace_names(one(figures(at), "LSTM gates")) == ["input", "forget", "output"]
+    at.text_input(key="w_mem_dists").set_value("0, 3")
+    at.number_input(key="w_mem_n").set_value(300)
+    at.number_input(key="w_mem_epochs").set_value(2)
+    at.multiselect(key="w_mem_kinds").set_value(["ffnn", "lstm"])
+    click_and_wait(at, "mem_run")
+    curve = one(figures(at), "Accuracy against dependency distance")
+    assert trace_names(curve) == ["FFNN w5", "LSTM"]
+    assert values(curve["data"][0]["x"]) == [0, 3]
+
+
+def test_memory_rejects_distances_that_are_not_numbers():
+    at = app("memory")
+    at.text_input(key="w_mem_dists").set_value("0, ten").run()
+    at.button(key="mem_run").click().run()
+    assert [e.value for e in at.error] == ["Cannot run the sweep: distances must be whole numbers, got '0, ten'."]
+
+
+def test_costs_measures_every_model_and_rejects_a_window_past_the_sequence():
+    at = app("costs")
+    at.number_input(key="w_cost_n").set_value(300).run()
+    assert trace_names(one(figures(at), "Parameters by layer"))  # one bar group per layer kind
+    at.button(key="cost_measure").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    bars = one(figures(at), "What the model should cost")
+    assert values(bars["data"][0]["x"]) == ["FFNN w25", "RNN", "GRU", "LSTM"]
+    at.number_input(key="w_cost_window").set_value(300).run()
+    assert [e.value for e in at.error] == ["Cannot size these models: FFNN window 300 is longer than the "
+                                           "sequence (25 steps); choose a window between 1 and 25."]
+
+
+def test_probe_shows_each_models_next_words_and_rejects_unknown_words():
+    at = _compared()
+    at.switch_page("pages/probe.py").run()
+    bars = one(figures(at), "Top next words")
+    assert trace_names(bars) == ["FFNN w5", "FFNN w7", "RNN", "LSTM"]
+    prompt = [t for t in at.text_input if (t.key or "").startswith("probe_prompt")][0]
+    prompt.set_value("hungry alice drives to buy").run()
+    assert len(at.error) == 1 and at.error[0].value.startswith(
+        "Cannot read this prompt: unknown word(s) in the prompt: hungry.")
