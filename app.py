@@ -1,7 +1,11 @@
 """Lookback: when does a sequence model need memory, and what does that memory cost?"""
 import streamlit as st
 
+from lib import hosting
+
 st.set_page_config(page_title="Lookback", page_icon=":material/history:", layout="wide")
+if hosting.hosted():  # visitors of a shared server learn that an error happened, not its traceback and paths
+    st.set_option("client.showErrorDetails", "none")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -10,6 +14,12 @@ PAGES = [
     st.Page("pages/memory.py", title="Memory", icon=":material/memory:"),
     st.Page("pages/costs.py", title="Costs", icon=":material/speed:"),
     st.Page("pages/probe.py", title="Probe", icon=":material/search:"),
+    st.Page("pages/your_data.py", title="Your data", icon=":material/upload_file:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+from pages import _ui as ui  # noqa: E402 (imported before st.navigation, pages/__init__.py would rerun the app once)
+
+ui.job_status(page.url_path)
+ui.clean_links()  # before the page's widgets read the link's values
+page.run()

@@ -1,14 +1,14 @@
-"""Shared bits for the benchmark scripts: argument parsing and JSON output."""
+"""Shared bits for the benchmark scripts: argument parsing and JSON output.
+
+The scripts import `lib`, so the project must be installed (`pip install -e .`; requirements-dev.txt does it).
+"""
 import argparse
 import json
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=doc)
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     return p
 

@@ -4,42 +4,28 @@
     python benchmarks/screenshots.py --pages home compare window runs
 
 Home as it opens; Compare after the default comparison (Home's button); Window tradeoff after a small
-sweep; Memory, Costs and Probe as they open; Runs with the runs trained above. Full page at 1400 px wide.
+sweep; Memory and Probe as they open; Costs after measuring the models and their scaling; Runs with the runs
+trained above. Full page at 1400 px wide.
 The run store is a temporary file unless --db names one: with --db, a rerun reuses the stored runs and
 takes seconds instead of minutes. Needs Chromium (Debian's `chromium`, or --chromium PATH).
 """
 from __future__ import annotations
 
-import importlib.util
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _browser import ROOT, Server, browser, find_chromium, go, run_default_comparison, settle
 from _common import parser
 
-_spec = importlib.util.spec_from_file_location("bench_app", Path(__file__).with_name("app.py"))
-bench_app = importlib.util.module_from_spec(_spec)  # the server and browser helpers of benchmarks/app.py
-_spec.loader.exec_module(bench_app)
-
-OUT = bench_app.ROOT / "docs" / "screenshots"
+OUT = ROOT / "docs" / "screenshots"
 PAGES = ["home", "compare", "window", "memory", "costs", "probe", "runs"]
 NAV = {"home": ("Home", "Lookback"), "compare": ("Compare", "Compare models"),
        "window": ("Window tradeoff", "Window tradeoff"), "memory": ("Memory", "Memory"),
        "costs": ("Costs", "Costs"), "probe": ("Probe", "Probe"), "runs": ("Runs", "Runs")}
 WIDTH, HEIGHT = 1400, 1000
 TRAIN_TIMEOUT_MS = 900_000  # the default comparison on a busy 2-core machine
-
-
-def settle(page, timeout_ms: float = 120_000) -> None:
-    """Wait until the script has finished running and every Plotly chart has drawn."""
-    from playwright.sync_api import expect
-
-    time.sleep(0.5)  # the running indicator shows up with a short delay
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
-    charts = page.get_by_test_id("stPlotlyChart")
-    for i in range(charts.count()):
-        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=timeout_ms)
-    time.sleep(0.5)
 
 
 def shoot(page, name: str, out: Path) -> Path:
@@ -61,10 +47,6 @@ def shoot(page, name: str, out: Path) -> Path:
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     print(f"{path}  ({page.viewport_size['width']} px wide)")
     return path
-
-
-def go(page, name: str) -> None:
-    bench_app.go(page, *NAV[name])
 
 
 def set_slider(page, label: str, target: int) -> None:
@@ -146,35 +128,40 @@ def main() -> None:
     p.add_argument("--db", type=Path, help="run store to use (default: a temporary file)")
     p.add_argument("--chromium", help="Chromium binary (default: chromium on PATH)")
     args = p.parse_args()
-    chromium = bench_app.find_chromium(args.chromium)
+    chromium = find_chromium(args.chromium) or sys.exit(
+        "no Chromium found: install Debian's `chromium` or pass --chromium PATH")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import expect
 
     with tempfile.TemporaryDirectory(prefix="lookback-shots-") as tmp:
         tmp = Path(tmp)
-        server = bench_app.Server(tmp, db=args.db, extra_args=("--client.toolbarMode", "minimal"))  # no Deploy
+        server = Server(tmp, db=args.db, extra_args=("--client.toolbarMode", "minimal"))  # no Deploy
         try:
             server.wait_healthy()
-            with bench_app.browser(chromium, tmp / "profile", WIDTH, HEIGHT) as page:
+            with browser(chromium, tmp / "profile", WIDTH, HEIGHT) as page:
                 page.goto(server.url)
                 expect(page.get_by_role("heading", name="Lookback", exact=True)).to_be_visible(timeout=60_000)
                 settle(page)
                 if "home" in args.pages:
                     shoot(page, "home", args.out_dir)
                 if "compare" in args.pages or "probe" in args.pages:  # Probe looks into the compared models
-                    bench_app.run_default_comparison(page, TRAIN_TIMEOUT_MS)
+                    run_default_comparison(page, TRAIN_TIMEOUT_MS)
                     settle(page)
                     if "compare" in args.pages:
                         shoot(page, "compare", args.out_dir)
                 for name in ("window", "memory", "costs", "probe", "runs"):
                     if name not in args.pages:
                         continue
-                    go(page, name)
+                    go(page, *NAV[name])
                     if name == "window":
                         small_sweep(page)
                     if name == "costs":
                         page.get_by_role("button", name="Measure on this machine", exact=True).click()
                         expect(page.get_by_test_id("stPlotlyChart").filter(has_text="What the model should cost")
+                               ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+                        settle(page)
+                        page.get_by_role("button", name="Measure scaling", exact=True).click()
+                        expect(page.get_by_test_id("stPlotlyChart").filter(has_text="Scaling with")
                                ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
                     if name == "runs":
                         select_runs(page, 3)

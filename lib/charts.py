@@ -7,8 +7,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from lib.stats import loglog_slope
+
 PALETTE = qualitative.D3
-KIND_ORDER = ("ffnn", "rnn", "gru", "lstm")
 
 
 def colors(labels) -> dict[str, str]:
@@ -48,13 +49,38 @@ def loss_curves(history: pd.DataFrame, x: str = "epoch", log_y: bool = False) ->
     return fig
 
 
+def run_curves(history: pd.DataFrame, color_by: str, x: str = "epoch") -> go.Figure:
+    """Each run's own train (dashed) and validation (solid) loss, coloured by one config column.
+
+    history: one row per run and epoch with columns run (an id), label (how a run is named on hover), epoch,
+    train_loss, val_loss, elapsed_seconds and `color_by`; runs that share its value share a colour and one
+    legend entry."""
+    fig = go.Figure()
+    values = history[color_by].astype(str)
+    cmap = colors(values)
+    shown = set()
+    for run, g in history.groupby("run", sort=False):
+        value = str(g[color_by].iloc[0])
+        for col, dash in (("train_loss", "dash"), ("val_loss", "solid")):
+            fig.add_trace(go.Scatter(
+                x=g[x], y=g[col], mode="lines", name=f"{color_by} = {value}", legendgroup=value,
+                showlegend=value not in shown, line={"color": cmap[value], "dash": dash},
+                hovertemplate=f"{g['label'].iloc[0]} ({run}) {col.split('_')[0]}: %{{y:.4g}}<extra></extra>"))
+            shown.add(value)
+    fig.update_layout(title=f"Loss curves of the selected runs by {color_by} (train dashed, validation solid)",
+                      xaxis_title="epoch" if x == "epoch" else "wall-clock time (s)",
+                      yaxis_title="loss (cross-entropy or MSE)", legend_title=color_by)
+    return fig
+
+
 def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None,
                     chance: float | None = None) -> go.Figure:
-    """FFNN metric, parameters and time per epoch against its window; recurrent models as reference lines."""
+    """FFNN metric, parameters and time per epoch against its window (rows with a window); the other
+    models as reference lines."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=(metric, "parameters", "time per epoch (s)"),
                         horizontal_spacing=0.1)
-    ff = sweep[sweep["kind"] == "ffnn"]
-    refs = sweep[sweep["kind"] != "ffnn"]
+    windowed = sweep["window"].notna()
+    ff, refs = sweep[windowed], sweep[~windowed]
     cmap = colors(["FFNN", *refs["label"]])
     for i, col in enumerate(("metric", "n_params", "epoch_seconds"), start=1):
         agg = ff.groupby("window")[col].agg(["mean", "min", "max"]).reset_index()
@@ -122,12 +148,18 @@ def metric_bars(summary: pd.DataFrame, metric: str, chance: float | None = None,
     return fig
 
 
+GRADIENT_AXES = {"hidden": "‖∂loss/∂h(t−k)‖", "input": "‖∂loss/∂x(t−k)‖"}  # hidden state / input k steps back
+
+
 def gradient_through_time(grads: pd.DataFrame) -> go.Figure:
     """Gradient norm against steps back, log scale: dashed at initialisation, solid after training.
 
-    grads: columns label, stage ("at initialisation" / "after training"), steps_back, grad_norm.
+    grads: columns label, stage ("at initialisation" / "after training"), steps_back, grad_norm, and wrt
+    ("hidden" or "input": what each model's gradient is taken with respect to; it names the y-axis).
     """
     fig = go.Figure()
+    wrts = set(grads["wrt"]) if "wrt" in grads else {"hidden"}
+    axis = GRADIENT_AXES["hidden" if "hidden" in wrts else "input"]  # a model without a state reports its input
     cmap = colors(grads["label"])
     for (label, stage), g in grads.groupby(["label", "stage"], sort=False):
         # exact zeros (an FFNN's inputs beyond its window) have no place on a log axis: leave gaps
@@ -136,13 +168,15 @@ def gradient_through_time(grads: pd.DataFrame) -> go.Figure:
                                  line={"color": cmap[label], "dash": "dash" if stage.startswith("at") else "solid"}))
     fig.update_layout(title="Gradient through time: how much the loss still feels step t−k",
                       xaxis_title="steps back from the prediction point (k)",
-                      yaxis_title="‖∂loss/∂state‖ (log scale)", yaxis_type="log", legend_title="model, stage")
+                      yaxis_title=f"{axis} (log scale)", yaxis_type="log",
+                      legend_title="model, stage")
     return fig
 
 
-def gate_heatmaps(gates: dict, steps: list[str], names: tuple[str, ...] = ("input", "forget", "output"),
+def gate_heatmaps(gates: dict, steps: list[str], names: tuple[str, ...],
                   title: str = "Gate activations along the probe input") -> go.Figure:
-    """One heat-map per gate: hidden units (rows) against the input's steps (columns), values in [0, 1]."""
+    """One heat-map per named gate (a kind's gate_names): hidden units (rows) against the input's steps
+    (columns), values in [0, 1]."""
     names = [n for n in names if n in gates]
     fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=[f"{n} gate" for n in names],
                         vertical_spacing=0.06)
@@ -169,9 +203,9 @@ def param_bars(groups: dict[str, dict[str, int]]) -> go.Figure:
 
 def flops_and_time(report: pd.DataFrame) -> go.Figure:
     """Analytic training FLOPs per sample beside measured seconds per epoch and latency, per model."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("training FLOPs per sample (analytic)",
-                                                        "training time per epoch (measured)",
-                                                        "inference latency per sequence (measured)"),
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("training FLOPs / sample (analytic)",
+                                                        "training s / epoch (measured)",
+                                                        "latency / sequence (measured)"),
                         horizontal_spacing=0.1)
     cmap = colors(report["label"])
     for i, (col, unit) in enumerate((("train_flops", "FLOPs"), ("epoch_seconds", "seconds"),
@@ -185,21 +219,32 @@ def flops_and_time(report: pd.DataFrame) -> go.Figure:
 
 
 def scaling_lines(df: pd.DataFrame) -> go.Figure:
-    """Measured seconds per training step and analytic FLOPs against hidden size or sequence length."""
+    """Measured seconds per training step and analytic FLOPs against hidden size or sequence length: one line
+    per model, its fitted log-log slope in the legend (1: grows in proportion, 2: with the square).
+
+    df: lib.costs.scaling rows (label "<model> H=<value>" or "<model> T=<value>", what, value, step_seconds,
+    train_flops)."""
     what = df["what"].iloc[0]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("measured time per training step",
                                                         "analytic training FLOPs per sample"),
                         horizontal_spacing=0.12)
-    cmap = colors(df["label"])
-    for label, g in df.groupby("label", sort=False):
-        for i, col in enumerate(("step_seconds", "train_flops"), start=1):
-            fig.add_trace(go.Scatter(x=g["value"], y=g[col], mode="lines+markers", name=label, legendgroup=label,
-                                     line={"color": cmap[label]}, showlegend=i == 1), 1, i)
+    model = df["label"].str.rsplit(" ", n=1).str[0]  # the label without its "H=64" / "T=50" suffix
+    cmap = colors(model)
+    for name, g in df.groupby(model, sort=False):
+        g = g.sort_values("value")
+        slopes = [loglog_slope(g["value"], g[col]) for col in ("step_seconds", "train_flops")]
+        for i, (col, slope) in enumerate(zip(("step_seconds", "train_flops"), slopes, strict=True), start=1):
+            fig.add_trace(go.Scatter(x=g["value"], y=g[col], mode="lines+markers", legendgroup=name,
+                                     name=f"{name}: slope {slopes[0]:.2f} in time, {slopes[1]:.2f} in FLOPs",
+                                     line={"color": cmap[name]}, showlegend=i == 1,
+                                     hovertemplate=f"{name}<br>%{{x}}: %{{y:.3g}} (log-log slope {slope:.2f})"
+                                                   "<extra></extra>"), 1, i)
     x_title = "hidden units" if what == "hidden" else "sequence length (steps)"
     for i, unit in ((1, "seconds per step"), (2, "FLOPs")):
         fig.update_xaxes(title_text=x_title, type="log", row=1, col=i)
         fig.update_yaxes(title_text=unit, type="log", row=1, col=i)
-    fig.update_layout(title=f"Scaling with {x_title}", legend_title="model")
+    fig.update_layout(title=f"Scaling with {x_title}", legend={"title": "model: fitted log-log slope",
+                                                               "orientation": "h", "y": -0.25})
     return fig
 
 

@@ -3,91 +3,52 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
-from dataclasses import fields, replace
 from pathlib import Path
 
 import pandas as pd
+import torch
 
-from lib import experiments
+from lib import backends, experiments
+from lib.configs import from_dict
 from lib.errors import ConfigError
+from lib.mlflow_export import DEFAULT_EXPERIMENT
 from lib.models import ModelConfig
+from lib.runtime import Status
 from lib.store import RunStore
-from lib.tasks import TASKS, task_config
+from lib.tasks import TASKS, task_from_dict
 from lib.train import TrainConfig
 
 
-def _value(text: str):
-    """'20' -> 20, '0.5' -> 0.5, 'none' -> None, anything else stays a string."""
-    if text.lower() == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _pairs(items: list[str], what: str) -> dict:
+def _pairs(items: list[str], what: str) -> dict[str, str]:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ConfigError(f"{what} settings look like name=value, got {item!r}.")
-        out[key.strip()] = _value(value.strip())
+        out[key.strip()] = value.strip()
     return out
 
 
 def parse_model(spec: str) -> ModelConfig:
-    """'lstm' or 'ffnn:window=5,hidden=128' -> ModelConfig."""
+    """'lstm' or 'ffnn:window=5,hidden=128' -> ModelConfig, each value read by its field's type."""
     kind, _, rest = spec.partition(":")
     params = _pairs([p for p in rest.split(",") if p], "model")
-    valid = {f.name for f in fields(ModelConfig)} - {"kind"}
-    unknown = sorted(set(params) - valid)
-    if unknown:
-        raise ConfigError(f"unknown model setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}.")
-    return ModelConfig(kind=kind.lower(), **params)
+    return from_dict(ModelConfig, {**params, "kind": kind.lower()}, text=True)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lib", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--task", default="text_recall", choices=list(TASKS))
-    common.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="task settings")
-    common.add_argument("--seeds", nargs="+", type=int, default=[0])
-    common.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    common.add_argument("--lr", type=float, default=TrainConfig.lr)
-    common.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    common.add_argument("--patience", type=int, default=TrainConfig.patience)
-    common.add_argument("--device", default="auto")
-    common.add_argument("--out", type=Path, help="write results here (.csv or .json)")
-    common.add_argument("--quiet", action="store_true", help="no per-epoch progress")
-    common.add_argument("--jobs", type=int, default=1, help="worker processes (-1: one per core)")
-    common.add_argument("--no-store", action="store_true", help="do not read or write the run store")
-    common.add_argument("--force", action="store_true", help="retrain runs already in the store")
+def _models(specs: list[str]) -> list[ModelConfig]:
+    return [parse_model(m) for m in specs]
 
-    c = sub.add_parser("compare", parents=[common], help="models x seeds on one task")
-    c.add_argument("--models", nargs="+", default=["ffnn:window=5", "rnn", "gru", "lstm"],
-                   help="kinds with optional settings, e.g. ffnn:window=25,hidden=128")
-    w = sub.add_parser("window-sweep", parents=[common], help="FFNN windows with recurrent references")
-    w.add_argument("--windows", nargs="+", type=int, required=True)
-    w.add_argument("--references", nargs="*", default=["lstm"])
-    d = sub.add_parser("distance-sweep", parents=[common], help="distances x models x seeds")
-    d.add_argument("--distances", nargs="+", type=int, required=True)
-    d.add_argument("--models", nargs="+", default=["ffnn:window=5", "rnn", "lstm"])
-    s = sub.add_parser("sweep", parents=[common], help="FFNN windows x other models x distances x seeds, "
-                                                      "in parallel, into the run store")
-    s.add_argument("--windows", nargs="*", type=int, default=[], help="FFNN windows")
-    s.add_argument("--models", nargs="*", default=["lstm"], help="other models")
-    s.add_argument("--distances", nargs="*", type=int, default=[], help="distances (default: the task's)")
-    s.set_defaults(jobs=-1)
-    r = sub.add_parser("rerun", help="retrain a stored run from its config and seed; compare the numbers")
-    r.add_argument("run_id")
-    ref = sub.add_parser("reference", help="regenerate the committed reference results in data/reference/")
-    ref.add_argument("--jobs", type=int, default=-1)
-    return p
+
+def _jobs(text: str) -> int:
+    """--jobs: -1 (one worker per core) or a positive number of workers."""
+    n = int(text) if text.lstrip("-").isdigit() else 0
+    if n == 0 or n < -1:
+        raise argparse.ArgumentTypeError(f"give -1 (one per core) or a positive number of processes, got {text!r}")
+    return n
 
 
 def _progress(label: str, seed: int, rec: dict) -> None:
@@ -95,28 +56,57 @@ def _progress(label: str, seed: int, rec: dict) -> None:
           f"val {rec['val_loss']:.4f}  metric {rec['val_metric']:.4f}", file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> pd.DataFrame:
-    task = task_config(args.task, **_pairs(args.set, "task"))
-    train_cfg = replace(TrainConfig(), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                        patience=args.patience, device=args.device)
-    cb = {"n_jobs": args.jobs, "force": args.force, "store": None if args.no_store else RunStore()}
-    if not args.quiet and args.jobs == 1:
-        cb["on_epoch"] = _progress
-    if args.command == "sweep":
-        models = [ModelConfig(kind="ffnn", window=w) for w in args.windows] + [parse_model(m) for m in args.models]
-        if args.distances:
-            return experiments.distance_sweep(task, args.distances, models, train_cfg, args.seeds, **cb)
-        return experiments.compare(task, models, train_cfg, args.seeds, **cb).summary()
-    if args.command == "compare":
-        models = [parse_model(m) for m in args.models]
-        table = experiments.compare(task, models, train_cfg, args.seeds, **cb).summary()
-    elif args.command == "window-sweep":
-        table = experiments.window_sweep(task, args.windows, train_cfg, args.seeds,
-                                         references=[parse_model(m) for m in args.references], **cb)
-    else:
-        table = experiments.distance_sweep(task, args.distances, [parse_model(m) for m in args.models],
-                                           train_cfg, args.seeds, **cb)
-    return table
+def _training(experiment):
+    """A training subcommand: `experiment(args, task, train_cfg, options)` returns the table to print."""
+
+    def command(args: argparse.Namespace) -> int:
+        if args.out is not None and args.out.is_dir():
+            raise ConfigError(f"--out {args.out} is a folder; give a file name ending in .csv or .json.")
+        task = task_from_dict({**_pairs(args.set, "task"), "name": args.task}, text=True)
+        train_cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                                patience=args.patience, device=args.device)
+        if args.address and args.backend != "ray":
+            raise ConfigError("--address is the Ray cluster's; add --backend ray.")
+        backend = backends.RayBackend(address=args.address) if args.backend == "ray" else args.backend
+        options = {"n_jobs": args.jobs, "backend": backend, "force": args.force,
+                   "store": None if args.no_store else RunStore()}
+        if not args.quiet and backends.resolve(backend, args.jobs) != "joblib":  # joblib workers report none
+            options["on_epoch"] = _progress
+        table = experiment(args, task, train_cfg, options)
+        cols = [c for c in ("label", "seed", "distance", "status", "metric", "n_params", "epochs",
+                            "epoch_seconds", "total_seconds") if c in table]
+        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if args.out:
+            write(table, args.out)
+            print(f"wrote {args.out}")
+        return 0
+
+    return command
+
+
+@_training
+def _compare(args, task, train_cfg, options) -> pd.DataFrame:
+    return experiments.compare(task, _models(args.models), train_cfg, args.seeds, **options).summary()
+
+
+@_training
+def _window_sweep(args, task, train_cfg, options) -> pd.DataFrame:
+    return experiments.window_sweep(task, args.windows, train_cfg, args.seeds,
+                                    references=_models(args.references), **options)
+
+
+@_training
+def _distance_sweep(args, task, train_cfg, options) -> pd.DataFrame:
+    return experiments.distance_sweep(task, args.distances, _models(args.models), train_cfg, args.seeds,
+                                      **options)
+
+
+@_training
+def _sweep(args, task, train_cfg, options) -> pd.DataFrame:
+    models = [ModelConfig(kind="ffnn", window=w) for w in args.windows] + _models(args.models)
+    if args.distances:
+        return experiments.distance_sweep(task, args.distances, models, train_cfg, args.seeds, **options)
+    return experiments.compare(task, models, train_cfg, args.seeds, **options).summary()
 
 
 def write(table: pd.DataFrame, out: Path) -> None:
@@ -127,48 +117,233 @@ def write(table: pd.DataFrame, out: Path) -> None:
         table.to_csv(out, index=False)
 
 
-def rerun(run_id: str) -> int:
-    """Retrain a stored run; 0 when its history and test metrics come out identical, 1 otherwise."""
+RERUN_ENV = ("torch", "numpy", "python", "device", "threads", "mkldnn_enabled")  # what can change the numbers
+
+
+def _same(a, b) -> bool:
+    """Equal numbers, NaN included (a diverged run records one)."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """Retrain a stored run with the torch thread count it recorded; 0 when its history and test metrics come
+    out identical (for a run that stopped early: its epochs match the rerun's first ones), 1 otherwise."""
     store = RunStore()
-    rec = store.get(run_id)
+    rec = store.get(args.run_id)
     cfg = rec["config"]
-    task = task_config(cfg["task"]["name"], **{k: v for k, v in cfg["task"].items() if k != "name"})
-    model_cfg, train_cfg = ModelConfig(**cfg["model"]), TrainConfig(**cfg["train"])
-    print(f"rerunning {run_id}: {model_cfg.label} on {cfg['task']['name']}, seed {train_cfg.seed}")
-    new = experiments.run_one(task, model_cfg, train_cfg, store, force=True)
+    lacking = [k for k in ("task", "model", "train") if not isinstance(cfg.get(k), dict)]
+    try:
+        if lacking:
+            raise ConfigError(f"its config lacks {', '.join(lacking)}.")
+        task = task_from_dict(cfg["task"])
+        model_cfg, train_cfg = from_dict(ModelConfig, cfg["model"]), from_dict(TrainConfig, cfg["train"])
+    except ConfigError as err:
+        raise ConfigError(f"run {args.run_id} cannot be rerun: {err}") from err
+    env = rec["env"] or {}
+    threads = env.get("threads")
+    print(f"rerunning {args.run_id}: {model_cfg.label} on {task.name}, seed {train_cfg.seed}"
+          + (f", {threads} torch thread(s) as recorded" if isinstance(threads, int) else ""))
+    before = torch.get_num_threads()
+    if isinstance(threads, int) and threads >= 1:
+        torch.set_num_threads(threads)  # the thread count sets the summation order, hence the low bits
+    try:
+        new = experiments.run_one(task, model_cfg, train_cfg, store, force=True)
+    finally:
+        torch.set_num_threads(before)
     timeless = ("epoch", "train_loss", "val_loss", "val_metric")
-    same_history = [{k: h[k] for k in timeless} for h in rec["history"]] == [
-        {k: h[k] for k in timeless} for h in new.history]
-    rows = [{"metric": k, "stored": v, "rerun": new.test.get(k), "equal": new.test.get(k) == v}
-            for k, v in (rec["metrics"] or {}).items()]
-    print(pd.DataFrame(rows).to_string(index=False))
-    print(f"history: {len(rec['history'])} stored epochs, {len(new.history)} rerun epochs, "
-          f"{'identical' if same_history else 'different'}; new run {new.run_id}")
+    stored_h, new_h = ([tuple(h.get(k) for k in timeless) for h in hist] for hist in (rec["history"], new.history))
+    stopped = rec["status"] in (Status.INTERRUPTED, Status.CANCELLED, Status.FAILED)
+    compared = new_h[:len(stored_h)] if stopped else new_h
+    same_history = len(stored_h) == len(compared) and all(
+        _same(a, b) for old, now in zip(stored_h, compared, strict=False) for a, b in zip(old, now, strict=True))
+    rows = [{"metric": k, "stored": v, "rerun": new.test.get(k), "equal": _same(new.test.get(k), v)}
+            for k, v in ({} if stopped else rec["metrics"] or {}).items()]
+    if rows:
+        print(pd.DataFrame(rows).to_string(index=False))
+    print(f"history: {len(stored_h)} stored epochs, {len(new_h)} rerun epochs, "
+          f"{'identical' if same_history else 'different'}"
+          + (f" (the stored run was {rec['status']}: its {len(stored_h)} epoch(s) against the rerun's first "
+             f"{len(stored_h)})" if stopped else "") + f"; new run {new.run_id}")
     same = same_history and all(r["equal"] for r in rows)
-    print("the numbers match" if same else "the numbers differ (another machine, torch version or thread "
-          f"count can change the low bits: stored env {rec['env']})")
-    return 0 if same else 1
+    if same:
+        print("the numbers match")
+        return 0
+    changed = [f"{k} {env.get(k)!r} -> {new.env.get(k)!r}" for k in RERUN_ENV if env.get(k) != new.env.get(k)]
+    print("the numbers differ; " + (f"the environment differs: {', '.join(changed)}" if changed else
+                                    "the recorded environment is the same (versions, device, threads), "
+                                    "so the machine or its libraries (BLAS, oneDNN) differ"))
+    return 1
+
+
+def _export_mlflow(args: argparse.Namespace) -> int:
+    from lib.mlflow_export import export_runs
+
+    store = RunStore()
+    ids = args.run_ids or list(store.runs(status=Status.finished())["id"])
+    if not ids:
+        raise ConfigError(f"the run store {store.path} has no finished runs to export; train some first.")
+    summary = export_runs(store, ids, args.tracking_uri, args.experiment)
+    for row in summary["exported"]:
+        print(f"exported {row['run_id']} -> MLflow run {row['mlflow_run_id']}")
+    for row in summary["skipped"]:
+        print(f"skipped {row['run_id']}: {row['reason']}")
+    print(f"{len(summary['exported'])} exported, {len(summary['skipped'])} skipped; experiment "
+          f"{summary['experiment']!r} (id {summary['experiment_id']}) at {summary['tracking_uri']}")
+    return 0
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}; check the path.") from None
+
+
+def _study(args: argparse.Namespace) -> int:
+    """Prepare a data file, run the memory study on it, print the verdict, write study.csv and report.html."""
+    from lib.report import model_frame, write_study
+    from lib.study import memory_study
+    from lib.tasks.upload import load_table
+    from lib.tasks.userdata import choose_spec, prepare
+
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}.")
+    out_dir = args.out_dir or Path(f"{args.file.stem}-study")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out-dir {out_dir} is a file; give a folder for study.csv and report.html.")
+    data = _read(args.file)
+    source = load_table(data, args.file.name)
+    spec = choose_spec(source, target=args.target, label=args.label, sequence=args.sequence, time=args.time,
+                       split=args.split, inputs=args.inputs, regression=args.regression, layout=args.layout,
+                       window=args.window, horizon=args.horizon, length=args.length, missing=args.missing)
+    test = None if args.test_file is None else (_read(args.test_file), args.test_file.name)
+    task = prepare(data, args.file.name, spec, test, source=source)
+    ds = experiments.dataset(task)
+    print(f"data {task.sha256[:12]}: {ds.description}")
+
+    def progress(run) -> None:
+        print(f"  {run.label:>10} seed {run.train_config.seed}: {run.status}, test {ds.metric} "
+              f"{run.test.get(ds.metric, float('nan')):.4g} after {len(run.history)} epochs", file=sys.stderr)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)  # recorded with every run; `rerun` uses the same count
+    try:
+        result = memory_study(task, args.seeds, windows=args.windows, kinds=args.models, hidden=args.hidden,
+                              min_updates=args.updates, train_cfg=TrainConfig(lr=args.lr, device=args.device),
+                              on_run=None if args.quiet else progress, store=None if args.no_store else RunStore(),
+                              force=args.force, n_jobs=args.jobs)
+    finally:
+        torch.set_num_threads(before)
+    print(model_frame(result).to_string(index=False))
+    print()
+    print(result.verdict.text)
+    paths = write_study(result, out_dir, source=args.file.name)
+    print(f"wrote {paths['csv']} and {paths['html']}")
+    return 0
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from lib.reference import regenerate
+
+    meta = regenerate(n_jobs=args.jobs)
+    print(json.dumps({k: v["seconds"] for k, v in meta["experiments"].items()}, indent=1))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lib", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--task", default="text_recall", choices=list(TASKS))
+    common.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="task settings; a list is comma-separated, e.g. periods=24,8")
+    common.add_argument("--seeds", nargs="+", type=int, default=[0])
+    common.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    common.add_argument("--lr", type=float, default=TrainConfig.lr)
+    common.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    common.add_argument("--patience", type=int, default=TrainConfig.patience)
+    common.add_argument("--device", default="auto")
+    common.add_argument("--out", type=Path, help="write results here (.csv or .json)")
+    common.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    common.add_argument("--jobs", type=_jobs, default=1,
+                        help="worker processes (default 1: serial, so `rerun` reproduces it; -1: one per core)")
+    common.add_argument("--backend", choices=backends.BACKENDS,
+                        help="where runs train: local (one after another), joblib (--jobs processes) or ray "
+                             "(a Ray cluster); default: local, or joblib when --jobs is not 1")
+    common.add_argument("--address", help="the Ray cluster for --backend ray, e.g. 10.0.0.5:6379 (default: "
+                                          "RAY_ADDRESS, else a new Ray instance on this machine)")
+    common.add_argument("--no-store", action="store_true", help="do not read or write the run store")
+    common.add_argument("--force", action="store_true", help="retrain runs already in the store")
+
+    c = sub.add_parser("compare", parents=[common], help="models x seeds on one task")
+    c.add_argument("--models", nargs="+", default=["ffnn:window=5", "rnn", "gru", "lstm"],
+                   help="kinds with optional settings, e.g. ffnn:window=25,hidden=128")
+    c.set_defaults(func=_compare)
+    w = sub.add_parser("window-sweep", parents=[common], help="FFNN windows with recurrent references")
+    w.add_argument("--windows", nargs="+", type=int, required=True)
+    w.add_argument("--references", nargs="*", default=["lstm"])
+    w.set_defaults(func=_window_sweep)
+    d = sub.add_parser("distance-sweep", parents=[common], help="distances x models x seeds")
+    d.add_argument("--distances", nargs="+", type=int, required=True)
+    d.add_argument("--models", nargs="+", default=["ffnn:window=5", "rnn", "lstm"])
+    d.set_defaults(func=_distance_sweep)
+    s = sub.add_parser("sweep", parents=[common], help="FFNN windows x other models x distances x seeds "
+                                                      "into the run store (--jobs -1: in parallel)")
+    s.add_argument("--windows", nargs="*", type=int, default=[], help="FFNN windows")
+    s.add_argument("--models", nargs="*", default=["lstm"], help="other models")
+    s.add_argument("--distances", nargs="*", type=int, default=[], help="distances (default: the task's)")
+    s.set_defaults(func=_sweep)
+    r = sub.add_parser("rerun", help="retrain a stored run from its config and seed; compare the numbers")
+    r.add_argument("run_id")
+    r.set_defaults(func=_rerun)
+    x = sub.add_parser("export-mlflow", help="copy stored runs into an MLflow tracking server")
+    x.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to export (default: every finished run)")
+    x.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                   help="the MLflow server, e.g. http://mlflow.example.org:5000 (default: MLFLOW_TRACKING_URI)")
+    x.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment, made when missing")
+    x.set_defaults(func=_export_mlflow)
+    st = sub.add_parser("study", help="does my data need memory? FFNN windows against GRU, LSTM and RNN on a "
+                                      "data file; prints the verdict, writes study.csv and report.html")
+    st.add_argument("file", type=Path, help=".csv, .tsv, .parquet, .npz (arrays X and y) or .txt (a corpus)")
+    st.add_argument("--target", help="forecast this column of a series")
+    st.add_argument("--label", help="the label column of labelled sequences (one label per sequence)")
+    st.add_argument("--sequence", help="the sequence id column (labelled sequences, one row per step)")
+    st.add_argument("--time", help="the time or step-order column (default: the row order)")
+    st.add_argument("--split", help="a column of train / val / test per row (default: split in time, or seeded)")
+    st.add_argument("--inputs", nargs="+", default=[], metavar="COL", help="input columns (default: numeric ones)")
+    st.add_argument("--regression", action="store_true", help="the label is a number to predict")
+    st.add_argument("--layout", choices=["series", "wide", "long", "corpus", "arrays"], help="override the guess")
+    st.add_argument("--window", type=int, help="steps per input window (a series or corpus)")
+    st.add_argument("--horizon", type=int, help="rows ahead to forecast (a series)")
+    st.add_argument("--length", type=int, help="steps kept per sequence (labelled sequences, one row per step)")
+    st.add_argument("--missing", choices=["error", "drop", "ffill", "interpolate"], help="empty or NaN cells")
+    st.add_argument("--test-file", type=Path, help="a second file of the same layout, kept as the test split")
+    st.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    st.add_argument("--windows", nargs="+", type=int, help="FFNN windows (default: 1, 2, 4, ... up to the length)")
+    st.add_argument("--models", nargs="+", default=["gru", "lstm", "rnn"], help="recurrent models")
+    st.add_argument("--updates", type=int, default=1000, help="optimizer updates each run may take (default 1000)")
+    st.add_argument("--hidden", type=int, default=64, help="hidden units of every model")
+    st.add_argument("--lr", type=float, default=TrainConfig.lr)
+    st.add_argument("--device", default="auto")
+    st.add_argument("--out-dir", type=Path, help="folder for study.csv and report.html (default: FILE-study)")
+    st.add_argument("--quiet", action="store_true", help="no per-run progress")
+    st.add_argument("--jobs", type=_jobs, default=1, help="worker processes (-1: one per core)")
+    st.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: fastest for these small models, and safe on a shared machine)")
+    st.add_argument("--no-store", action="store_true", help="do not read or write the run store")
+    st.add_argument("--force", action="store_true", help="retrain runs already in the store")
+    st.set_defaults(func=_study)
+    ref = sub.add_parser("reference", help="regenerate the committed reference results in data/reference/")
+    ref.add_argument("--jobs", type=_jobs, default=-1, help="worker processes (default -1: one per core)")
+    ref.set_defaults(func=_reference)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run one subcommand; a bad value exits with status 2 and one `error:` line, like argparse's errors."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
-        if args.command == "rerun":
-            return rerun(args.run_id)
-        if args.command == "reference":
-            from lib.reference import regenerate
-
-            meta = regenerate(n_jobs=args.jobs)
-            print(json.dumps({k: v["seconds"] for k, v in meta["experiments"].items()}, indent=1))
-            return 0
-        table = run(args)
+        return args.func(args)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    cols = [c for c in ("label", "seed", "distance", "status", "metric", "n_params", "epochs",
-                        "epoch_seconds", "total_seconds") if c in table]
-    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if args.out:
-        write(table, args.out)
-        print(f"wrote {args.out}")
-    return 0
+        parser.exit(2, f"{parser.prog}: error: {err}\n")

@@ -18,15 +18,15 @@ import torch
 from torch import nn
 
 from lib.errors import ConfigError
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, count_params
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, count_params
 from lib.runtime import environment, resolve_device, sync
 from lib.tasks.base import REGRESSION, SequenceDataset, Split
-from lib.train import TrainConfig, loss_fn
+from lib.train import TrainConfig, make_optimizer, seeded_model, train_step
 
-# Kinds whose PyTorch module runs one fused oneDNN kernel on CPU (float32, no projection) while the others
-# loop over time steps; this is why measured time can rank models differently from their FLOPs.
-FUSED_ON_CPU = frozenset({"lstm"})
-ENV_COLUMNS = ("device", "device_name", "torch", "threads", "mkldnn")
+# The environment columns of every measured row: column name -> key of lib.runtime.environment().
+_ENV_FIELDS = {"device": "device", "device_name": "device_name", "torch": "torch", "threads": "threads",
+               "mkldnn": "mkldnn_enabled", "load_1min": "load_1min"}
+ENV_COLUMNS = tuple(_ENV_FIELDS)
 
 
 # ---------------------------------------------------------------- parameters
@@ -122,22 +122,14 @@ def flops(cfg: ModelConfig, io: ModelIO) -> dict:
 # ---------------------------------------------------------------- measurement
 
 def _setup(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device):
-    """A seeded model, its optimiser and a step(batch indices) that trains exactly like lib.train."""
+    """The seeded model of a run, its optimiser and step(batch indices): lib.train's own parts."""
     train_cfg.validate()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(train_cfg.seed)
-        model = build_model(cfg, ModelIO.from_dataset(ds)).to(device).train()
-    opt_cls = torch.optim.AdamW if train_cfg.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_cls(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    model = seeded_model(cfg, ModelIO.from_dataset(ds), train_cfg.seed).to(device).train()
+    opt = make_optimizer(model, train_cfg)
     x, y = ds.train.x.to(device), ds.train.y.to(device)
 
-    def step(idx: torch.Tensor) -> None:
-        loss = loss_fn(ds, model(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if train_cfg.clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip)
-        opt.step()
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        return train_step(model, opt, ds, x[idx], y[idx], train_cfg)
 
     return model, step
 
@@ -147,39 +139,34 @@ def _batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device
 
 
 def _time_training(ds, cfg, train_cfg, epochs, warmup):
+    """Wall-clock seconds of `epochs` training epochs over ds.train (no validation), after `warmup` untimed
+    steps; steps run back to back as in lib.train, with the device synchronised before each clock read.
+    Returns (timing, trained model); timing has epoch_seconds (median), epoch_seconds_all, step_seconds
+    (median epoch / steps per epoch), epoch_cpu_seconds (median CPU time of this process per epoch),
+    steps_per_epoch, samples_per_epoch and env."""
+    if epochs < 1 or warmup < 0:
+        raise ConfigError(f"epochs must be at least 1 and warmup at least 0, got {epochs} and {warmup}.")
     device = resolve_device(train_cfg.device)
     model, step = _setup(ds, cfg, train_cfg, device)
     gen = torch.Generator().manual_seed(train_cfg.seed)
     n = len(ds.train)
     for idx in _batches(n, train_cfg.batch_size, gen, device)[:warmup]:  # one-time costs: kernels, allocator
         step(idx)
-    epoch_s, step_s = [], []
+    epoch_s, cpu_s = [], []
     for _ in range(epochs):
         batches = _batches(n, train_cfg.batch_size, gen, device)
         sync(device)
-        t_epoch = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         for idx in batches:
-            t0 = time.perf_counter()
             step(idx)
-            sync(device)
-            step_s.append(time.perf_counter() - t0)
-        epoch_s.append(time.perf_counter() - t_epoch)
-    result = {"epoch_seconds": statistics.median(epoch_s), "epoch_seconds_all": epoch_s,
-              "step_seconds": statistics.median(step_s), "steps_per_epoch": len(step_s) // epochs,
-              "samples_per_epoch": n, "env": environment(device)}
+        sync(device)
+        epoch_s.append(time.perf_counter() - t0)
+        cpu_s.append(time.process_time() - cpu0)
+    median = statistics.median(epoch_s)
+    result = {"epoch_seconds": median, "epoch_seconds_all": epoch_s, "step_seconds": median / len(batches),
+              "epoch_cpu_seconds": statistics.median(cpu_s),
+              "steps_per_epoch": len(batches), "samples_per_epoch": n, "env": environment(device)}
     return result, model
-
-
-def time_training(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig = TrainConfig(),
-                  epochs: int = 1, warmup: int = 3) -> dict:
-    """Wall-clock seconds of training epochs over ds.train (no validation), after `warmup` untimed steps.
-
-    Returns epoch_seconds (median over `epochs`), epoch_seconds_all, step_seconds (median per batch),
-    steps_per_epoch, samples_per_epoch and env. The device is synchronised before each clock read.
-    """
-    if epochs < 1 or warmup < 0:
-        raise ConfigError(f"epochs must be at least 1 and warmup at least 0, got {epochs} and {warmup}.")
-    return _time_training(ds, cfg, train_cfg, epochs, warmup)[0]
 
 
 def time_inference(model: nn.Module, x: torch.Tensor, repeats: int = 20, warmup: int = 3) -> dict:
@@ -257,8 +244,7 @@ def peak_memory(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig = 
 
 
 def _env_columns(env: dict) -> dict:
-    return {"device": env["device"], "device_name": env["device_name"], "torch": env["torch"],
-            "threads": env["threads"], "mkldnn": env["mkldnn_enabled"]}
+    return {col: env[key] for col, key in _ENV_FIELDS.items()}
 
 
 def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: TrainConfig = TrainConfig(),
@@ -267,8 +253,9 @@ def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: T
     """One row per model config on ds.
 
     Columns: label, kind, hidden, layers, init, n_params, forward_flops, train_flops (per sample),
-    epoch_seconds, step_seconds (`time_training`), latency_ms (one test sequence, `time_inference`),
-    peak_memory_mb (`peak_memory`), device, device_name, torch, threads, mkldnn. Repeated labels get
+    epoch_seconds and step_seconds (median training epoch over ds.train, and per step), epoch_cpu_seconds (its
+    CPU time in this process), latency_ms (one test
+    sequence, `time_inference`), peak_memory_mb (`peak_memory`) and the ENV_COLUMNS. Repeated labels get
     " #2", " #3". on_row receives each row as it is measured (for progress).
     """
     io = ModelIO.from_dataset(ds)
@@ -284,7 +271,8 @@ def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: T
                "init": cfg.resolved_init, "n_params": count_params(model),
                "forward_flops": f["forward_flops"], "train_flops": f["train_flops"],
                "epoch_seconds": timing["epoch_seconds"], "step_seconds": timing["step_seconds"],
-               "latency_ms": latency["seconds_per_sample"] * 1e3, "peak_memory_mb": memory["peak_mb"],
+               "epoch_cpu_seconds": timing["epoch_cpu_seconds"], "latency_ms": latency["seconds_per_sample"] * 1e3,
+               "peak_memory_mb": memory["peak_mb"],
                **_env_columns(timing["env"])}
         rows.append(row)
         if on_row is not None:
@@ -298,9 +286,9 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
     """Median seconds per training step and analytic FLOPs as the hidden size or sequence length grows.
 
     Uses synthetic regression data: one batch of `batch_size` random sequences of `input_size` features,
-    trained with Adam like lib.train. `what` is "hidden" (values are hidden sizes, seq_len fixed) or
+    trained with lib.train's step (Adam). `what` is "hidden" (values are hidden sizes, seq_len fixed) or
     "seq_len" (values are sequence lengths, hidden from `base`). Columns: label, kind, what, value, hidden,
-    seq_len, n_params, forward_flops, train_flops, step_seconds, device, device_name, torch, threads, mkldnn.
+    seq_len, n_params, forward_flops, train_flops, step_seconds and the ENV_COLUMNS.
     """
     if what not in ("hidden", "seq_len"):
         raise ConfigError(f"scaling runs over 'hidden' or 'seq_len', got {what!r}.")
@@ -328,6 +316,12 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
     return pd.DataFrame(rows)
 
 
+def _fused_on_cpu(kind) -> bool:
+    """Whether PyTorch runs this kind as one fused oneDNN kernel on CPU while others loop over time steps:
+    why measured time can rank models differently from their FLOPs."""
+    return kind in MODEL_KINDS and MODEL_KINDS[kind].fused_on_cpu
+
+
 def flops_vs_time_note(df: pd.DataFrame, min_gap: float = 0.1) -> str | None:
     """A plain-language note when a model with more FLOPs was measurably faster than one with fewer
     (faster by more than `min_gap`, a fraction, so timing noise does not count); None when the FLOP ranking
@@ -353,7 +347,7 @@ def flops_vs_time_note(df: pd.DataFrame, min_gap: float = 0.1) -> str | None:
              f"{m[time_col]:.3g} s per {unit} against {f[time_col]:.3g} s." for m, f in pairs[:3]]
     if len(pairs) > 3:
         lines.append(f"({len(pairs) - 3} more such pairs.)")
-    fused = any(m.get("kind") in FUSED_ON_CPU and f.get("kind") not in FUSED_ON_CPU
+    fused = any(_fused_on_cpu(m.get("kind")) and not _fused_on_cpu(f.get("kind"))
                 and str(m.get("device", "cpu")).startswith("cpu") and m.get("mkldnn", True) for m, f in pairs)
     if fused:
         lines.append("FLOPs count arithmetic, not how it is run: on CPU PyTorch runs nn.LSTM (float32) as "

@@ -2,23 +2,24 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lib.configs import from_dict, to_dict
 from lib.errors import ConfigError
-from lib.models import ModelConfig, ModelIO, build_model, validate
-from lib.runtime import __version__, environment, resolve_device
-from lib.tasks import SequenceDataset, make_dataset, task_name
-from lib.train import CANCELLED, COMPLETED, RunResult, TrainConfig, train
-
-RECURRENT = ("rnn", "gru", "lstm")
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, validate
+from lib.runtime import Status, environment, resolve_device
+from lib.tasks import SequenceDataset, TaskConfig, make_dataset, task_dict, task_from_dict
+from lib.train import RunResult, TrainConfig, train
 
 EpochCallback = Callable[[str, int, dict], None]  # (model label, seed, epoch record)
+RUN_ID = re.compile(r"[0-9a-f]{12}")  # a run store id (lib.store)
 
 
 @lru_cache(maxsize=8)
@@ -29,18 +30,17 @@ def dataset(task_cfg) -> SequenceDataset:
 
 def run_config(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict:
     """The full, JSON-friendly config of one run: what the store hashes and a bundle records."""
-    return {"task": {"name": task_name(task_cfg), **asdict(task_cfg)},
-            "model": asdict(model_cfg), "train": asdict(train_cfg),
-            "io": asdict(ModelIO.from_dataset(dataset(task_cfg)))}
+    return {"task": task_dict(task_cfg), "model": to_dict(model_cfg), "train": to_dict(train_cfg),
+            "io": to_dict(ModelIO.from_dataset(dataset(task_cfg)))}
 
 
 def result_from_record(record: dict, state_dict: dict | None) -> RunResult:
     """Rebuild a stored run; its model carries the stored weights, or is None without them."""
     cfg = record["config"]
-    model_cfg, train_cfg = ModelConfig(**cfg["model"]), TrainConfig(**cfg["train"])
+    model_cfg, train_cfg = from_dict(ModelConfig, cfg["model"]), from_dict(TrainConfig, cfg["train"])
     model = None
     if state_dict is not None:
-        model = build_model(model_cfg, ModelIO(**cfg["io"]))
+        model = build_model(model_cfg, from_dict(ModelIO, cfg["io"]))
         model.load_state_dict(state_dict)
         model.eval()
     return RunResult(model_cfg, train_cfg, record["status"], record["message"], record["history"],
@@ -48,9 +48,23 @@ def result_from_record(record: dict, state_dict: dict | None) -> RunResult:
                      record["id"])
 
 
+def stored_result(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store) -> RunResult | None:
+    """The stored completed run of the identical config, seed and code fingerprint, with its weights; or None."""
+    env = environment(resolve_device(train_cfg.device))  # its "code" fingerprint is part of the reuse key
+    hit = store.find(run_config(task_cfg, model_cfg, train_cfg), train_cfg.seed, env["code"])
+    if hit is None:
+        return None
+    result = result_from_record(hit, store.load_weights(hit["id"]))
+    if result.model is None:
+        return None
+    result.message = f"reused stored run {hit['id']}: {result.message}"
+    result.run_id, result.reused = hit["id"], str(hit["created"])
+    return result
+
+
 def run_one(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store=None, force: bool = False,
             on_epoch=None, should_stop=None) -> RunResult:
-    """Train one model, or return the stored result of the identical config, seed and Lookback version.
+    """Train one model, or return the stored result of the identical config, seed and code fingerprint.
 
     With a store, the run is recorded as it trains (so a crash leaves it "interrupted", never completed)
     and its weights are kept. force=True retrains even when a stored result exists.
@@ -58,15 +72,11 @@ def run_one(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store=None
     ds = dataset(task_cfg)
     if store is None:
         return train(ds, model_cfg, train_cfg, on_epoch=on_epoch, should_stop=should_stop)
+    if not force and (stored := stored_result(task_cfg, model_cfg, train_cfg, store)) is not None:
+        return stored
     config = run_config(task_cfg, model_cfg, train_cfg)
-    if not force and (hit := store.find(config, train_cfg.seed, __version__)) is not None:
-        result = result_from_record(hit, store.load_weights(hit["id"]))
-        if result.model is not None:
-            result.message = f"reused stored run {hit['id']}: {result.message}"
-            result.run_id = hit["id"]
-            return result
-    run_id = store.start_run(config, train_cfg.seed, model_cfg.label, task_name(task_cfg),
-                             environment(resolve_device(train_cfg.device)))
+    env = environment(resolve_device(train_cfg.device))
+    run_id = store.start_run(config, train_cfg.seed, model_cfg.label, task_cfg.name, env)
 
     def log(record: dict) -> None:
         store.log_epoch(run_id, record)
@@ -76,10 +86,10 @@ def run_one(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store=None
     try:
         result = train(ds, model_cfg, train_cfg, on_epoch=log, should_stop=should_stop)
     except BaseException as err:
-        store.finish_run(run_id, "failed", f"{type(err).__name__}: {err}", {})
+        store.finish_run(run_id, Status.FAILED, f"{type(err).__name__}: {err}", {})
         raise
     store.finish_run(run_id, result.status, result.message, result.test,
-                     state_dict=result.model.state_dict() if result.status == COMPLETED else None,
+                     state_dict=result.model.state_dict() if result.status == Status.COMPLETED else None,
                      best_epoch=result.best_epoch, n_params=result.n_params)
     result.run_id = run_id
     return result
@@ -89,7 +99,7 @@ def run_one(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store=None
 class Comparison:
     """Models x seeds trained on one task."""
 
-    task: object
+    task: TaskConfig
     runs: list[RunResult]
     dataset: SequenceDataset
     cancelled: bool = False  # stopped before every run finished
@@ -103,11 +113,44 @@ class Comparison:
         return summary_frame(self.runs, self.dataset)
 
 
+def load_comparison(store, run_ids: Iterable[str]) -> tuple[Comparison | None, list[str]]:
+    """Stored runs (lib.store.RunStore) as one Comparison, with their weights where kept, and a note for each
+    id left out: not a run id, not in this store, unreadable, or of another task than the first run's."""
+    runs, dropped, task = [], [], None
+    for run_id in dict.fromkeys(run_ids):
+        if not RUN_ID.fullmatch(run_id):
+            dropped.append(f"{run_id!r} (not a run id)")
+            continue
+        try:
+            record = store.get(run_id)
+        except ConfigError:
+            dropped.append(f"{run_id} (not in this run store)")
+            continue
+        try:
+            run_task = task_from_dict(record["config"]["task"])
+            result = result_from_record(record, store.load_weights(run_id))
+        except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as err:
+            dropped.append(f"{run_id} (its record cannot be read: {err})")
+            continue
+        if task is not None and run_task != task:
+            dropped.append(f"{run_id} (another task than the first run's)")
+            continue
+        task = run_task
+        runs.append(result)
+    if not runs:
+        return None, dropped
+    try:
+        ds = dataset(task)
+    except ConfigError as err:
+        return None, [*dropped, f"{', '.join(r.run_id for r in runs)} (their task cannot be rebuilt: {err})"]
+    return Comparison(task, runs, ds), dropped
+
+
 def history_frame(runs: Iterable[RunResult]) -> pd.DataFrame:
     rows = [{"label": r.label, "kind": r.model_config.kind, "seed": r.train_config.seed, **h}
             for r in runs for h in r.history]
     cols = ["label", "kind", "seed", "epoch", "train_loss", "val_loss", "val_metric", "epoch_seconds",
-            "elapsed_seconds"]
+            "epoch_cpu_seconds", "elapsed_seconds"]  # CPU seconds: NaN for runs stored before they were recorded
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -120,7 +163,8 @@ def epochs_to(history: list[dict], threshold: float, higher_is_better: bool) -> 
 
 
 def summary_frame(runs: Iterable[RunResult], ds: SequenceDataset, threshold: float | None = None) -> pd.DataFrame:
-    """One row per run: test metrics, size, time and status.
+    """One row per run: test metrics, size, time (median wall-clock and CPU seconds per epoch), status, the
+    run's store id, and `reused`: when a reused stored run was trained (ISO time; None when trained now).
 
     threshold: the validation metric that counts as solved (default: 0.95 accuracy, or for regression
     the best naive baseline's MSE).
@@ -131,16 +175,18 @@ def summary_frame(runs: Iterable[RunResult], ds: SequenceDataset, threshold: flo
     rows = []
     for r in runs:
         secs = [h["epoch_seconds"] for h in r.history]
+        cpu = [h["epoch_cpu_seconds"] for h in r.history if "epoch_cpu_seconds" in h]
         rows.append({
             "label": r.label, "kind": r.model_config.kind, "window": r.model_config.window
-            if r.model_config.kind == "ffnn" else None, "seed": r.train_config.seed,
+            if MODEL_KINDS[r.model_config.kind].windowed else None, "seed": r.train_config.seed,
             "status": r.status, "metric": r.test.get(ds.metric, np.nan),
             **{f"test_{k}": v for k, v in r.test.items()},
             "n_params": r.n_params, "epochs": len(r.history), "best_epoch": r.best_epoch,
             "epoch_seconds": float(np.median(secs)) if secs else np.nan,
+            "epoch_cpu_seconds": float(np.median(cpu)) if cpu else np.nan,
             "total_seconds": r.history[-1]["elapsed_seconds"] if r.history else 0.0,
             "epochs_to_threshold": epochs_to(r.history, threshold, ds.higher_is_better),
-            "init": r.model_config.resolved_init, "message": r.message,
+            "init": r.model_config.resolved_init, "message": r.message, "run_id": r.run_id, "reused": r.reused,
         })
     return pd.DataFrame(rows)
 
@@ -178,29 +224,39 @@ def compare(
     store=None,
     force: bool = False,
     n_jobs: int = 1,
+    backend=None,
 ) -> Comparison:
     """Train every model with every seed on one task; a cancel keeps the runs finished so far.
 
     With a store (lib.store.RunStore), identical runs already stored are reused unless force=True.
     n_jobs > 1 trains independent runs in that many worker processes (-1: one per core), each with
     cores // n_jobs torch threads; on_epoch is then not called, and should_stop is checked between runs.
+    backend (lib.backends): "local" (one run after another here), "joblib" (n_jobs worker processes; 1
+    means one per core) or "ray" / a lib.backends.RayBackend (one Ray task per run, with live on_epoch
+    and cancel); None picks local or joblib by n_jobs.
     """
+    from lib import backends
+
     train_cfg.validate()
+    kind = backends.resolve(backend, n_jobs)
     ds = validate_models(task_cfg, models, seeds)
     specs = [(m, replace(train_cfg, seed=seed)) for seed in seeds for m in models]
+    if isinstance(kind, backends.RayBackend):
+        runs, cancelled = backends.run_on_ray(task_cfg, specs, kind, store, force, on_epoch, should_stop, on_run)
+        return Comparison(task_cfg, runs, ds, cancelled=cancelled)
     runs: list[RunResult] = []
-    if n_jobs == 1:
+    if kind == "local":
         results = (run_one(task_cfg, m, tc, store, force,
                            (lambda rec, _m=m, _s=tc.seed: on_epoch(_m.label, _s, rec)) if on_epoch else None,
                            should_stop) for m, tc in specs)
     else:
-        results = _parallel(task_cfg, specs, store, force, n_jobs)
+        results = _parallel(task_cfg, specs, store, force, -1 if n_jobs == 1 else n_jobs)
     for run in results:
         runs.append(run)
         if on_run is not None:
             on_run(run)
-        if run.status == CANCELLED or (should_stop is not None and should_stop()):
-            return Comparison(task_cfg, runs, ds, cancelled=len(runs) < len(specs) or run.status == CANCELLED)
+        if run.status == Status.CANCELLED or (should_stop is not None and should_stop()):
+            return Comparison(task_cfg, runs, ds, cancelled=len(runs) < len(specs) or run.status == Status.CANCELLED)
     return Comparison(task_cfg, runs, ds)
 
 
@@ -231,6 +287,28 @@ def _parallel(task_cfg, specs, store, force, n_jobs):
         delayed(_worker)(task_cfg, m, tc, threads, path, force) for m, tc in specs)
 
 
+def default_window_range(seq_len: int, cue_lag: int | None) -> tuple[int, int, int]:
+    """(smallest, largest, how many) FFNN windows a sweep tries by default: from 1 to just past the decisive
+    input (or to 15 without one), within the sequence, 8 of them."""
+    return 1, min(seq_len, (cue_lag or 10) + 5), 8
+
+
+def window_grid(lo: int, hi: int, count: int, seq_len: int, cue_lag: int | None = None) -> list[int]:
+    """The FFNN windows a sweep from `lo` to `hi` tries: `count` evenly spaced whole numbers, with the range
+    first clipped to the sequence (no window can see more than `seq_len` steps), plus the window that first
+    reaches the decisive input where it lies in that range. ConfigError, naming the widgets, when empty."""
+    if lo > hi:
+        raise ConfigError(f"the smallest window ({lo}) is larger than the largest ({hi}); swap them.")
+    if lo > seq_len:
+        raise ConfigError(f"the smallest window ({lo}) is longer than the sequence ({seq_len} steps); choose a "
+                          f"smallest window between 1 and {seq_len}.")
+    hi = min(hi, seq_len)
+    windows = {int(w) for w in np.linspace(lo, hi, count).round()}
+    if cue_lag is not None and lo <= cue_lag <= hi:
+        windows.add(cue_lag)
+    return sorted(windows)
+
+
 def window_sweep(
     task_cfg,
     windows: Sequence[int],
@@ -247,16 +325,33 @@ def window_sweep(
     return compare(task_cfg, models, train_cfg, seeds, **options).summary()
 
 
-def distance_field(task_cfg) -> str:
+def distance_field(task_cfg: TaskConfig) -> str:
     """The config field that sets the dependency distance of a task."""
-    name = getattr(task_cfg, "distance_field", None)
-    if name is None:
-        raise ConfigError(f"task {task_name(task_cfg)!r} has no dependency-distance knob.")
-    return name
+    if task_cfg.distance_field is None:
+        raise ConfigError(f"task {task_cfg.name!r} has no dependency-distance knob.")
+    return task_cfg.distance_field
+
+
+MAX_DISTANCES = 50
+
+
+def distance_configs(task_cfg: TaskConfig, distances: Sequence[int]) -> list:
+    """The task's config at each distance, in order, each validated: ConfigError names the first bad one
+    (or too many), before anything trains."""
+    if not distances:
+        raise ConfigError("choose at least one distance.")
+    if len(distances) > MAX_DISTANCES:
+        raise ConfigError(f"{len(distances)} distances is more than the {MAX_DISTANCES} one sweep trains; pick "
+                          f"fewer.")
+    field = distance_field(task_cfg)
+    configs = [replace(task_cfg, **{field: d}) for d in distances]
+    for cfg in configs:
+        cfg.validate()
+    return configs
 
 
 def distance_sweep(
-    task_cfg,
+    task_cfg: TaskConfig,
     distances: Sequence[int],
     models: Sequence[ModelConfig],
     train_cfg: TrainConfig = TrainConfig(),
@@ -264,14 +359,14 @@ def distance_sweep(
     **options,
 ) -> pd.DataFrame:
     """Test metric per distance, model and seed: how far back each model still remembers."""
-    if not distances:
-        raise ConfigError("choose at least one distance.")
-    field = distance_field(task_cfg)
+    configs, field = distance_configs(task_cfg, distances), distance_field(task_cfg)
+    by_distance = sorted(configs, key=lambda c: getattr(c, field))
+    for cfg in {by_distance[0], by_distance[-1]}:  # the shortest and longest sequences: a model fits all or none
+        validate_models(cfg, models, seeds)
     frames = []
-    for d in distances:
-        cfg = replace(task_cfg, **{field: int(d)})
+    for cfg in configs:
         comp = compare(cfg, models, train_cfg, seeds, **options)
-        frames.append(comp.summary().assign(distance=int(d), cue_lag=comp.dataset.cue_lag))
+        frames.append(comp.summary().assign(distance=getattr(cfg, field), cue_lag=comp.dataset.cue_lag))
         if comp.cancelled:
             break
     return pd.concat(frames, ignore_index=True)

@@ -5,31 +5,31 @@ task has a target at every step.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
+from lib.configs import Checked
 from lib.errors import ConfigError
 
 INITS = ("auto", "pytorch", "orthogonal", "forget1", "chrono")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Checked):
     kind: str = "lstm"  # one of MODEL_KINDS
     hidden: int = 64  # hidden units per layer
     layers: int = 1  # stacked hidden / recurrent layers
     dropout: float = 0.0  # between layers and before the output head
-    window: int = 5  # FFNN only: how many of the last steps it sees
+    window: int = 5  # windowed kinds (the FFNN) only: how many of the last steps it sees
     embed_dim: int = 16  # token tasks: embedding size per word
     init: str = "auto"  # "auto" = best practice for the kind (see MODEL_KINDS), or one of INITS
 
     @property
     def label(self) -> str:
-        return f"FFNN w{self.window}" if self.kind == "ffnn" else self.kind.upper()
+        windowed = self.kind in MODEL_KINDS and MODEL_KINDS[self.kind].windowed
+        return f"{self.kind.upper()} w{self.window}" if windowed else self.kind.upper()
 
     @property
     def resolved_init(self) -> str:
@@ -110,22 +110,31 @@ class Recurrent(nn.Module):
 
 @dataclass(frozen=True)
 class ModelKind:
+    """What the rest of Lookback needs to know about one kind of model."""
+
     builder: type[nn.Module]
+    title: str  # how the app names the kind
     gates: int  # weight blocks per recurrent layer (0 for the FFNN)
     default_init: str
     inits: tuple[str, ...]
     about: str
+    recurrent: bool = True  # carries a hidden state through time
+    windowed: bool = False  # sees only the last `window` steps (ModelConfig.window applies)
+    gate_names: tuple[str, ...] = ()  # sigmoid gates that lib.probes.gate_activations reports
+    fused_on_cpu: bool = False  # PyTorch runs the whole sequence in one fused oneDNN kernel on CPU
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
-    "ffnn": ModelKind(FFNN, 0, "pytorch", ("pytorch",),
-                      "feed-forward net over the last w steps; no memory beyond its window"),
-    "rnn": ModelKind(Recurrent, 1, "orthogonal", ("pytorch", "orthogonal"),
+    "ffnn": ModelKind(FFNN, "FFNN (fixed window)", 0, "pytorch", ("pytorch",),
+                      "feed-forward net over the last w steps; no memory beyond its window",
+                      recurrent=False, windowed=True),
+    "rnn": ModelKind(Recurrent, "Vanilla RNN", 1, "orthogonal", ("pytorch", "orthogonal"),
                      "vanilla tanh RNN; orthogonal recurrent weights by default"),
-    "gru": ModelKind(Recurrent, 3, "chrono", ("pytorch", "orthogonal", "chrono"),
-                     "GRU (reset, update, new); chrono update-gate bias by default"),
-    "lstm": ModelKind(Recurrent, 4, "chrono", ("pytorch", "orthogonal", "forget1", "chrono"),
-                      "LSTM (input, forget, cell, output gates); chrono initialisation by default"),
+    "gru": ModelKind(Recurrent, "GRU", 3, "chrono", ("pytorch", "orthogonal", "chrono"),
+                     "GRU (reset, update, new); chrono update-gate bias by default", gate_names=("reset", "update")),
+    "lstm": ModelKind(Recurrent, "LSTM", 4, "chrono", ("pytorch", "orthogonal", "forget1", "chrono"),
+                      "LSTM (input, forget, cell, output gates); chrono initialisation by default",
+                      gate_names=("input", "forget", "output"), fused_on_cpu=True),
 }
 
 
@@ -176,11 +185,12 @@ def validate(cfg: ModelConfig, io: ModelIO) -> None:
         raise ConfigError(
             f"init {cfg.init!r} does not apply to {cfg.kind}; choose one of: auto, {', '.join(kind.inits)}."
         )
-    if cfg.kind == "ffnn" and not 1 <= cfg.window <= io.seq_len:
+    if kind.windowed and not 1 <= cfg.window <= io.seq_len:
+        name = cfg.kind.upper()
         raise ConfigError(
-            f"FFNN window {cfg.window} is longer than the sequence ({io.seq_len} steps); "
+            f"{name} window {cfg.window} is longer than the sequence ({io.seq_len} steps); "
             f"choose a window between 1 and {io.seq_len}."
-            if cfg.window > io.seq_len else f"FFNN window must be at least 1, got {cfg.window}."
+            if cfg.window > io.seq_len else f"{name} window must be at least 1, got {cfg.window}."
         )
 
 
@@ -208,20 +218,4 @@ def match_params(cfg: ModelConfig, io: ModelIO, budget: int) -> ModelConfig:
         lo, hi = (mid + 1, hi) if size(mid) < budget else (lo, mid)
     best = min({max(lo - 1, 1), lo}, key=lambda h: abs(size(h) - budget))
     return replace(cfg, hidden=best)
-
-
-def save_model(model: nn.Module, cfg: ModelConfig, io: ModelIO, path: str | Path) -> None:
-    """Weights as a state_dict beside a JSON of the config, so loading never unpickles objects."""
-    path = Path(path)
-    torch.save(model.state_dict(), path)
-    path.with_suffix(".json").write_text(json.dumps({"model": asdict(cfg), "io": asdict(io)}))
-
-
-def load_model(path: str | Path, map_location: str = "cpu") -> tuple[nn.Module, ModelConfig, ModelIO]:
-    path = Path(path)
-    meta = json.loads(path.with_suffix(".json").read_text())
-    cfg, io = ModelConfig(**meta["model"]), ModelIO(**meta["io"])
-    model = build_model(cfg, io)
-    model.load_state_dict(torch.load(path, map_location=map_location, weights_only=True))
-    return model, cfg, io
 

@@ -1,4 +1,4 @@
-"""Looking inside trained models: accuracy by distance, gradient through time, gates, next-word guesses.
+"""Looking inside trained models: gradient through time, gates, next-word guesses, forecasts.
 
 Probes run the model in eval mode (no dropout) and restore its mode afterwards. Hidden states and gates of
 recurrent models come from unrolling nn.RNNCell / nn.GRUCell / nn.LSTMCell that share the fused module's
@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lib.errors import ConfigError
-from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
-from lib.train import predict
+from lib.models import ModelIO
+from lib.tasks.base import CLASSIFICATION, SequenceDataset
+from lib.train import predict, seeded_model
 
 CELLS = {nn.RNN: nn.RNNCell, nn.GRU: nn.GRUCell, nn.LSTM: nn.LSTMCell}
 
@@ -36,23 +37,6 @@ def _eval(model: nn.Module):
 
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-# ---------------------------------------------------------------- accuracy by distance
-
-def accuracy_by_distance(model: nn.Module, split: Split, ds: SequenceDataset) -> pd.DataFrame:
-    """Accuracy per dependency distance on a classification split: columns distance, accuracy, n, sorted by
-    distance. Per-step models are scored on the final word (the answer)."""
-    if ds.kind != CLASSIFICATION:
-        raise ConfigError(f"accuracy by distance needs a classification task; {ds.name!r} is {ds.kind}.")
-    if split.distance is None:
-        raise ConfigError(f"this split of {ds.name!r} records no per-sample distance; "
-                          "accuracy by distance needs a task that varies the distance.")
-    out = predict(model, split.x).cpu()
-    pred, y = (out[:, -1].argmax(-1), split.y[:, -1]) if ds.per_step else (out.argmax(-1), split.y)
-    frame = pd.DataFrame({"distance": split.distance.numpy(), "correct": (pred == y).numpy()})
-    grouped = frame.groupby("distance")["correct"].agg(accuracy="mean", n="size").reset_index()
-    return grouped.astype({"accuracy": float, "n": int})
 
 
 # ---------------------------------------------------------------- Cell unroll
@@ -118,7 +102,7 @@ def _input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """∂L/∂e (B, T, I) through the model's own forward, e = model.inputs(x) made a leaf by a hook."""
     captured = {}
 
-    def hook(module, args, out):
+    def hook(_module, _args, out):
         captured["e"] = out.detach().requires_grad_()
         return captured["e"]
 
@@ -291,15 +275,6 @@ def forecast(model: nn.Module, ds: SequenceDataset, start: int = 0, steps: int =
                          "free_running": free})
 
 
-def initial_model(model_cfg, train_cfg, ds: SequenceDataset) -> nn.Module:
-    """The untrained model a run started from: same config, same seed, same initialisation."""
-    from lib.models import ModelIO, build_model
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(train_cfg.seed)
-        return build_model(model_cfg, ModelIO.from_dataset(ds)).eval()
-
-
 def gradients_before_after(runs, ds: SequenceDataset, wrt: str = "hidden", n: int = 256) -> pd.DataFrame:
     """gradient_through_time on n test samples for each run's model at initialisation and after training.
 
@@ -311,7 +286,8 @@ def gradients_before_after(runs, ds: SequenceDataset, wrt: str = "hidden", n: in
         if run.model is None or run.label in seen:
             continue
         seen.add(run.label)
-        init = initial_model(run.model_config, run.train_config, ds).to(_device(run.model))
+        init = seeded_model(run.model_config, ModelIO.from_dataset(ds), run.train_config.seed)  # run's start
+        init = init.to(_device(run.model)).eval()
         for stage, model in (("at initialisation", init), ("after training", run.model)):
             frames.append(gradient_through_time(model, x, y, ds, wrt).assign(label=run.label, stage=stage))
     if not frames:
@@ -324,3 +300,24 @@ def step_labels(ds: SequenceDataset, x_single: torch.Tensor) -> list[str]:
     if ds.vocab is not None:
         return [ds.vocab[int(i)] if int(i) else "·" for i in x_single]
     return [f"t{i}" for i in range(x_single.shape[0])]
+
+
+# ---------------------------------------------------------------- probe views
+
+def forecast_mse(frame: pd.DataFrame) -> dict[str, float]:
+    """Mean squared error of a `forecast` frame's one_step and free_running columns against its truth (NaN
+    where the column is all NaN)."""
+    return {col: float(((frame[col] - frame["truth"]) ** 2).mean()) for col in ("one_step", "free_running")}
+
+
+def top_k_classes(model: nn.Module, ds: SequenceDataset, x: torch.Tensor, k: int = 3) -> list[tuple[str, float]]:
+    """The k most probable classes of one input x ((T,) token ids or (T, F) features, with or without a
+    leading batch of 1) as (class name, probability), most probable first; unnamed classes are numbered."""
+    if ds.kind != CLASSIFICATION or ds.per_step:
+        raise ConfigError(f"class probabilities need a task with one class per sequence; {ds.name!r} is not one.")
+    if k < 1:
+        raise ConfigError(f"k must be at least 1, got {k}.")
+    batch = x if x.dim() == (2 if ds.vocab is not None else 3) else x.unsqueeze(0)
+    probs, idx = predict(model, batch)[0].cpu().softmax(-1).topk(min(k, ds.n_outputs))
+    names = ds.class_names or [str(i) for i in range(ds.n_outputs)]
+    return [(names[i], float(p)) for p, i in zip(probs.tolist(), idx.tolist(), strict=True)]

@@ -1,4 +1,8 @@
-"""The training engine: deterministic, early stopping, clipping, divergence guard, callbacks."""
+"""The training engine: deterministic, early stopping, clipping, divergence guard, callbacks.
+
+`seeded_model`, `make_optimizer` and `train_step` are the engine's parts; lib.costs and lib.probes build and
+step models through them, so what they measure is what `train` does.
+"""
 from __future__ import annotations
 
 import copy
@@ -11,16 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lib.configs import Checked
 from lib.errors import ConfigError
 from lib.models import ModelConfig, ModelIO, build_model, count_params
-from lib.runtime import environment, resolve_device, sync
+from lib.runtime import Status, environment, resolve_device, sync
 from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
-
-COMPLETED, CANCELLED, DIVERGED = "completed", "cancelled", "diverged"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Checked):
     optimizer: str = "adam"  # "adam" or "adamw"
     lr: float = 3e-3  # learning rate
     weight_decay: float = 0.0
@@ -57,7 +60,7 @@ class RunResult:
 
     model_config: ModelConfig
     train_config: TrainConfig
-    status: str  # COMPLETED, CANCELLED or DIVERGED
+    status: str  # Status.COMPLETED, CANCELLED or DIVERGED
     message: str
     history: list[dict]  # one record per finished epoch
     best_epoch: int | None
@@ -66,6 +69,7 @@ class RunResult:
     env: dict
     model: nn.Module | None = field(default=None, repr=False)
     run_id: str | None = None  # the run store's id, when the run was stored
+    reused: str | None = None  # when this is a stored run reused instead of trained: when it was trained (ISO)
 
     @property
     def label(self) -> str:
@@ -77,7 +81,7 @@ class RunResult:
             "label": self.label, "model": asdict(self.model_config), "train": asdict(self.train_config),
             "status": self.status, "message": self.message, "history": self.history,
             "best_epoch": self.best_epoch, "test": self.test, "n_params": self.n_params, "env": self.env,
-            "run_id": self.run_id,
+            "run_id": self.run_id, "reused": self.reused,
         }
 
 
@@ -116,6 +120,35 @@ def evaluate(model: nn.Module, split: Split, ds: SequenceDataset) -> dict:
     return metrics
 
 
+def seeded_model(model_config: ModelConfig, io: ModelIO, seed: int) -> nn.Module:
+    """The model a run with this seed starts from, built on the CPU; the global random state is left alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(model_config, io)
+
+
+def make_optimizer(model: nn.Module, train_config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW over all of the model's parameters with the config's learning rate and weight decay."""
+    opt_cls = torch.optim.AdamW if train_config.optimizer == "adamw" else torch.optim.Adam
+    return opt_cls(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, ds: SequenceDataset, x: torch.Tensor,
+               y: torch.Tensor, train_config: TrainConfig) -> torch.Tensor:
+    """One update on the batch (x, y): forward, loss, backward, gradient clipping, optimiser step.
+
+    Returns the batch loss, detached and still on the device: reading it is left to the caller, because
+    every read waits for the device.
+    """
+    loss = loss_fn(ds, model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if train_config.clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), train_config.clip)
+    opt.step()
+    return loss.detach()
+
+
 def train(
     ds: SequenceDataset,
     model_config: ModelConfig,
@@ -129,77 +162,98 @@ def train(
     returns True, ends the run with status CANCELLED and the history so far.
     """
     train_config.validate()
-    io = ModelIO.from_dataset(ds)
     device = resolve_device(train_config.device)
+    model = seeded_model(model_config, ModelIO.from_dataset(ds), train_config.seed).to(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(train_config.seed)
-        model = build_model(model_config, io).to(device)
+        torch.manual_seed(train_config.seed)  # dropout masks; the caller's random state is restored after
         return _fit(ds, model, model_config, train_config, device, on_epoch, should_stop)
 
 
+@dataclass
+class _EarlyStopping:
+    """The best epoch so far (better validation metric, ties broken by lower validation loss), its weights,
+    and the last epoch whose metric beat the best by more than min_delta."""
+
+    sign: float  # 1.0 when a higher metric is better, else -1.0
+    min_delta: float
+    patience: int  # 0 = never stop early
+    best_score: tuple[float, float] | None = None
+    best_epoch: int | None = None
+    best_state: dict | None = None
+    improved_epoch: int = 0
+
+    def update(self, epoch: int, metric: float, loss: float, model: nn.Module) -> None:
+        score = (self.sign * metric, -loss)
+        if self.best_score is None or score > self.best_score:
+            if self.best_score is None or score[0] > self.best_score[0] + self.min_delta:
+                self.improved_epoch = epoch
+            self.best_score, self.best_epoch = score, epoch
+            self.best_state = copy.deepcopy(model.state_dict())
+
+    def stop(self, epoch: int) -> bool:
+        return self.patience > 0 and epoch - self.improved_epoch >= self.patience
+
+
+def _run_epoch(model, opt, ds, x, y, cfg, batches, should_stop) -> torch.Tensor | None:
+    """Train on each batch of indices in turn. Returns the batch losses, still on the device, or None when
+    should_stop asked to end the run."""
+    model.train()
+    losses = []
+    for idx in batches:
+        if should_stop is not None and should_stop():
+            return None
+        losses.append(train_step(model, opt, ds, x[idx], y[idx], cfg))
+    return torch.stack(losses)
+
+
+def _diverged(epoch: int, what: str, cfg: TrainConfig) -> str:
+    return (f"training diverged in epoch {epoch}: {what}; lower the learning rate (now {cfg.lr:g}) or turn "
+            f"on gradient clipping.")
+
+
 def _fit(ds, model, model_config, cfg, device, on_epoch, should_stop) -> RunResult:
-    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = make_optimizer(model, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)  # batch order
     x, y = ds.train.x.to(device), ds.train.y.to(device)
+    best = _EarlyStopping(1.0 if ds.higher_is_better else -1.0, cfg.min_delta, cfg.patience)
     history: list[dict] = []
-    best_score, best_epoch, best_state, improved_epoch = None, None, None, 0
-    status, message = COMPLETED, ""
+    status, message = Status.COMPLETED, ""
+    sync(device)
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        total, seen = 0.0, 0
-        for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
-            if should_stop is not None and should_stop():
-                status, message = CANCELLED, f"cancelled during epoch {epoch}"
-                break
-            idx = idx.to(device)
-            loss = loss_fn(ds, model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                status = DIVERGED
-                message = (f"training diverged in epoch {epoch}: the loss became {loss.item()}; "
-                           f"lower the learning rate (now {cfg.lr:g}) or turn on gradient clipping.")
-                break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        if status != COMPLETED:
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        batches = torch.randperm(len(x), generator=gen).to(device).split(cfg.batch_size)
+        losses = _run_epoch(model, opt, ds, x, y, cfg, batches, should_stop)
+        if losses is None:
+            status, message = Status.CANCELLED, f"cancelled during epoch {epoch}"
             break
         sync(device)
-        epoch_s = time.perf_counter() - t0
+        epoch_s, epoch_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        values = losses.tolist()  # the epoch's one wait for the device
+        bad = next((v for v in values if not math.isfinite(v)), None)
+        if bad is not None:
+            status, message = Status.DIVERGED, _diverged(epoch, f"the loss became {bad}", cfg)
+            break
+        train_loss = sum(v * len(b) for v, b in zip(values, batches, strict=True)) / len(x)
         val = evaluate(model, ds.val, ds)
-        record = {"epoch": epoch, "train_loss": total / seen, "val_loss": val["loss"],
-                  "val_metric": val[ds.metric], "epoch_seconds": epoch_s,
+        record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"],
+                  "val_metric": val[ds.metric], "epoch_seconds": epoch_s, "epoch_cpu_seconds": epoch_cpu,
                   "elapsed_seconds": time.perf_counter() - start}
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
         if not math.isfinite(val["loss"]):
-            status = DIVERGED
-            message = (f"training diverged in epoch {epoch}: the validation loss became {val['loss']}; "
-                       f"lower the learning rate (now {cfg.lr:g}) or turn on gradient clipping.")
+            status, message = Status.DIVERGED, _diverged(epoch, f"the validation loss became {val['loss']}", cfg)
             break
-        # best = better validation metric, ties broken by lower validation loss
-        sign = 1.0 if ds.higher_is_better else -1.0
-        score = (sign * val[ds.metric], -val["loss"])
-        if best_state is None or score > best_score:
-            if best_state is None or score[0] > best_score[0] + cfg.min_delta:
-                improved_epoch = epoch
-            best_score, best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        if cfg.patience and epoch - improved_epoch >= cfg.patience:
+        best.update(epoch, val[ds.metric], val["loss"], model)
+        if best.stop(epoch):
             message = (f"stopped early after epoch {epoch}: no better validation {ds.metric} "
-                       f"since epoch {improved_epoch}")
+                       f"since epoch {best.improved_epoch}")
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    test = evaluate(model, ds.test, ds) if best_state is not None else {}
-    if status == COMPLETED and not message:
-        message = f"trained {len(history)} epochs; best validation {ds.metric} at epoch {best_epoch}"
-    return RunResult(model_config, cfg, status, message, history, best_epoch, test,
+    if best.best_state is not None:
+        model.load_state_dict(best.best_state)
+    test = evaluate(model, ds.test, ds) if best.best_state is not None else {}
+    if status == Status.COMPLETED and not message:
+        message = f"trained {len(history)} epochs; best validation {ds.metric} at epoch {best.best_epoch}"
+    return RunResult(model_config, cfg, status, message, history, best.best_epoch, test,
                      count_params(model), environment(device), model.eval())

@@ -1,75 +1,69 @@
-"""Background training jobs: the page polls a job's progress instead of training inside the script run.
+"""This server's training engine and the visitor of this session, for the pages.
 
-A job runs one library call in a daemon thread, so reruns, page switches and a Cancel click never
-interrupt it mid-epoch: Cancel sets a flag that the engine polls every batch. At most MAX_RUNNING jobs
-train at once on this server; the rest wait their turn.
+Jobs train in worker processes (lib.jobs): a page submits one, then polls its progress while the script
+runs that draw the page stay free. One engine serves every session of the server; its limits and thread
+plan come from lib.hosting (hosted mode when LOOKBACK_HOSTED=1).
 """
 from __future__ import annotations
 
+import secrets
 import threading
 import time
-import traceback
-from collections.abc import Callable
 
-from lib.errors import ConfigError
+import streamlit as st
 
-MAX_RUNNING = 2
-_slots = threading.BoundedSemaphore(MAX_RUNNING)
+from lib import hosting
+from lib.jobs import Engine, Job, JobRefused
+from lib.store import RunStore
+
+__all__ = ["Job", "JobRefused", "engine", "forget_gone_visitors", "visitor"]
+
+SESSION_TTL_S = 6 * 3600  # an anonymous visitor's runs are kept this long after their last visit
+SWEEP_EVERY_S = 600
+SEEN: dict[str, float] = {}  # anonymous visitors of this server process -> when last seen; "" -> last sweep
 
 
-class Job:
-    """Runs fn(on_epoch=..., should_stop=..., on_run=...) in a thread; state readable from any rerun."""
+_engines: dict[tuple[bool, int], Engine] = {}  # one per process, not a cache a "Clear cache" could drop
+_engines_lock = threading.Lock()
 
-    def __init__(self, title: str, fn: Callable, total_runs: int, epochs: int, meta: dict | None = None):
-        self.title, self.total_runs, self.epochs = title, total_runs, epochs
-        self.meta = meta or {}  # what the page needs to show the outcome, e.g. the task config
-        self.progress: dict[tuple[str, int], dict] = {}  # (label, seed) -> latest epoch record
-        self.finished: list = []  # RunResults in the order they finished
-        self.result = None
-        self.error: str | None = None
-        self.state = "queued"  # queued -> running -> done
-        self.started = time.time()
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._thread.start()
 
-    def _run(self, fn: Callable) -> None:
-        with _slots:
-            if self._cancel.is_set():
-                self.state = "done"
-                return
-            self.state = "running"
-            try:
-                self.result = fn(on_epoch=self._on_epoch, should_stop=self._cancel.is_set,
-                                 on_run=self.finished.append)
-            except ConfigError as err:
-                self.error = str(err)
-            except Exception:  # noqa: BLE001 - shown to the user instead of killing the thread silently
-                self.error = "training failed unexpectedly:\n" + traceback.format_exc(limit=3)
-            finally:
-                self.state = "done"
+def engine() -> Engine:
+    """The engine of this server, for the mode and jobs at once that the environment sets (lib.hosting)."""
+    lim = hosting.limits()
+    key = (hosting.hosted(), lim.jobs)
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = Engine(lim, hosting.plan(lim.jobs))
+        return _engines[key]
 
-    def _on_epoch(self, label: str, seed: int, record: dict) -> None:
-        self.progress[(label, seed)] = record
 
-    def cancel(self) -> None:
-        self._cancel.set()
+def visitor() -> str | None:
+    """Whom this session's runs belong to: None locally (everyone sees every run); on a shared host the
+    signed-in user (Streamlit's viewer login), else this browser session."""
+    if not hosting.hosted():
+        return None
+    if st.user.get("is_logged_in"):
+        who = st.user.get("email") or st.user.get("sub")
+        if who:
+            return f"user:{who}"
+    who = st.session_state.setdefault("_visitor", f"session:{secrets.token_hex(8)}")
+    SEEN[who] = time.time()
+    return who
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
-    @property
-    def running(self) -> bool:
-        return self.state != "done"
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def fraction(self) -> float:
-        """Share of the job done, counting finished runs and epochs of the runs in flight."""
-        done = len(self.finished)
-        in_flight = sum(r["epoch"] for key, r in self.progress.items()
-                        if key not in {(f.label, f.train_config.seed) for f in self.finished})
-        return min(1.0, (done + in_flight / max(self.epochs, 1)) / max(self.total_runs, 1))
+def forget_gone_visitors(store: RunStore) -> list[str]:
+    """Delete the runs of anonymous visitors whose session has ended, at most every SWEEP_EVERY_S: nobody can
+    reach them again. A session ends with the server process, so this process forgets every session it has
+    not seen, and those not seen for SESSION_TTL_S. Returns the visitors whose runs were deleted."""
+    seen, now = SEEN, time.time()
+    if now - seen.get("", 0.0) < SWEEP_EVERY_S:
+        return []
+    seen[""] = now
+    gone = [owner for owner in store.owners()
+            if owner.startswith("session:") and now - seen.get(owner, 0.0) > SESSION_TTL_S]
+    for owner in gone:
+        mine = store.scoped(owner)
+        mine.delete(mine.runs()["id"])
+    for owner in [o for o, t in seen.items() if o and now - t > SESSION_TTL_S]:
+        del seen[owner]
+    return gone

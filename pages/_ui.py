@@ -1,52 +1,59 @@
 """Widgets and state shared by the pages. Pages stay thin: widgets -> config -> lib -> charts."""
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
+from lib import hosting, reference
 from lib.errors import ConfigError
-from lib.experiments import dataset
+from lib.experiments import Comparison, dataset, load_comparison, validate_models
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, match_params
+from lib.results import INIT_TITLES, TASK_TITLES, Settings, json_with_settings, with_settings
 from lib.store import RunStore, StoreError, default_path
+from lib.tasks import make_dataset
 from lib.tasks.sine import SineConfig
-from lib.tasks.text import TextRecallConfig, cue_lag
+from lib.tasks.text import TextRecallConfig
 from lib.tasks.video import GAP_MODES, VideoConfig
 from lib.train import TrainConfig
-from pages._jobs import Job
+from pages._jobs import Job, engine, forget_gone_visitors, visitor
 
-TASK_LABELS = {"text_recall": "Text recall", "sine": "Sine waves", "video": "Video frames"}
-KIND_LABELS = {"ffnn": "FFNN (fixed window)", "rnn": "Vanilla RNN", "gru": "GRU", "lstm": "LSTM"}
-INIT_LABELS = {"auto": "best practice", "pytorch": "PyTorch default", "orthogonal": "orthogonal recurrent",
-               "forget1": "forget-gate bias 1", "chrono": "chrono + orthogonal"}
-MAX_SEEDS, MAX_EPOCHS, MAX_HIDDEN, MAX_TRAIN = 5, 200, 512, 20_000  # guards for a shared host
+TASK_LABELS, INIT_LABELS = TASK_TITLES, INIT_TITLES  # the names the app gives tasks and init schemes
 LRS, BATCHES = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), (16, 32, 64, 128, 256)
 
-# Bounds of the settings widgets, kept small enough for a shared host.
-LIMITS = {
-    "dist": (0, 200), "n": (200, MAX_TRAIN), "period": (4, 200), "period2": (0, 200), "noise": (0.0, 1.0),
-    "horizon": (1, 50), "seq": (8, 400), "gap": (0, 60), "hidden": (4, MAX_HIDDEN), "layers": (1, 3),
-    "dropout": (0.0, 0.5), "epochs": (1, MAX_EPOCHS), "patience": (0, 50), "seeds": (1, MAX_SEEDS),
+# Bounds of the settings widgets; on a shared host each job's caps (lib.hosting.HOSTED) narrow them.
+_BOUNDS = {
+    "dist": (0, 200), "n": (200, 20_000), "clips": (200, 20_000), "period": (4, 200), "period2": (0, 200),
+    "noise": (0.0, 1.0), "horizon": (1, 50), "seq": (8, 400), "gap": (0, 60), "hidden": (4, 512), "layers": (1, 3),
+    "dropout": (0.0, 0.5), "epochs": (1, 200), "patience": (0, 50), "seeds": (1, 5),
     "budget": (0, 2_000_000), "window": (1, 400), "lo": (1, 400), "hi": (1, 400), "count": (2, 16),
 }
+_CAPS = {"n": "samples", "clips": "samples", "epochs": "epochs", "hidden": "hidden", "layers": "layers",  # widget ->
+         "seeds": "seeds", "dist": "distance", "gap": "distance", "seq": "distance"}  # field of lib.hosting.Limits
 
 
-_navigation_checked = False
+class _Limits(Mapping):
+    """The widgets' (low, high) bounds, each high lowered to this server's cap; read when a widget is drawn."""
+
+    def __getitem__(self, name: str) -> tuple:
+        lo, hi = _BOUNDS[name]
+        return (lo, min(hi, getattr(hosting.limits(), _CAPS[name]))) if name in _CAPS else (lo, hi)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_BOUNDS)
+
+    def __len__(self) -> int:
+        return len(_BOUNDS)
 
 
-def use_app_navigation() -> None:
-    """Every page calls this first. Streamlit runs an app with a pages/ folder as a legacy multipage app
-    until st.navigation has run once in the server process, so a fresh server's first visit straight to
-    a page's URL would run that page alone, without app.py: switch to app.py's navigation and rerun, once
-    per process (the flag then stays off in a server)."""
-    global _navigation_checked
-    if not _navigation_checked:
-        _navigation_checked = True
-        if PagesManager.uses_pages_directory:
-            PagesManager.uses_pages_directory = False
-            st.rerun()
+LIMITS = _Limits()
+
+RECURRENT = [k for k, kind in MODEL_KINDS.items() if kind.recurrent]
+WINDOWED = next(k for k, kind in MODEL_KINDS.items() if kind.windowed)  # the kind whose window the pages sweep
 
 
 def results() -> dict:
@@ -56,8 +63,56 @@ def results() -> dict:
 
 def setting(key: str) -> dict:
     """Widget arguments for a setting: kept across page switches and mirrored in the page's URL, so a
-    copied link reproduces the setup (Streamlit ignores link values a widget would reject)."""
+    copied link reproduces the setup (`clean_links` makes the link's values safe first)."""
     return {"key": key, "persist_state": "session", "bind": "query-params"}
+
+
+def link_value(key: str, text: str) -> tuple[str | None, str | None]:
+    """A link's value for setting `key` as the page may use it (None: drop it), and a note when it changed.
+
+    Text that reads as NaN or infinity ("inf", "1e400") is dropped for every setting: Streamlit's number
+    widgets crash on it. A numeric setting (LIMITS names them; a key ends in its setting's name) also drops
+    text and fractions of whole numbers, and clamps numbers to its bounds. Other values pass: Streamlit
+    ignores those its widgets would reject.
+    """
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        number = None
+    if number is not None and not math.isfinite(number):
+        return None, f"{key}={text} dropped (not a finite number)"
+    name = key.rsplit("_", 1)[-1]
+    if name not in LIMITS:
+        return text, None
+    lo, hi = LIMITS[name]
+    if number is None:
+        return None, f"{key}={text} dropped (not a number)"
+    if isinstance(lo, int) and isinstance(hi, int) and not number.is_integer():
+        return None, f"{key}={text} dropped (not a whole number)"
+    if not lo <= number <= hi:
+        clamped = type(lo)(min(max(number, lo), hi))
+        return str(clamped), f"{key}={text} set to {clamped} (the setting allows {lo} to {hi})"
+    return text, None
+
+
+def clean_links() -> None:
+    """Make this page's link parameters safe (see `link_value`) before any widget reads them, and say what
+    changed, so that no link can crash a page."""
+    notes = []
+    for key in list(st.query_params):
+        values = st.query_params.get_all(key)
+        kept = []
+        for text in values:
+            value, note = link_value(key, text)
+            notes += [note] if note else []
+            kept += [value] if value is not None else []
+        if kept != values:
+            if kept:
+                st.query_params[key] = kept if len(kept) > 1 else kept[0]
+            else:
+                del st.query_params[key]
+    if notes:
+        st.warning(f"This link's settings were adjusted: {'; '.join(notes)}.", icon=":material/link:")
 
 
 @st.cache_resource(show_spinner=False)
@@ -66,17 +121,35 @@ def _open_store(path: str) -> RunStore:
 
 
 def run_store() -> RunStore | None:
-    """This install's run store, or None after explaining why it cannot be opened."""
+    """This install's run store as this session's visitor sees it (on a shared host only their own runs,
+    within their quota), or None after explaining why it cannot be opened."""
     try:
-        return _open_store(str(default_path()))
+        store = _open_store(str(default_path()))
     except StoreError as err:
-        st.error(f"Runs are not being saved: {err}")
+        st.error("Runs are not being saved on this server right now." if hosting.hosted()
+                 else f"Runs are not being saved: {err}")
         return None
+    if not hosting.hosted():
+        return store
+    forget_gone_visitors(store)
+    return store.scoped(visitor(), hosting.limits().stored_runs)
+
+
+def user_task():
+    """The dataset prepared on the Your data page in this session (a UserDataConfig), or None."""
+    prepared = st.session_state.get("user_data")
+    return None if prepared is None else prepared["cfg"]
 
 
 def task_picker(prefix: str):
-    """Task selector and its knobs; returns a task config (not yet validated)."""
-    name = st.selectbox("Task", list(TASK_LABELS), format_func=TASK_LABELS.get, **setting(f"{prefix}_task"))
+    """Task selector and its knobs; returns a task config (not yet validated). Your data is offered once the
+    Your data page has prepared a dataset in this session."""
+    user = user_task()
+    names = [name for name in TASK_LABELS if name != "userdata" or user is not None]
+    name = st.selectbox("Task", names, format_func=TASK_LABELS.get, **setting(f"{prefix}_task"))
+    if name == "userdata":
+        st.caption(f"Prepared on the Your data page from {st.session_state['user_data']['file']}.")
+        return user
     if name == "text_recall":
         d = st.slider("Distance: filler words between the cue and the answer", *LIMITS["dist"], 20,
                       **setting(f"{prefix}_dist"),
@@ -103,45 +176,51 @@ def task_picker(prefix: str):
     gap = c1.slider("Gap: frames between the digit and the answer", *LIMITS["gap"], 20, **setting(f"{prefix}_gap"))
     mode = c2.selectbox("Gap frames show", GAP_MODES, **setting(f"{prefix}_mode"))
     features = c1.radio("Frame features", ["pixels", "pca"], horizontal=True, **setting(f"{prefix}_feat"))
-    n = c2.number_input("Training clips", *LIMITS["n"], VideoConfig.n_train, 200, **setting(f"{prefix}_n"))
+    n = c2.number_input("Training clips", *LIMITS["clips"], min(VideoConfig.n_train, LIMITS["clips"][1]), 200,
+                        **setting(f"{prefix}_clips"))
     return VideoConfig(gap=gap, gap_mode=mode, features=features, n_train=int(n))
 
 
-def reach(task) -> int | None:
-    """The FFNN window that first sees the decisive input, where the task has one."""
-    if isinstance(task, TextRecallConfig):
-        return cue_lag(task.distance)
-    if isinstance(task, VideoConfig):
-        return task.gap + 1
-    if isinstance(task, SineConfig):
-        return task.main_period
-    return None
+TRAIN_FIELDS = ("hidden", "layers", "dropout", "init", "lr", "batch", "epochs", "patience", "seeds", "budget")
 
 
-def train_settings(prefix: str, epochs: int = 60) -> tuple[TrainConfig, list[int], dict]:
-    """The advanced expander: training settings, seeds and per-model options."""
+def train_settings(prefix: str, epochs: int = 60, fields: tuple[str, ...] = TRAIN_FIELDS,
+                   metric: str = "metric") -> tuple[TrainConfig, list[int], dict]:
+    """The advanced expander: training settings, seeds and per-model options; only `fields` are shown (the
+    others keep their defaults), so a page offers no setting that does nothing there."""
+    defaults = {"hidden": 64, "layers": 1, "dropout": 0.0, "init": "auto", "lr": 3e-3, "batch": 64, "epochs": epochs,
+                "patience": 10, "seeds": 1, "budget": 0}
+    v = dict(defaults)
     with st.expander("Advanced settings"):
-        c1, c2, c3 = st.columns(3)
-        hidden = c1.number_input("Hidden units", *LIMITS["hidden"], 64, 4, **setting(f"{prefix}_hidden"))
-        layers = c2.number_input("Layers", *LIMITS["layers"], 1, **setting(f"{prefix}_layers"))
-        dropout = c3.slider("Dropout", *LIMITS["dropout"], 0.0, 0.05, **setting(f"{prefix}_dropout"))
-        init = c1.selectbox("Recurrent initialisation", list(INIT_LABELS), format_func=INIT_LABELS.get,
-                            **setting(f"{prefix}_init"), help="Best practice: orthogonal for the RNN, chrono for "
-                            "LSTM and GRU (Tallec & Ollivier 2018). Not every scheme applies to every model.")
-        lr = c2.select_slider("Learning rate", LRS, 3e-3,
-                              **setting(f"{prefix}_lr"))
-        batch = c3.select_slider("Batch size", BATCHES, 64, **setting(f"{prefix}_batch"))
-        ep = c1.number_input("Max epochs", *LIMITS["epochs"], epochs, **setting(f"{prefix}_epochs"))
-        patience = c2.number_input("Early-stopping patience (0 = off)", *LIMITS["patience"], 10,
-                                   **setting(f"{prefix}_patience"))
-        n_seeds = c3.number_input("Seeds", *LIMITS["seeds"], 1, **setting(f"{prefix}_seeds"))
-        budget = c1.number_input("Parameter budget (0 = off)", *LIMITS["budget"], 0, 1000,
-                                 **setting(f"{prefix}_budget"),
-                                 help="Size every model's hidden layer to about this many parameters.")
-    cfg = TrainConfig(lr=float(lr), batch_size=int(batch), epochs=int(ep), patience=int(patience))
-    model = {"hidden": int(hidden), "layers": int(layers), "dropout": float(dropout), "init": init,
-             "budget": int(budget)}
-    return cfg, list(range(int(n_seeds))), model
+        cols = st.columns(3)
+        widgets = {
+            "hidden": lambda c: c.number_input("Hidden units", *LIMITS["hidden"], 64, 4, **setting(f"{prefix}_hidden")),
+            "layers": lambda c: c.number_input("Layers", *LIMITS["layers"], 1, **setting(f"{prefix}_layers")),
+            "dropout": lambda c: c.slider("Dropout", *LIMITS["dropout"], 0.0, 0.05, **setting(f"{prefix}_dropout")),
+            "init": lambda c: c.selectbox(
+                "Recurrent initialisation", list(INIT_LABELS), format_func=INIT_LABELS.get,
+                **setting(f"{prefix}_init"), help="Best practice: orthogonal for the RNN, chrono for LSTM and GRU "
+                "(Tallec & Ollivier 2018). Not every scheme applies to every model."),
+            "lr": lambda c: c.select_slider("Learning rate", LRS, 3e-3, **setting(f"{prefix}_lr")),
+            "batch": lambda c: c.select_slider("Batch size", BATCHES, 64, **setting(f"{prefix}_batch")),
+            "epochs": lambda c: c.number_input("Max epochs", *LIMITS["epochs"], epochs, **setting(f"{prefix}_epochs")),
+            "patience": lambda c: c.number_input(
+                "Early-stopping patience (0 = off)", *LIMITS["patience"], 10, **setting(f"{prefix}_patience"),
+                help=f"Training stops after this many epochs without a better validation {metric}; 0 trains every "
+                     f"epoch. Either way the epoch with the best validation {metric} (ties: the lower validation "
+                     "loss) is kept, and its weights are the ones tested."),
+            "seeds": lambda c: c.number_input("Seeds", *LIMITS["seeds"], 1, **setting(f"{prefix}_seeds")),
+            "budget": lambda c: c.number_input("Parameter budget (0 = off)", *LIMITS["budget"], 0, 1000,
+                                               **setting(f"{prefix}_budget"),
+                                               help="Size every model's hidden layer to about this many parameters."),
+        }
+        for i, name in enumerate(f for f in TRAIN_FIELDS if f in fields):
+            v[name] = widgets[name](cols[i % 3])
+    cfg = TrainConfig(lr=float(v["lr"]), batch_size=int(v["batch"]), epochs=int(v["epochs"]),
+                      patience=int(v["patience"]))
+    model = {"hidden": int(v["hidden"]), "layers": int(v["layers"]), "dropout": float(v["dropout"]),
+             "init": v["init"], "budget": int(v["budget"])}
+    return cfg, list(range(int(v["seeds"]))), model
 
 
 def build_models(task, kinds: list[str], windows: list[int], opts: dict) -> list[ModelConfig]:
@@ -151,34 +230,84 @@ def build_models(task, kinds: list[str], windows: list[int], opts: dict) -> list
         init = opts["init"] if opts["init"] in MODEL_KINDS[kind].inits else "auto"
         base = ModelConfig(kind=kind, hidden=opts["hidden"], layers=opts["layers"], dropout=opts["dropout"],
                            init=init)
-        models += [replace(base, window=w) for w in windows] if kind == "ffnn" else [base]
+        models += [replace(base, window=w) for w in windows] if MODEL_KINDS[kind].windowed else [base]
     if opts.get("budget"):
         io = ModelIO.from_dataset(dataset(task))
         models = [match_params(m, io, opts["budget"]) for m in models]
     return models
 
 
-def checked_dataset(task):
-    """The task's dataset, or None after showing what to change."""
+def kinds_of(models) -> list[str]:
+    """The model kinds among `models`, in order: the default choice of a page whose reference used them."""
+    return list(dict.fromkeys(m.kind for m in models))
+
+
+def kind_picker(where, label: str, key: str, default: list[str], options=tuple(MODEL_KINDS)) -> list[str]:
+    """A multiselect of model kinds, named by their titles."""
+    return where.multiselect(label, list(options), default=default, format_func=lambda k: MODEL_KINDS[k].title,
+                             **setting(key))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def shared_dataset(task):
+    """The task's dataset, built once for every session of this server (a dataset depends on its config
+    alone); the four most recently used are kept."""
+    return make_dataset(task)
+
+
+def checked_dataset(task, fail: str = "Cannot train"):
+    """The task's dataset, or None after showing what to change ("{fail}: ...", in the widgets' words)."""
     try:
-        return dataset(task)
+        return shared_dataset(task)
     except ConfigError as err:
-        st.error(f"Task settings: {err}")
+        st.error(f"{fail}: {in_widget_words(task, str(err))}")
         return None
 
 
-def start_job(page: str, title: str, fn, total_runs: int, epochs: int, meta: dict | None = None,
-              switch_to: str | None = None) -> None:
-    """Start a background job unless this session already has one running, then show its page."""
+def launch(page: str, title: str, task, train_cfg: TrainConfig, seeds: list[int], plan: Callable,
+           fail: str = "Cannot train", switch_to: str | None = None, meta: dict | None = None) -> None:
+    """Check the settings, also against this server's caps (lib.hosting), then queue this page's job on the
+    server's engine and show `page` (at `switch_to`), unless this session is training already.
+
+    plan() returns (models, runs per model and seed, run): run is picklable (a functools.partial of a lib
+    function) and takes store=... and the progress callbacks, since it trains in a worker process. A
+    ConfigError from these checks, or the engine's refusal (one job per visitor, a full queue), is shown as
+    "{fail}: ..." instead. meta: more for the job's meta (e.g. the settings it trains), beside the task.
+    """
     job = st.session_state.get("job")
     if job is not None and job.running:
         st.warning(f"“{job.title}” is still training; wait for it or cancel it first.")
         return
-    st.session_state["job"] = Job(title, fn, total_runs, epochs, meta)
+    try:
+        models, repeats, run = plan()
+        total = len(models) * repeats * len(seeds)
+        hosting.check_job(hosting.limits(), task, models, train_cfg, seeds, total)
+        validate_models(task, models, seeds)
+        train_cfg.validate()
+        store = run_store()
+        job = engine().submit(Job(title, run, total, train_cfg.epochs, {"task": task, **(meta or {})},
+                                  owner=visitor(), store_path=None if store is None else str(store.path),
+                                  quota=hosting.limits().stored_runs))
+    except ConfigError as err:
+        st.error(f"{fail}: {err}")
+        return
+    st.session_state["job"] = job
     st.session_state["job_page"] = page
     if switch_to:
         st.switch_page(switch_to)
     st.rerun()
+
+
+def measure(key: str, what: str, fn: Callable) -> None:
+    """results()[key] = fn(), run under a spinner with every training slot held so that no training shares
+    the machine with its timings; only a warning while a job trains on this server."""
+    with engine().exclusive() as free:
+        if not free:
+            st.warning("A model is training on this server; measure when it has finished, so its work does "
+                       "not distort the timings.")
+            return
+        with st.spinner(what):
+            results()[key] = fn()
 
 
 def training_here(page: str) -> bool:
@@ -187,48 +316,245 @@ def training_here(page: str) -> bool:
     return job is not None and job.running and st.session_state.get("job_page") == page
 
 
-def job_panel(page: str, finish) -> None:
-    """Live progress with a Cancel button while this page's job runs; `finish(job)` stores its outcome."""
+def job_panel(page: str, finish, live: Callable | None = None) -> None:
+    """Live progress with a Cancel button while this page's job runs; `finish(job)` stores its outcome.
+    live(job), when given, draws more of the running job inside the progress panel (e.g. its loss curves)."""
     job = st.session_state.get("job")
     if job is None:
         return
+    job.touch()
     if st.session_state.get("job_page") != page:
         if job.running:
             st.info(f"“{job.title}” is training on another page; its results will wait there.")
         return
     if not job.running:
         st.session_state["job"] = None
+        if isinstance(job.result, Comparison) and job.result.dataset is None:  # sent back without it
+            job.result.dataset = shared_dataset(job.result.task)
         if job.error:
             st.error(job.error)
+        elif job.stop_reason and job.stop_reason != CANCELLED_BY_VISITOR:
+            st.warning(f"“{job.title}” was {job.stop_reason}.")
         finish(job)
         return
-    _progress(page)
+    _progress(page, live)
 
 
-@st.fragment(run_every=0.5)
-def _progress(page: str) -> None:
+CANCELLED_BY_VISITOR = "cancelled"
+PROGRESS_EVERY_S = 1.0  # each refresh is a script run on the server: keep it light and not too frequent
+
+
+@st.fragment(run_every=PROGRESS_EVERY_S)
+def _progress(page: str, live: Callable | None = None) -> None:
     job = st.session_state.get("job")
     if job is None or not job.running:
         st.rerun()
-    doing = "waiting for a free slot" if job.state == "queued" else "training"
-    st.progress(job.fraction(), text=f"{job.title}: {doing} — {len(job.finished)} of {job.total_runs} runs finished")
-    rows = [{"model": lab, "seed": seed, "epoch": r["epoch"], "train loss": r["train_loss"],
-             "val loss": r["val_loss"], "val metric": r["val_metric"], "elapsed s": r["elapsed_seconds"]}
-            for (lab, seed), r in job.progress.items()]
-    if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{page}_progress_table")
+    job.touch()
+    st.progress(job.fraction(), text=progress_text(job))
+    rows = sorted(job.progress.items())
+    if rows:  # a few lines of text: cheaper to send each second than a table
+        st.caption("  \n".join(f"{label} (seed {seed}): epoch {r['epoch']} of {job.epochs}, validation "
+                                f"metric {r['val_metric']:.3g}, {r['elapsed_seconds']:.0f} s"
+                                for (label, seed), r in rows))
+    if live is not None:
+        live(job)
     if st.button("Cancel", key=f"{page}_cancel", disabled=job.cancelled, type="secondary"):
-        job.cancel()
+        job.cancel(CANCELLED_BY_VISITOR)
         st.toast("Cancelling: finished runs are kept.")
 
 
+def progress_text(job: Job) -> str:
+    """Where a job stands: its place in the queue with an estimated start, or how far it has trained."""
+    position = engine().position(job)
+    if position is not None:
+        wait = engine().estimated_start(job)
+        return (f"{job.title}: waiting in the queue, position {position[0]} of {position[1]}; estimated start "
+                f"in about {_about(wait)}")
+    return f"{job.title}: training — {len(job.finished)} of {job.total_runs} runs finished"
+
+
+def _about(seconds: float) -> str:
+    return f"{round(seconds / 60)} min" if seconds >= 90 else f"{max(5, round(seconds / 5) * 5)} s"
+
+
+def job_status(page: str) -> None:
+    """In the sidebar: on a shared host the caps of every job; on every page but the job's own (`page` is the
+    url path of the page shown) this session's job while it trains, so that it is never taken for an
+    abandoned one (on a shared host a job whose visitor has gone is cancelled). The first call starts the
+    engine, so its workers are ready by the time a visitor presses a button."""
+    engine()
+    if hosting.hosted():
+        st.sidebar.caption(f"A shared server: one job per visitor at a time. {hosting.limits().describe()}")
+    job = st.session_state.get("job")
+    if job is not None and job.running:
+        job.touch()
+        if st.session_state.get("job_page") != page:
+            with st.sidebar:
+                _job_status()
+
+
+@st.fragment(run_every=3 * PROGRESS_EVERY_S)
+def _job_status() -> None:
+    job = st.session_state.get("job")
+    if job is None:
+        return
+    job.touch()
+    st.caption(progress_text(job) if job.running else f"“{job.title}” has finished; open its page to see it.")
+
+
+# -- results: what produced them, and when the form no longer matches ------------------------------------
+
+# Task config fields -> the labels of the widgets that set them, so messages speak the page's words.
+WIDGET_WORDS = {
+    "text_recall": {"distance": "Distance", "objective": "Objective", "n_train": "Training sentences"},
+    "sine": {"seq_len": "Input window of the recurrent models (steps)", "horizon": "Forecast horizon (steps)",
+             "noise": "Noise (std)"},
+    "video": {"gap": "Gap", "gap_mode": "Gap frames show", "features": "Frame features",
+              "n_train": "Training clips"},
+}
+
+
+def in_widget_words(task, message: str) -> str:
+    """A ConfigError message about a task's form with its config field names replaced by widget labels."""
+    for field, label in WIDGET_WORDS.get(task.name, {}).items():
+        message = re.sub(rf"\b{field}\b", f"“{label}”", message)
+    return message
+
+
+def task_values(prefix: str, task) -> dict:
+    """The widget values of task_picker(prefix) that give `task` (for Restore buttons)."""
+    values = {f"{prefix}_task": task.name}
+    if isinstance(task, TextRecallConfig):
+        values |= {f"{prefix}_dist": task.distance, f"{prefix}_obj": task.objective, f"{prefix}_n": task.n_train}
+    elif isinstance(task, SineConfig):
+        values |= {f"{prefix}_period": int(task.periods[0]),
+                   f"{prefix}_period2": int(task.periods[1]) if len(task.periods) > 1 else 0,
+                   f"{prefix}_noise": task.noise, f"{prefix}_horizon": task.horizon, f"{prefix}_seq": task.seq_len}
+    elif isinstance(task, VideoConfig):
+        values |= {f"{prefix}_gap": task.gap, f"{prefix}_mode": task.gap_mode, f"{prefix}_feat": task.features,
+                   f"{prefix}_clips": task.n_train}
+    return values
+
+
+def train_values(prefix: str, settings: Settings) -> dict:
+    """The widget values of train_settings(prefix) that give these settings' models, training and seeds."""
+    model = settings.models[0] if settings.models else ModelConfig()
+    t = settings.train
+    return {f"{prefix}_hidden": model.hidden, f"{prefix}_layers": model.layers, f"{prefix}_dropout": model.dropout,
+            f"{prefix}_init": next((m.init for m in settings.models if m.init != "auto"), "auto"),
+            f"{prefix}_lr": t.lr, f"{prefix}_batch": t.batch_size, f"{prefix}_epochs": t.epochs,
+            f"{prefix}_patience": t.patience, f"{prefix}_seeds": max(len(settings.seeds), 1),
+            f"{prefix}_budget": settings.budget}
+
+
+def _accepts(key: str, value) -> bool:
+    """Whether the widget behind `key` can show `value` (a result from the CLI may use other values)."""
+    name = key.rsplit("_", 1)[-1]
+    if name == "lr":
+        return value in LRS
+    if name == "batch":
+        return value in BATCHES
+    if name in LIMITS and isinstance(value, int | float):
+        lo, hi = LIMITS[name]
+        return lo <= value <= hi
+    return True
+
+
+def restore(values: dict) -> None:
+    """Put values into their widgets (a button callback: it runs before the widgets are drawn again)."""
+    for key, value in values.items():
+        if _accepts(key, value):
+            st.session_state[key] = value
+
+
+def result_header(shown: Settings, form: Settings | None, values: dict, key: str, metric: str = "metric",
+                  groups: tuple[str, ...] = ("Task", "Models", "Training", "Seeds"),
+                  changed: str = "Settings changed since this result") -> None:
+    """The settings that produced the result below (the `groups` of Settings.describe); when the form differs,
+    a notice of what changed with a "Restore these settings" button that puts `values` (the result's widget
+    values) back."""
+    st.markdown("  \n".join(f"**{group}:** {text}" for group, text in shown.describe(metric) if group in groups))
+    differences = shown.changes(form)
+    if differences:
+        st.warning(f"{changed}: {'; '.join(differences)}. The result below is still the one of the settings "
+                   f"above; run it again for the form's, or restore these settings.", icon=":material/sync_problem:")
+        st.button("Restore these settings", key=f"{key}_restore", on_click=restore, args=(values,))
+
+
+def linked(shown_ids: list[str]) -> Comparison | None:
+    """The runs this page's link names (?runs=id,id), loaded from the run store, unless they are the result
+    shown already; a warning names the ids left out (see lib.experiments.load_comparison)."""
+    text = st.query_params.get("runs", "")
+    link = [i for i in text.split(",") if i]
+    if not link or link == shown_ids or text in st.session_state.get("runs_linked", ()):
+        return None  # no link, or one this session wrote for a result it has since replaced
+    store = run_store()
+    loaded, dropped = load_comparison(store, link) if store is not None else (None, [f"{i} (no run store)"
+                                                                                     for i in link])
+    if dropped:
+        st.warning(f"Left out of this link: {', '.join(dropped)}.", icon=":material/link_off:")
+    if loaded is None:
+        st.query_params.pop("runs", None)
+    return loaded
+
+
+def link_runs(ids: list[str]) -> None:
+    """Name the shown result's runs in the page's link, so that the link shows the same result elsewhere."""
+    ids = [i for i in ids if i]
+    if ids:
+        st.query_params["runs"] = ",".join(ids)
+        st.session_state.setdefault("runs_linked", set()).add(",".join(ids))
+    else:
+        st.query_params.pop("runs", None)
+
+
 def reference_note(ref: dict) -> str:
-    """How the precomputed reference results shown before a user's own run were made."""
+    """How the precomputed reference results shown before a user's own run were made, and which seeds it holds
+    beyond the form's."""
     env, meta = ref["meta"]["env"], ref["meta"]
-    return (f"Precomputed reference results ({len(meta['seeds'])} seeds), made by `{meta['command']}` on "
-            f"{meta['created']} with torch {env['torch']} on {env['device']}, {env.get('workers', 1)} worker "
-            f"process(es) with {env['threads']} thread(s) each. "
-            "Run your own above to replace them.")
+    held, shown = reference.settings(ref["name"]).seeds, ref["settings"].seeds
+    load = f", at a load average of {env['load_1min']:.1f}" if env.get("load_1min") is not None else ""
+    more = (f" It holds seeds {', '.join(map(str, held))}; set Seeds to {len(held)} under Advanced settings to see "
+            f"them all." if set(held) - set(shown) else "")
+    return (f"Precomputed reference result, made by `{meta['command']}` on {meta['created']} with torch "
+            f"{env['torch']} on {env['device']}, {env.get('workers', 1)} worker process(es) with {env['threads']} "
+            f"thread(s) each{load}; its seconds were measured then. Train above to replace it.{more}")
+
+
+@st.cache_resource(show_spinner=False)
+def reference_models() -> Comparison | None:
+    """The shipped reference models (seed 0 of the reference comparison), shared by every session; None when
+    they are not shipped."""
+    return reference.comparison()
+
+
+@st.cache_resource(show_spinner="Probing the reference models…")
+def reference_probe(what: str, _make: Callable):
+    """A probe `what` of the reference models, computed once per server by _make() (do not mutate it)."""
+    return _make()
+
+
+def probe_models() -> tuple[Comparison | None, str]:
+    """The models the Probe and Memory pages read, and a sentence saying whose they are: this session's latest
+    comparison with trained models, else the shipped reference models (None when neither)."""
+    comp = results().get("compare")
+    if comp is not None and any(r.model is not None for r in comp.runs):
+        return comp, f"Models from your latest comparison: **{comp.dataset.description}**"
+    ref = reference_models()
+    if ref is None:
+        return None, ""
+    return ref, (f"**Reference models** (precomputed, seed 0 of the reference comparison made by "
+                 f"`{reference.COMMAND}`): **{ref.dataset.description}** Train a comparison on the Compare page to "
+                 f"probe your own models here.")
+
+
+def reference_offers(how: str, values_of: Callable[[Settings], dict], key: str) -> None:
+    """Each precomputed reference of kind `how`, with a button that loads its settings into the form."""
+    for name, ref in reference.offers(how).items():
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        c1.caption("Precomputed reference: " + " · ".join(text for _, text in ref.describe()[:2])
+                   + f" · seeds {', '.join(map(str, ref.seeds))}")
+        c2.button("Load these settings", key=f"{key}_{name}", on_click=restore, args=(values_of(ref),))
 
 
 def chart(fig, key: str, caption: str) -> None:
@@ -236,8 +562,11 @@ def chart(fig, key: str, caption: str) -> None:
     st.caption(caption)
 
 
-def download(df: pd.DataFrame, name: str, key: str) -> None:
+def download(df: pd.DataFrame, name: str, key: str, settings: Settings | None = None) -> None:
+    """CSV and JSON download buttons, the files made only when clicked; with `settings`, the CSV gets their
+    columns (task.*, train.*, model.*, seeds) and the JSON is {"settings": ..., "rows": ...}."""
     c1, c2, _ = st.columns([1, 1, 4])
-    c1.download_button("Download CSV", df.to_csv(index=False), f"{name}.csv", "text/csv", key=f"{key}_csv")
-    c2.download_button("Download JSON", df.to_json(orient="records", indent=1), f"{name}.json",
-                       "application/json", key=f"{key}_json")
+    csv = df if settings is None else with_settings(df, settings)
+    c1.download_button("Download CSV", lambda: csv.to_csv(index=False), f"{name}.csv", "text/csv", key=f"{key}_csv")
+    c2.download_button("Download JSON", lambda: df.to_json(orient="records", indent=1) if settings is None
+                       else json_with_settings(df, settings), f"{name}.json", "application/json", key=f"{key}_json")

@@ -1,91 +1,118 @@
 import pandas as pd
 import streamlit as st
 
-from lib import charts, costs
+from lib import charts, costs, reference
 from lib.errors import ConfigError
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, match_params
+from lib.results import Settings, human_table
 from lib.runtime import environment, resolve_device
+from lib.train import TrainConfig
 from pages import _ui as ui
 
-ui.use_app_navigation()
+P = "w_cost"
 st.title("Costs")
 st.caption("Parameters and FLOPs are computed; seconds and bytes are measured on this machine.")
 
-task = ui.task_picker("w_cost")
-ds = ui.checked_dataset(task)
+task = ui.task_picker(P)
+ds = ui.checked_dataset(task, "Cannot size these models")
 if ds is None:
     st.stop()
 io = ModelIO.from_dataset(ds)
 c1, c2 = st.columns([3, 1])
-kinds = c1.multiselect("Models", list(ui.KIND_LABELS), default=list(ui.KIND_LABELS), format_func=ui.KIND_LABELS.get,
-                       **ui.setting("w_cost_kinds"))
-window = c2.number_input("FFNN window", 1, 400, min(ui.reach(task) or 5, ds.seq_len), **ui.setting("w_cost_window"))
-train_cfg, _, opts = ui.train_settings("w_cost")
+kinds = ui.kind_picker(c1, "Models", f"{P}_kinds", list(MODEL_KINDS))
+window = c2.number_input("FFNN window", *ui.LIMITS["window"], min(task.cue_lag or 5, ds.seq_len),
+                         **ui.setting(f"{P}_window"))
+# Only what changes a model's size or a training step's time: no epochs, seeds or learning rate here.
+train_cfg, _, opts = ui.train_settings(P, fields=("hidden", "layers", "dropout", "batch", "budget"))
 try:
+    if not kinds:
+        raise ConfigError("choose at least one model.")
     models = ui.build_models(task, kinds, [int(window)], opts)
     built = {m.label: build_model(m, io) for m in models}
 except ConfigError as err:
     st.error(f"Cannot size these models: {err}")
     st.stop()
-if not models:
-    st.error("Choose at least one model.")
-    st.stop()
+form = Settings(task, models, TrainConfig(batch_size=train_cfg.batch_size), (), budget=opts["budget"])
+
+
+def form_values(s: Settings) -> dict:
+    """The widget values that give the settings `s` (the Restore button)."""
+    windows = [m.window for m in s.models if MODEL_KINDS[m.kind].windowed]
+    return {**ui.task_values(P, s.task), **ui.train_values(P, s), f"{P}_kinds": ui.kinds_of(s.models),
+            **({f"{P}_window": windows[0]} if windows else {})}
+
 
 st.header("Parameters and FLOPs")
 ui.chart(charts.param_bars({label: costs.param_groups(m) for label, m in built.items()}), "cost_params",
-      "Stacked bars count parameters per layer group. The FFNN's first layer grows with window × features per "
-      "step; a recurrent layer's size does not depend on the sequence length.")
-flop_rows = [{"model": m.label, "parameters": costs.param_groups(built[m.label])["total"],
-              **{k: v for k, v in costs.flops(m, io).items() if k != "groups"}} for m in models]
-st.dataframe(pd.DataFrame(flop_rows), hide_index=True, key="cost_flops_table")
+         "Stacked bars count parameters per layer group. The FFNN's first layer grows with window × features per "
+         "step; a recurrent layer's size does not depend on the sequence length.")
+flops = pd.DataFrame([{"label": m.label, "n_params": costs.param_groups(built[m.label])["total"],
+                       **costs.flops(m, io)} for m in models])
+st.dataframe(human_table(flops), hide_index=True, key="cost_flops_table")
 st.caption("FLOPs per sample, counting matrix multiply-adds (1 MAC = 2 FLOPs); a training step ≈ 3× forward.")
+ui.download(flops.drop(columns=["groups"]), "lookback-costs-flops", "cost_flops_dl", form)
 
 st.header("Measured time, latency and memory")
 if st.button("Measure on this machine", type="primary", key="cost_measure"):
-    with st.spinner("Timing one training epoch, inference latency and peak memory per model…"):
-        ui.results()["costs"] = costs.cost_report(ds, models, train_cfg)
-report = ui.results().get("costs")
-if report is not None:
+    ui.measure("costs", "Timing one training epoch, inference latency and peak memory per model…",
+               lambda: {"report": costs.cost_report(ds, models, train_cfg), "settings": form})
+measured = ui.results().get("costs")
+report = None if measured is None else measured["report"]
+if measured is not None:
+    ui.result_header(measured["settings"], form, form_values(measured["settings"]), "cost", groups=("Task", "Models"),
+                     changed="Measured with other settings than the form's")
+    st.caption(f"Timed with batches of {measured['settings'].train.batch_size} sequences, on this machine.")
     ui.chart(charts.flops_and_time(report), "cost_flops_time",
-          "Left: what the arithmetic says a training step should cost. Middle and right: what it took here. "
-          "When the bars disagree, the kernels matter more than the FLOPs.")
+             "Left: what the arithmetic says a training step should cost. Middle and right: what it took here. "
+             "When the bars disagree, the kernels matter more than the FLOPs.")
     note = costs.flops_vs_time_note(report)
     if note:
         st.warning(note)
-    st.dataframe(report, hide_index=True, key="cost_report_table")
+    st.dataframe(human_table(report.drop(columns=["hidden", "forward_flops"])), hide_index=True,
+                 key="cost_report_table")
+    st.caption("Wall seconds are the clock time, CPU seconds the processor time this process spent; medians.")
+    ui.download(report, "lookback-costs-measured", "cost_dl", measured["settings"])
 else:
     st.info("Press Measure to time one training epoch and the inference latency of every model above.")
 
 st.header("Scaling")
 c1, c2, c3 = st.columns(3)
-what = c1.radio("Grow", ["hidden", "seq_len"], horizontal=True, **ui.setting("w_cost_what"),
+what = c1.radio("Grow", ["hidden", "seq_len"], horizontal=True, **ui.setting(f"{P}_what"),
                 format_func={"hidden": "hidden size", "seq_len": "sequence length"}.get)
-scale_kinds = c2.multiselect("Models", [k for k in MODEL_KINDS if k != "ffnn"], default=["rnn", "lstm"],
-                             format_func=ui.KIND_LABELS.get, **ui.setting("w_cost_scale_kinds"))
+story_recurrent = [k for k in ui.kinds_of(reference.STORY_MODELS) if k in ui.RECURRENT]
+scale_kinds = ui.kind_picker(c2, "Models", f"{P}_scale_kinds", story_recurrent, options=ui.RECURRENT)
 values = (16, 32, 64, 128, 256) if what == "hidden" else (10, 25, 50, 100, 200)
-c3.caption(f"Values: {', '.join(map(str, values))}")
+c3.caption(f"Values: {', '.join(map(str, values))}; random sequences of 16 features, batches of 64.")
 if st.button("Measure scaling", key="cost_scale", disabled=not scale_kinds):
-    with st.spinner("Timing training steps across sizes…"):
-        ui.results()["scaling"] = pd.concat([costs.scaling(k, what, values) for k in scale_kinds], ignore_index=True)
-if ui.results().get("scaling") is not None:
-    ui.chart(charts.scaling_lines(ui.results()["scaling"]), "cost_scaling",
-          "Log-log axes: a slope of 1 means time grows in proportion; compare the measured slope with the FLOPs'.")
+    ui.measure("scaling", "Timing training steps across sizes…",
+               lambda: {"frame": pd.concat([costs.scaling(k, what, values) for k in scale_kinds], ignore_index=True),
+                        "what": what, "kinds": list(scale_kinds)})
+if (scaled := ui.results().get("scaling")) is not None:
+    if (scaled["what"], scaled["kinds"]) != (what, list(scale_kinds)):
+        st.warning("Measured for another choice than the one above; press Measure scaling to time that one.",
+                   icon=":material/sync_problem:")
+    ui.chart(charts.scaling_lines(scaled["frame"]), "cost_scaling",
+             "One line per model, log-log axes: a slope of 1 means time grows in proportion to the size, 2 with its "
+             "square. The legend gives each line's fitted slope; compare the measured one with the FLOPs'.")
+    names = {"label": "model", "value": "hidden units" if scaled["what"] == "hidden" else "sequence length",
+             "n_params": "parameters", "step_seconds": "wall s / step", "train_flops": "training FLOPs / sample"}
+    ui.download(human_table(scaled["frame"], names), "lookback-costs-scaling", "cost_scale_dl")
 
 st.header("Parameter-matched view")
-budget = st.number_input("Parameter budget", 1000, 2_000_000, 20_000, 1000, **ui.setting("w_cost_match"))
+budget = st.number_input("Parameter budget", 1000, 2_000_000, 20_000, 1000, **ui.setting(f"{P}_match"))
 matched = []
 for kind in kinds:
     m = match_params(ModelConfig(kind=kind, window=int(window)), io, int(budget))
-    matched.append({"model": m.label, "hidden units": m.hidden,
-                    "parameters": costs.param_groups(build_model(m, io))["total"],
-                    "training FLOPs / sample": costs.flops(m, io)["train_flops"]})
-st.dataframe(pd.DataFrame(matched), hide_index=True, key="cost_matched")
+    matched.append({"label": m.label, "hidden": m.hidden, "n_params": costs.param_groups(build_model(m, io))["total"],
+                    "train_flops": costs.flops(m, io)["train_flops"]})
+st.dataframe(human_table(pd.DataFrame(matched)), hide_index=True, key="cost_matched")
 st.caption("Each kind sized to the budget by its hidden units; set the same budget under Advanced settings on "
            "Compare to train them matched.")
 
 st.header("Environment")
-env = (report.iloc[0][["device", "device_name", "torch", "threads", "mkldnn"]].to_dict() if report is not None
+env = (report.iloc[0][list(costs.ENV_COLUMNS)].to_dict() if report is not None
        else environment(resolve_device("auto")))
 st.json(env)
-st.caption("Every timing above was taken with these settings. On CPU, PyTorch runs nn.LSTM through a fused "
-           "oneDNN kernel when mkldnn is enabled, while nn.RNN and nn.GRU step through time in a loop.")
+fused = " and ".join(kind.title for kind in MODEL_KINDS.values() if kind.fused_on_cpu)
+st.caption(f"Every timing above was taken with these settings. On CPU, PyTorch runs the {fused} through one fused "
+           "oneDNN kernel when mkldnn is enabled, while the other recurrent models step through time in a loop.")

@@ -1,12 +1,13 @@
+from functools import partial
+
 import streamlit as st
 
 from lib.experiments import compare
-from lib.models import ModelConfig
-from lib.tasks.text import TextRecallConfig, cue_lag
+from lib.reference import STORY_MODELS, STORY_TASK
+from lib.results import Settings
 from lib.train import TrainConfig
 from pages import _ui as ui
 
-ui.use_app_navigation()
 st.title("Lookback")
 st.markdown(
     "A feed-forward net sees only a fixed window of recent inputs; a recurrent net carries a state "
@@ -21,18 +22,12 @@ st.info(
     "tends to lose it as the sentence grows; an LSTM is built to keep it."
 )
 
-DEFAULT_TASK = TextRecallConfig(distance=20)
-DEFAULT_MODELS = [ModelConfig(kind="ffnn", window=5), ModelConfig(kind="ffnn", window=cue_lag(20)),
-                  ModelConfig(kind="rnn"), ModelConfig(kind="lstm")]
 if st.button("Run the default comparison", type="primary", key="home_run",
              help="Text recall at distance 20: FFNN with a 5-word window, FFNN whose window reaches the cue, "
                   "RNN and LSTM, one seed. About half a minute on a laptop CPU."):
-    store = ui.run_store()
-
-    def job(**callbacks):
-        return compare(DEFAULT_TASK, DEFAULT_MODELS, TrainConfig(), (0,), store=store, **callbacks)
-    ui.start_job("compare", "Default comparison", job, total_runs=len(DEFAULT_MODELS), epochs=TrainConfig().epochs,
-              meta={"task": DEFAULT_TASK}, switch_to="pages/compare.py")
+    ui.launch("compare", "Default comparison", STORY_TASK, TrainConfig(), [0],
+              lambda: (STORY_MODELS, 1, partial(compare, STORY_TASK, STORY_MODELS, TrainConfig(), (0,))),
+              switch_to="pages/compare.py", meta={"settings": Settings(STORY_TASK, STORY_MODELS, TrainConfig(), (0,))})
 
 st.subheader("Where to look")
 GUIDE = [
@@ -41,6 +36,7 @@ GUIDE = [
     ("pages/memory.py", "Memory", "accuracy against distance, gradients through time, gate activations"),
     ("pages/costs.py", "Costs", "parameters, FLOPs, measured time and memory; why FLOPs and seconds disagree"),
     ("pages/probe.py", "Probe", "type a sentence, forecast a wave, show a clip: what each model answers"),
+    ("pages/your_data.py", "Your data", "upload sequences of your own (or an example): do they need memory?"),
     ("pages/runs.py", "Runs", "every run saved on this install: browse, compare, export, delete"),
 ]
 for path, title, what in GUIDE:

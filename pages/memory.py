@@ -1,97 +1,150 @@
+from functools import partial
+
 import streamlit as st
 
 from lib import charts, probes, reference
 from lib.errors import ConfigError
-from lib.experiments import distance_sweep, validate_models
-from lib.tasks.sine import SineConfig
+from lib.experiments import distance_configs, distance_sweep
+from lib.models import MODEL_KINDS
+from lib.results import Settings, fmt, parse_numbers
+from lib.stats import cancel_note, distance_verdict, timing_note
+from lib.tasks import TASKS
 from pages import _ui as ui
 
-ui.use_app_navigation()
+P = "w_mem"
 st.title("Memory")
 st.caption("How far back can each model still use what it saw? Measured three ways.")
 
 st.header("Accuracy against dependency distance")
-task = ui.task_picker("w_mem")
-if isinstance(task, SineConfig):
-    st.info("The sine task has no dependency-distance knob; pick text recall or video frames here.")
+task = ui.task_picker(P)
+if task.distance_field is None:
+    with_knob = ", ".join(ui.TASK_LABELS[name].lower() for name, (cls, _) in TASKS.items() if cls.distance_field)
+    st.info(f"{ui.TASK_LABELS[task.name]} has no dependency-distance knob; pick one that has: {with_knob}.")
     task = None
 c1, c2, c3 = st.columns([2, 2, 1])
-text = c1.text_input("Distances (comma-separated)", "0, 10, 20, 40", **ui.setting("w_mem_dists"))
-kinds = c2.multiselect("Models", list(ui.KIND_LABELS), default=["ffnn", "rnn", "lstm"], format_func=ui.KIND_LABELS.get,
-                       **ui.setting("w_mem_kinds"))
-window = c3.number_input("FFNN window", 1, 400, 5, **ui.setting("w_mem_window"))
-train_cfg, seeds, opts = ui.train_settings("w_mem")
+text = c1.text_input("Distances (comma-separated)", fmt(reference.DISTANCES["distance_text"]),
+                     **ui.setting(f"{P}_dists"),
+                     help="The sweep trains every model at each of these distances; they replace the task's own.")
+kinds = ui.kind_picker(c2, "Models", f"{P}_kinds", ui.kinds_of(reference.DISTANCE_MODELS))
+window = c3.number_input("FFNN window", *ui.LIMITS["window"], 5, **ui.setting(f"{P}_window"))
+ds = ui.checked_dataset(task, "Cannot run the sweep") if task is not None else None
+train_cfg, seeds, opts = ui.train_settings(P, metric=ds.metric if ds is not None else "metric")
 
-if st.button("Run the distance sweep", type="primary", key="mem_run", disabled=task is None):
+
+def form_values(s: Settings) -> dict:
+    """The widget values that give the settings `s` (Restore and Load buttons)."""
+    windows = [m.window for m in s.models if MODEL_KINDS[m.kind].windowed]
+    return {**ui.task_values(P, s.task), **ui.train_values(P, s), f"{P}_dists": fmt(s.distances),
+            f"{P}_kinds": ui.kinds_of(s.models), **({f"{P}_window": windows[0]} if windows else {})}
+
+
+form = None  # the settings the form holds, when they can be trained: checked before anything trains
+if ds is not None:
     try:
-        distances = sorted({int(d) for d in text.replace(" ", "").split(",") if d})
-        if not distances:
-            raise ConfigError("give at least one distance, e.g. 0, 10, 20.")
-        models = ui.build_models(task, kinds, [int(window)], opts)
-        validate_models(task, models, seeds)
-        train_cfg.validate()
-    except ValueError as err:  # ConfigError included
-        msg = str(err) if isinstance(err, ConfigError) else f"distances must be whole numbers, got {text!r}."
-        st.error(f"Cannot run the sweep: {msg}")
-    else:
-        def job(**callbacks):
-            return distance_sweep(task, distances, models, train_cfg, seeds, **callbacks)
-        ui.start_job("memory", "Distance sweep", job, total_runs=len(distances) * len(models) * len(seeds),
-                  epochs=train_cfg.epochs, meta={"task": task})
+        distances = parse_numbers(text, "distances")
+        lo, hi = ui.LIMITS["dist" if task.distance_field == "distance" else "gap"]
+        if bad := [d for d in distances if not lo <= d <= hi]:
+            raise ConfigError(f"distances must each be between {lo} and {hi}; "
+                              f"{fmt(bad)} {'is' if len(bad) == 1 else 'are'} not.")
+        distance_configs(task, distances)
+        form = Settings(task, ui.build_models(task, kinds, [int(window)], opts), train_cfg, seeds,
+                        distances=distances, budget=opts["budget"])
+    except ConfigError as err:
+        st.error(f"Cannot run the sweep: {err}")
+
+
+def plan():
+    return form.models, len(form.distances), partial(distance_sweep, task, form.distances, form.models, train_cfg,
+                                                     seeds)
+
+
+if st.button("Run the distance sweep", type="primary", key="mem_run", disabled=form is None) and form is not None:
+    ui.launch("memory", "Distance sweep", task, train_cfg, seeds, plan, "Cannot run the sweep", meta={"settings": form})
 
 
 def finish(job) -> None:
     if job.result is not None:
         ui.results()["memory"] = (job.meta["task"], job.result)
+        ui.results()["memory_settings"], ui.results()["memory_cancelled"] = job.meta["settings"], job.cancelled
 
 
 ui.job_panel("memory", finish)
 mem = ui.results().get("memory")
-if mem is None and not ui.training_here("memory") and (ref := reference.load("distance_text")) is not None:
-    st.info(ui.reference_note(ref))
-    mem = (ref["task"], ref["frames"]["summary"])
 if mem is not None:
     mem_task, sweep = mem
-    ds = ui.checked_dataset(mem_task)
-    ui.chart(charts.metric_vs_distance(sweep, ds.metric, ds.distance_name, ds.chance), "mem_distance",
-          "Each line is one model's test accuracy as the decisive input moves further back (error bars span "
-          "the seeds). A fixed-window FFNN drops to chance once the distance passes its window; a model with "
-          "working memory stays up.")
-    ui.download(sweep, "lookback-distance-sweep", "mem_dl")
+    shown = ui.results()["memory_settings"]
+    st.subheader("Result")
+    ui.result_header(shown, form, form_values(shown), "mem", ui.shared_dataset(mem_task).metric)
+    if ui.results().get("memory_cancelled"):
+        st.warning(cancel_note(sweep, shown.planned_runs))
+elif not ui.training_here("memory") and (ref := reference.matching("distance", form)) is not None:
+    mem_task, sweep = ref["task"], ref["frames"]["summary"]
+    shown = ref["settings"]
+    st.subheader("Reference result")
+    st.info(ui.reference_note(ref))
+    ui.result_header(shown, form, form_values(shown), "mem", ui.shared_dataset(mem_task).metric)
 else:
-    st.info("Run the distance sweep to train every model at every distance.")
+    mem_task = None
+    if not ui.training_here("memory"):
+        st.info("Run the distance sweep to train every model at every distance.")
+        ui.reference_offers("distance", form_values, "mem_ref")
+if mem_task is not None:
+    ds = ui.shared_dataset(mem_task)
+    st.success(distance_verdict(sweep, ds.metric, ds.higher_is_better, ds.chance))
+    ui.chart(charts.metric_vs_distance(sweep, ds.metric, ds.distance_name, ds.chance), "mem_distance",
+             "Each line is one model's test accuracy as the decisive input moves further back (error bars span "
+             "the seeds). A fixed-window FFNN drops to chance once the distance passes its window; a model with "
+             "working memory stays up.")
+    if (note := timing_note(sweep)) is not None:
+        st.caption(note)
+    ui.download(sweep, "lookback-distance-sweep", "mem_dl", shown)
+
+
+def probed(comp, what: str, make):
+    """A probe of the comparison's models, computed once per comparison (the shipped reference models' once
+    per server) and kept while it is the latest comparison."""
+    if comp is ui.reference_models():
+        return ui.reference_probe(what, make)
+    if st.session_state.get("mem_probes", (None,))[0] is not comp:
+        st.session_state["mem_probes"] = (comp, {})
+    cache = st.session_state["mem_probes"][1]
+    if what not in cache:
+        with st.spinner("Probing the models…"):
+            cache[what] = make()
+    return cache[what]
+
 
 st.header("Gradients through time and gates")
-comp = ui.results().get("compare")
-if comp is None or not any(r.model is not None for r in comp.runs):
+comp, whose = ui.probe_models()
+if comp is None:
     st.info("These probes read the models trained on the Compare page; train a comparison there first.")
     st.stop()
 ds = comp.dataset
-st.markdown(f"Models from the latest comparison: **{ds.description}**")
-wrt = st.radio("Gradient with respect to", ["hidden", "input"], horizontal=True, **ui.setting("w_mem_wrt"),
+st.markdown(whose)
+wrt = st.radio("Gradient with respect to", ["hidden", "input"], horizontal=True, **ui.setting(f"{P}_wrt"),
                format_func={"hidden": "hidden state h(t−k)", "input": "input x(t−k)"}.get)
-grads = probes.gradients_before_after(comp.runs, ds, wrt)
+grads = probed(comp, f"grads-{wrt}", lambda: probes.gradients_before_after(comp.runs, ds, wrt))
 ui.chart(charts.gradient_through_time(grads), "mem_grads",
-      "How strongly the loss at the prediction point depends on the state (or input) k steps earlier, averaged "
-      "over 256 test sequences; log scale. Dashed: the same model before training, solid: after. A line that "
-      "falls steeply means that model can hardly learn from, or use, what lies that far back. The FFNN has no "
-      "state, so it shows its inputs: non-zero only inside its window.")
+         "How strongly the loss at the prediction point depends on the state (or input) k steps earlier, averaged "
+         "over 256 test sequences; log scale. Dashed: the same model before training, solid: after. A line that "
+         "falls steeply means that model can hardly learn from, or use, what lies that far back. The FFNN has no "
+         "state, so it shows its inputs: non-zero only inside its window.")
 
-gated = [r for r in comp.runs if r.model is not None and r.model_config.kind in ("lstm", "gru")]
+gated = [r for r in comp.runs if r.model is not None and MODEL_KINDS[r.model_config.kind].gate_names]
 if not gated:
-    st.info("Gate activations need an LSTM or GRU in the comparison.")
+    titles = " or ".join(kind.title for kind in MODEL_KINDS.values() if kind.gate_names)
+    st.info(f"Gate activations need a {titles} in the comparison.")
     st.stop()
 labels = list(dict.fromkeys(r.label for r in gated))
 c1, c2 = st.columns(2)
-label = c1.selectbox("Model", labels, **ui.setting("w_mem_gate_model"))
-index = c2.number_input("Test sample", 0, len(ds.test) - 1, 0, **ui.setting("w_mem_sample"))
+label = c1.selectbox("Model", labels, **ui.setting(f"{P}_gate_model"))
+index = int(c2.number_input("Test sample", 0, len(ds.test) - 1, 0, **ui.setting(f"{P}_sample")))
 run = next(r for r in gated if r.label == label)
-x = ds.test.x[int(index)]
-gates = probes.gate_activations(run.model, x)
-names = ("input", "forget", "output") if run.model_config.kind == "lstm" else ("reset", "update")
-answer = ds.class_names[int(ds.test.y[int(index)])] if ds.class_names and not ds.per_step else None
-title = f"{label} gates along test sample {int(index)}" + (f" (answer: {answer})" if answer else "")
-ui.chart(charts.gate_heatmaps(gates, probes.step_labels(ds, x), names, title),
-      "mem_gates",
-      "Rows are hidden units, columns the input's steps. An LSTM forget gate near 1 keeps the cell's content; "
-      "an input gate near 1 writes the current input. For the GRU, an update gate near 1 keeps the old state.")
+x = ds.test.x[index]
+answer = ds.class_names[int(ds.test.y[index])] if ds.class_names and not ds.per_step else None
+title = f"{label} gates along test sample {index}" + (f" (answer: {answer})" if answer else "")
+gates = probed(comp, f"gates-{label}-{index}", lambda: probes.gate_activations(run.model, x))
+ui.chart(charts.gate_heatmaps(gates, probes.step_labels(ds, x), MODEL_KINDS[run.model_config.kind].gate_names, title),
+         "mem_gates",
+         "Rows are hidden units, columns the input's steps. An LSTM forget gate near 1 keeps the cell's content; "
+         "an input gate near 1 writes the current input. For the GRU, an update gate near 1 keeps the old state.")

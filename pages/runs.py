@@ -1,47 +1,92 @@
 import hashlib
+import json
+import os
+import re
 
 import pandas as pd
 import streamlit as st
 
-from lib import charts
-from lib.bundles import BundleError, export_bundle, import_bundle
-from lib.store import FINAL_STATUSES
+from lib import charts, hosting
+from lib.bundles import export_bundle, import_bundle
+from lib.errors import ConfigError
+from lib.mlflow_export import DEFAULT_EXPERIMENT, export_runs
+from lib.results import config_frame, side_by_side, task_title
+from lib.runtime import Status
 from pages import _ui as ui
 
-ui.use_app_navigation()
+
+def public_json(run_ids: list[str]) -> str:
+    """The runs' full records as JSON; on a shared host without the server's process ids and host name."""
+    if not hosting.hosted():
+        return store.export_json(run_ids)
+    records = json.loads(store.export_json(run_ids))
+    return json.dumps([{k: v for k, v in r.items() if k not in ("pid", "host", "proc_created", "owner")}
+                       for r in records], indent=1)
+
+
 st.title("Runs")
 store = ui.run_store()
 if store is None:
     st.stop()
-st.caption(f"Every run trained on this install is saved in `{store.path}` (set LOOKBACK_DB to move it).")
+limits = hosting.limits()
+if not hosting.hosted():
+    st.caption(f"Every run trained on this install is saved in `{store.path}` (set LOOKBACK_DB to move it).")
+elif store.owner.startswith("session:"):
+    st.caption("Only you see your runs. They belong to this browser session and are removed after it ends: "
+               "download them as a bundle below to keep them, and import the bundle on a later visit.")
+else:
+    st.caption("Only you see your runs; they are kept under your sign-in for your next visit.")
 
 runs = store.runs()
+if hosting.hosted():
+    kept = runs.loc[runs["status"].isin(Status.finished()), "id"].tolist()
+    st.caption(f"{len(runs)} of at most {limits.stored_runs} runs kept.")
+    if kept:
+        st.download_button("Download all my runs (.zip bundle)", lambda: export_bundle(store, kept),
+                           "lookback-my-runs.zip", "application/zip", key="runs_bundle_all")
+if imported := st.session_state.pop("runs_imported", None):
+    st.success(imported)
 with st.expander("Import a bundle"):
-    upload = st.file_uploader("A .zip exported from Lookback", type=["zip"], key="runs_upload")
+    upload = st.file_uploader("A .zip exported from Lookback", type=["zip"], key="runs_upload",
+                              max_upload_size=limits.upload_mb)
     if upload is not None and st.button("Import", key="runs_import"):
         try:
-            ids = import_bundle(store, upload.getvalue())
-        except BundleError as err:
+            report = import_bundle(store, upload.getvalue(), max_bytes=limits.upload_mb * 2**20,
+                                   max_uncompressed=limits.unpacked_mb * 2**20)
+        except ConfigError as err:  # BundleError, or a StoreError from writing the runs
             st.error(f"Nothing was imported: {err}")
         else:
-            st.success(f"Imported {len(ids)} run(s).")
+            st.session_state["runs_imported"] = report.summary()  # shown after the rerun lists the runs
             st.rerun()
 
 if runs.empty:
     st.info("No runs yet. Train something on the Compare or Window tradeoff page and it appears here.")
     st.stop()
 
-c1, c2 = st.columns(2)
-tasks = c1.multiselect("Task", sorted(runs["task"].unique()), **ui.setting("w_runs_task"))
-statuses = c2.multiselect("Status", sorted(runs["status"].unique()), **ui.setting("w_runs_status"))
-mask = pd.Series(True, index=runs.index)
+# One row per run with its config as columns (task knobs in the widgets' words, model, training).
+configs = config_frame(store.configs(runs["id"])).reindex(runs["id"]).set_axis(runs.index)
+table = pd.concat([runs.drop(columns=["task"]), configs], axis=1)
+table["task"] = table["task"].fillna(runs["task"].map(task_title))
+keys = [c for c in configs.columns if c != "task" and table[c].notna().any()]  # the config columns
+
+c1, c2, c3, c4 = st.columns(4)
+tasks = c1.multiselect("Task", sorted(table["task"].unique()), **ui.setting("w_runs_task"))
+statuses = c2.multiselect("Status", sorted(table["status"].unique()), **ui.setting("w_runs_status"))
+key = c3.selectbox("Filter by", ["", *keys], format_func=lambda k: k or "(no filter)", **ui.setting("w_runs_key"))
+values = c4.multiselect(f"where {key} is", sorted(table[key].dropna().astype(str).unique()),
+                        key=f"runs_where_{re.sub(r'[^a-z0-9]+', '_', key.lower())}") if key else []
+mask = pd.Series(True, index=table.index)
 if tasks:
-    mask &= runs["task"].isin(tasks)
+    mask &= table["task"].isin(tasks)
 if statuses:
-    mask &= runs["status"].isin(statuses)
-shown = runs[mask]
+    mask &= table["status"].isin(statuses)
+if key and values:
+    mask &= table[key].astype(str).isin(values)
+shown = table[mask]
 metric_cols = [c for c in shown.columns if c.startswith("test_")]
-cols = ["id", "created", "task", "label", "status", "seed", "epochs", *metric_cols, "n_params", "message"]
+knobs = [c for c in keys if shown[c].notna().any()]
+cols = ["id", "created", "task", "label", "status", "origin", "seed", *knobs, "epochs", *metric_cols, "n_params",
+        "message"]
 # A selection is row positions: key the table by the runs it shows, so a delete, an import or a filter
 # starts a fresh selection instead of pointing at other (or missing) rows.
 view = hashlib.sha1(",".join(shown["id"]).encode()).hexdigest()[:12]
@@ -49,32 +94,70 @@ picked = st.dataframe(shown[cols], hide_index=True, on_select="rerun", selection
                       key=f"runs_table_{view}")
 selected = shown.iloc[picked.selection.rows]["id"].tolist() if picked.selection.rows else []
 st.caption(f"{len(shown)} run(s) shown; select rows to compare, export or delete them.")
+
+group = st.selectbox("Group by", ["", "label", *knobs], format_func=lambda k: k or "(no grouping)",
+                     **ui.setting("w_runs_group"))
+if group and not shown.empty:
+    groups = shown.assign(**{group: shown[group].astype(str)}).groupby(group, sort=True)
+    means = {f"mean {c.replace('test_', 'test ')}": (c, "mean") for c in [*metric_cols, "epochs"]}
+    summary = groups.agg(runs=("id", "size"), **means).reset_index()
+    st.dataframe(summary, hide_index=True, key="runs_groups")
+    st.caption(f"Runs grouped by {group}: how many, and their mean test metrics and epochs.")
 if not selected:
     st.stop()
 
+picked_rows = shown.set_index("id").loc[selected]
+names = [f"{r['label']} ({i[:6]})" for i, r in picked_rows.iterrows()]
+if len(selected) > 1:
+    st.subheader("Selected runs side by side")
+    only = st.toggle("Only the settings and results that differ", True, **ui.setting("w_runs_diff"))
+    rows = picked_rows[["task", "seed", *knobs, "status", "epochs", *metric_cols, "n_params"]].rename(
+        columns=lambda c: c.replace("test_", "test ").replace("n_params", "parameters"))
+    st.dataframe(side_by_side(rows, names, only), key="runs_side")
+    st.caption("One column per selected run; “differs” marks the rows where they disagree.")
+
 histories = []
-for run_id in selected:
+for run_id, name in zip(selected, names, strict=True):
     h = store.history(run_id)
     if not h.empty:
-        rec = runs.set_index("id").loc[run_id]
-        histories.append(h.assign(label=f"{rec['label']} ({run_id[:6]})", seed=rec["seed"]))
+        histories.append(h.assign(run=run_id, label=name, **picked_rows.loc[run_id, ["seed", *knobs]].to_dict()))
 if histories:
-    ui.chart(charts.loss_curves(pd.concat(histories, ignore_index=True)), "runs_loss",
-          "Loss curves of the selected runs: dashed training, solid validation; the id tells runs apart.")
+    colour = st.selectbox("Colour the curves by", ["label", "seed", *knobs], **ui.setting("w_runs_colour"))
+    ui.chart(charts.run_curves(pd.concat(histories, ignore_index=True), colour), "runs_loss",
+             "Loss curves of the selected runs: dashed training, solid validation, one colour per value of the "
+             "setting chosen above; hover a line to see its run.")
 
-finished = [r for r in selected if runs.set_index("id").loc[r, "status"] in FINAL_STATUSES]
+finished = [r for r in selected if runs.set_index("id").loc[r, "status"] in Status.finished()]
 c1, c2, c3, c4 = st.columns(4)
-c1.download_button("Runs CSV", store.export_csv(selected), "lookback-runs.csv", "text/csv", key="runs_csv")
-c2.download_button("Runs JSON", store.export_json(selected), "lookback-runs.json", "application/json",
+c1.download_button("Runs CSV", lambda: store.export_csv(selected), "lookback-runs.csv", "text/csv", key="runs_csv")
+c2.download_button("Runs JSON", lambda: public_json(selected), "lookback-runs.json", "application/json",
                    key="runs_json")
-if finished:
-    c3.download_button("Bundle (.zip, with weights)", export_bundle(store, finished), "lookback-bundle.zip",
+if finished:  # files are made only when a button is clicked
+    c3.download_button("Bundle (.zip, with weights)", lambda: export_bundle(store, finished), "lookback-bundle.zip",
                        "application/zip", key="runs_bundle")
+if finished and not hosting.hosted():  # a shared server must not send data to addresses visitors type in
+    with st.expander("Export to MLflow"):
+        uri = st.text_input("Tracking URI", os.environ.get("MLFLOW_TRACKING_URI", ""), key="runs_mlflow_uri",
+                            placeholder="http://mlflow.example.org:5000")
+        experiment = st.text_input("Experiment", DEFAULT_EXPERIMENT, key="runs_mlflow_experiment")
+        if st.button(f"Export {len(finished)} finished run(s)", key="runs_mlflow_export"):
+            try:
+                done = export_runs(store, finished, uri, experiment)
+            except ConfigError as err:
+                st.error(f"Nothing was exported: {err}")
+            else:
+                st.success(f"Exported {len(done['exported'])} run(s) to experiment “{experiment}” at {uri}; "
+                           f"skipped {len(done['skipped'])} exported before.")
 if c4.button(f"Delete {len(selected)} run(s)", key="runs_delete"):
     st.session_state["runs_confirm"] = selected
 if st.session_state.get("runs_confirm") == selected:
-    st.warning(f"Delete {len(selected)} run(s) and their weights for good?")
-    if st.button("Yes, delete", key="runs_delete_yes", type="primary"):
-        store.delete(selected)
-        st.session_state.pop("runs_confirm")
-        st.rerun()
+    training = [r for r in selected if runs.set_index("id").loc[r, "status"] == Status.RUNNING]
+    if training:
+        st.warning(f"{len(training)} of the selected runs are still training; cancel their job first, or leave "
+                   f"them out.")
+    else:
+        st.warning(f"Delete {len(selected)} run(s) and their weights for good?")
+        if st.button("Yes, delete", key="runs_delete_yes", type="primary"):
+            store.delete(selected)
+            st.session_state.pop("runs_confirm")
+            st.rerun()

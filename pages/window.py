@@ -1,81 +1,114 @@
-import numpy as np
+from dataclasses import replace
+from functools import partial
+
 import streamlit as st
 
 from lib import charts, reference
 from lib.errors import ConfigError
-from lib.experiments import validate_models, window_sweep
-from lib.stats import window_verdict
+from lib.experiments import default_window_range, window_grid, window_sweep
+from lib.models import MODEL_KINDS
+from lib.results import Settings, fmt
+from lib.stats import cancel_note, timing_note, window_verdict
 from pages import _ui as ui
 
-ui.use_app_navigation()
+P = "w_win"
 st.title("Window tradeoff")
 st.caption("How wide must a feed-forward net's window be to match a recurrent model, and what does it cost?")
 
-task = ui.task_picker("w_win")
-ds = ui.checked_dataset(task)
-cue = ui.reach(task)
+task = ui.task_picker(P)
+ds = ui.checked_dataset(task, "Cannot run the sweep")
+cue = task.cue_lag
 seq_len = ds.seq_len if ds is not None else 1
+first, last, how_many = default_window_range(seq_len, cue)
 c1, c2, c3 = st.columns(3)
-lo = c1.number_input("Smallest window", *ui.LIMITS["lo"], 1, **ui.setting("w_win_lo"))
-hi = c2.number_input("Largest window", *ui.LIMITS["hi"], min(seq_len, (cue or 10) + 5), **ui.setting("w_win_hi"))
-count = c3.number_input("Windows to try", *ui.LIMITS["count"], 8, **ui.setting("w_win_count"))
-refs = st.multiselect("Recurrent references", ["rnn", "gru", "lstm"], default=["lstm"],
-                      format_func=ui.KIND_LABELS.get, **ui.setting("w_win_refs"))
-train_cfg, seeds, opts = ui.train_settings("w_win")
-wanted = {int(w) for w in np.linspace(lo, hi, int(count)).round()} | ({cue} if cue and lo <= cue <= hi else set())
-windows = sorted(w for w in wanted if w <= seq_len)
-st.caption(f"Windows: {', '.join(map(str, windows)) or 'none'}"
-           + (f" (the decisive input is {cue} steps back)" if cue else "")
-           + (f"; windows past the sequence length ({seq_len}) are left out" if len(windows) < len(wanted) else ""))
-
-if st.button("Run the sweep", type="primary", key="win_run", disabled=ds is None):
+lo = c1.number_input("Smallest window", *ui.LIMITS["lo"], first, **ui.setting(f"{P}_lo"))
+hi = c2.number_input("Largest window", *ui.LIMITS["hi"], last, **ui.setting(f"{P}_hi"))
+count = c3.number_input("Windows to try", *ui.LIMITS["count"], how_many, **ui.setting(f"{P}_count"))
+windows = None  # the FFNN windows the form asks for, when it can
+if ds is not None:
     try:
-        if lo > hi:
-            raise ConfigError(f"the smallest window ({lo}) is larger than the largest ({hi}); swap them.")
-        if not windows:
-            raise ConfigError(f"every window is longer than the sequence ({seq_len} steps); lower them.")
-        ffnn = ui.build_models(task, ["ffnn"], [1], opts)[0]
-        references = ui.build_models(task, refs, [], opts)
-        validate_models(task, [*ui.build_models(task, ["ffnn"], windows, opts), *references], seeds)
-        train_cfg.validate()
+        windows = window_grid(int(lo), int(hi), int(count), seq_len, cue)
+        st.caption(f"Windows: {fmt(windows)}" + (f" (the decisive input is {cue} steps back)" if cue else "")
+                   + (f"; the range stops at the sequence length, {seq_len} steps" if hi > seq_len else ""))
     except ConfigError as err:
         st.error(f"Cannot run the sweep: {err}")
-    else:
-        store = ui.run_store()
+refs = ui.kind_picker(st, "Recurrent references", f"{P}_refs", ui.kinds_of(reference.WINDOW_REFERENCES),
+                      options=ui.RECURRENT)
+train_cfg, seeds, opts = ui.train_settings(P, metric=ds.metric if ds is not None else "metric")
 
-        def job(**callbacks):
-            return window_sweep(task, windows, train_cfg, seeds, ffnn=ffnn, references=references,
-                                store=store, **callbacks)
-        ui.start_job("window", "Window sweep", job, total_runs=(len(windows) + len(references)) * len(seeds),
-                  epochs=train_cfg.epochs, meta={"task": task})
+
+def form_values(s: Settings) -> dict:
+    """The widget values that give the settings `s` (Restore and Load buttons)."""
+    w = s.windows
+    grid = next((c for c in (len(w), len(w) - 1) if c >= 2 and window_grid(w[0], w[-1], c, w[-1], s.task.cue_lag)
+                 == list(w)), len(w))
+    return {**ui.task_values(P, s.task), **ui.train_values(P, s), f"{P}_lo": w[0], f"{P}_hi": w[-1],
+            f"{P}_count": grid, f"{P}_refs": ui.kinds_of(m for m in s.models if not MODEL_KINDS[m.kind].windowed)}
+
+
+form = None  # the settings the form holds, when they can be trained: checked before anything trains
+if windows is not None:
+    try:
+        ffnn = ui.build_models(task, [ui.WINDOWED], [1], opts)[0]
+        references = ui.build_models(task, refs, [], opts)
+        form = Settings(task, [*(replace(ffnn, window=w) for w in windows), *references], train_cfg, seeds,
+                        windows=windows, budget=opts["budget"])
+    except ConfigError as err:
+        st.error(f"Cannot run the sweep: {err}")
+
+
+def plan():
+    ffnn, references = form.models[0], [m for m in form.models if not MODEL_KINDS[m.kind].windowed]
+    return form.models, 1, partial(window_sweep, task, form.windows, train_cfg, seeds, ffnn=ffnn,
+                                   references=references)
+
+
+if st.button("Run the sweep", type="primary", key="win_run", disabled=form is None) and form is not None:
+    ui.launch("window", "Window sweep", task, train_cfg, seeds, plan, "Cannot run the sweep", meta={"settings": form})
 
 
 def finish(job) -> None:
     if job.result is not None:
         ui.results()["window"] = (job.meta["task"], job.result)
-    elif job.error is None and job.finished:
-        st.warning("The sweep was cancelled; rerun it to see the tradeoff.")
+        ui.results()["window_settings"], ui.results()["window_cancelled"] = job.meta["settings"], job.cancelled
+    elif job.cancelled:
+        st.info("Cancelled before any run finished; nothing to show.")
 
 
 ui.job_panel("window", finish)
 st.divider()
+own = ui.results().get("window")
+if not ui.training_here("window") and (loaded := ui.linked(list(own[1]["run_id"]) if own else [])):
+    windows = sorted({r.model_config.window for r in loaded.runs if MODEL_KINDS[r.model_config.kind].windowed})
+    ui.results()["window"], ui.results()["window_cancelled"] = (loaded.task, loaded.summary()), False
+    ui.results()["window_settings"] = replace(Settings.of_runs(loaded.task, loaded.runs), windows=windows)
 if "window" in ui.results():
     task, sweep = ui.results()["window"]
+    shown, ds = ui.results()["window_settings"], ui.shared_dataset(task)
+    ui.link_runs(list(sweep["run_id"].dropna()))  # a copied link shows these runs, loaded from the store
     st.subheader("Result")
+    ui.result_header(shown, form, form_values(shown), "win", ds.metric)
+    if ui.results().get("window_cancelled"):
+        st.warning(cancel_note(sweep, shown.planned_runs))
 else:
-    ref = reference.load("window_text")
-    if ref is None or ui.training_here("window"):
+    ui.link_runs([])
+    ref = None if ui.training_here("window") else reference.matching("window", form)
+    if ref is None:
         if not ui.training_here("window"):
             st.info("Pick the windows and press Run the sweep. Each window trains its own FFNN.")
+            ui.reference_offers("window", form_values, "win_ref")
         st.stop()
-    task, sweep = ref["task"], ref["frames"]["summary"]
+    task, sweep, shown = ref["task"], ref["frames"]["summary"], ref["settings"]
+    ds = ui.shared_dataset(task)
     st.subheader("Reference result")
     st.info(ui.reference_note(ref))
-ds = ui.checked_dataset(task)
-st.markdown(f"**Task:** {ds.description}")
-st.success(window_verdict(sweep, ds.metric, ds.higher_is_better, ui.reach(task)))
-ui.chart(charts.window_tradeoff(sweep, ds.metric, ui.reach(task), ds.chance), "win_chart",
-      "Left: the FFNN's test metric against its window (dots joined; band across seeds); dotted lines are the "
-      "recurrent references. Middle: parameters grow linearly with the window. Right: seconds per epoch. "
-      "The dashed vertical line marks the window that first reaches the decisive input.")
-ui.download(sweep, "lookback-window-sweep", "win_dl")
+    ui.result_header(shown, form, form_values(shown), "win", ds.metric)
+st.markdown(f"**Data:** {ds.description}")
+st.success(window_verdict(sweep, ds.metric, ds.higher_is_better, task.cue_lag))
+ui.chart(charts.window_tradeoff(sweep, ds.metric, task.cue_lag, ds.chance), "win_chart",
+         "Left: the FFNN's test metric against its window (dots joined; band across seeds); dotted lines are the "
+         "recurrent references. Middle: parameters grow linearly with the window. Right: wall-clock seconds per "
+         "epoch. The dashed vertical line marks the window that first reaches the decisive input.")
+if (note := timing_note(sweep)) is not None:
+    st.caption(note)
+ui.download(sweep, "lookback-window-sweep", "win_dl", shown)

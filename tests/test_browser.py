@@ -3,24 +3,23 @@
 Needs Debian's `chromium` (or LOOKBACK_CHROMIUM pointing at a Chromium binary). Without one the test
 skips, unless LOOKBACK_REQUIRE_BROWSER=1 (set by .ci/run), where it fails instead.
 """
+import importlib.util
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks._browser import Server, browser, find_chromium, go, no_exception
+
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"  # git-ignored
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 START_TIMEOUT_S = 60  # server up and answering /_stcore/health
 UI_TIMEOUT_MS = 30_000  # a page or widget appears
-TRAIN_TIMEOUT_MS = 90_000  # the tiny comparison trains and its charts render
+TRAIN_TIMEOUT_MS = 180_000  # the tiny comparison trains and its charts render; generous for a loaded CI box
+# A tiny comparison, set through the page's link (its settings are bound to the URL's query parameters)
+TINY = {"w_cmp_dist": 2, "w_cmp_n": 300, "w_cmp_epochs": 2}
+MODELS = ("FFNN w5", "FFNN w7", "RNN", "LSTM")  # w7: the window that reaches the cue, 2 filler + 5 other words
 
 pytestmark = pytest.mark.browser
 
@@ -35,102 +34,31 @@ def _unavailable(reason: str):
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """Path of a Chromium binary; skips (or fails under LOOKBACK_REQUIRE_BROWSER=1) when there is none."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         _unavailable("the playwright Python package is not installed")
-    candidates = [os.environ.get("LOOKBACK_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                  "/usr/bin/chromium"]
-    for path in candidates:
-        if path and os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    _unavailable("no Chromium binary found (looked for LOOKBACK_CHROMIUM, chromium, chromium-browser)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
+    path = find_chromium()
+    if path is None:
+        _unavailable("no Chromium binary found (looked for LOOKBACK_CHROMIUM, chromium, chromium-browser)")
+    return path
 
 
 @pytest.fixture
-def server(tmp_path, request):
+def server(tmp_path):
     """`streamlit run app.py` on a free port with its run store in tmp; yields the base URL."""
-    port = _free_port()
-    env = {**os.environ, "LOOKBACK_DB": str(tmp_path / "browser.sqlite")}
-    log_path = tmp_path / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.runOnSave", "false",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def stop():
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
-
-    request.addfinalizer(stop)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not _healthy(url):
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"the server did not answer within {START_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.25)
-    yield url
-    output = log_path.read_text()
+    srv = Server(tmp_path, db=tmp_path / "browser.sqlite")
+    try:
+        srv.wait_healthy(START_TIMEOUT_S)
+        yield srv.url
+    finally:
+        srv.stop()
+    output = srv.log()
     assert "Traceback" not in output, f"the server logged an exception:\n{output[-3000:]}"
 
 
 @pytest.fixture
 def page(chromium, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=chromium, args=CHROMIUM_ARGS, headless=True,
-            viewport={"width": 1400, "height": 1000})
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
-
-
-def _idle(page) -> None:
-    """Wait for the script run to finish (Streamlit shows its status widget while a run is going)."""
-    from playwright.sync_api import expect
-
-    time.sleep(0.5)  # the status widget shows up with a short delay
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=UI_TIMEOUT_MS)
-
-
-def _go(page, title: str, heading: str) -> None:
-    """Click a sidebar link and wait for the page's heading."""
-    from playwright.sync_api import expect
-
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
-    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
-
-
-def _no_exception(page) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.get_by_test_id("stException")).to_have_count(0)
+    with browser(chromium, tmp_path / "chromium-profile") as p:
+        yield p
 
 
 def test_compare_trains_in_the_browser_and_keeps_results_across_pages(server, page):
@@ -145,39 +73,23 @@ def test_compare_trains_in_the_browser_and_keeps_results_across_pages(server, pa
     page.goto(server)
     expect(page.get_by_role("heading", name="Lookback", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.get_by_role("button", name="Run the default comparison")).to_be_visible()
-    _no_exception(page)
+    no_exception(page)
     step("home rendered")
 
-    _go(page, "Compare", "Compare models")
+    go(page, "Compare", "Compare models")
+    no_exception(page)
     step("compare rendered")
-    # Each change reruns the page; wait for that rerun before the next change: a change made while a
-    # rerun is going can be reset by it (app.py re-assigns every "w_" widget value on each run).
-    _idle(page)
-    distance = page.get_by_role("slider", name="Distance: filler words between the cue and the answer")
+    # A copied link reproduces the setup: open Compare with the tiny settings in its URL. Setting them in one
+    # load leaves no rerun in flight that could reset a widget changed meanwhile.
+    page.goto(f"{server}/compare?{urlencode(TINY)}")
     thumb = page.get_by_test_id("stSliderThumbValue").first
-    distance.focus()
-    page.keyboard.press("Home")  # 0, then two steps right, one rerun at a time
-    for value in ("0", "1", "2"):
-        expect(thumb).to_have_text(value, timeout=UI_TIMEOUT_MS)
-        _idle(page)
-        if value != "2":
-            distance.focus()
-            page.keyboard.press("ArrowRight")
     sentences = page.get_by_label("Training sentences", exact=True)
-    sentences.fill("300")
-    sentences.press("Enter")
-    _idle(page)
-    page.get_by_text("Advanced settings", exact=True).click()
-    epochs = page.get_by_label("Max epochs", exact=True)
-    expect(epochs).to_be_visible(timeout=UI_TIMEOUT_MS)
-    epochs.fill("2")
-    epochs.press("Enter")
-    _idle(page)
-    expect(thumb).to_have_text("2")
+    expect(thumb).to_have_text("2", timeout=UI_TIMEOUT_MS)
     expect(sentences).to_have_value("300")
-    expect(epochs).to_have_value("2")
+    page.get_by_text("Advanced settings", exact=True).click()
+    expect(page.get_by_label("Max epochs", exact=True)).to_have_value("2", timeout=UI_TIMEOUT_MS)
+    step("tiny settings loaded from the link")
 
-    step("tiny settings entered")
     expect(page.get_by_role("heading", name="Reference result", exact=True)).to_be_visible()
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_role("heading", name="Result", exact=True)).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
@@ -190,25 +102,25 @@ def test_compare_trains_in_the_browser_and_keeps_results_across_pages(server, pa
     assert verdict_text.strip()
     # the settings reached the run (the task description names the distance), and every model trained
     expect(page.get_by_text("2 filler words between")).to_be_visible()
-    for label in ("FFNN w5", "FFNN w7", "RNN", "LSTM"):
+    for label in MODELS:
         expect(loss).to_contain_text(label)
-    _no_exception(page)
+    no_exception(page)
     page.screenshot(path=str(SCREENSHOTS / "compare-trained.png"), full_page=True)
 
-    _go(page, "Runs", "Runs")
-    expect(page.get_by_text("4 run(s) shown")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    go(page, "Runs", "Runs")
+    expect(page.get_by_text(f"{len(MODELS)} run(s) shown")).to_be_visible(timeout=UI_TIMEOUT_MS)
     table = page.get_by_test_id("stDataFrame").locator("table")
-    for label in ("FFNN w5", "FFNN w7", "RNN", "LSTM"):
+    for label in MODELS:
         expect(table).to_contain_text(label)
-    _no_exception(page)
+    no_exception(page)
     page.screenshot(path=str(SCREENSHOTS / "runs-listed.png"), full_page=True)
     step("runs listed")
 
-    _go(page, "Compare", "Compare models")
+    go(page, "Compare", "Compare models")
     expect(loss).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(verdict).to_have_text(verdict_text)
     expect(page.get_by_test_id("stSliderThumbValue").first).to_have_text("2")  # settings kept too
     expect(page.get_by_label("Training sentences", exact=True)).to_have_value("300")
-    _no_exception(page)
+    no_exception(page)
     page.screenshot(path=str(SCREENSHOTS / "compare-after-switch.png"), full_page=True)
     step("compare results kept after the switch")

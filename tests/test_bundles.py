@@ -4,35 +4,51 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import re
 import stat
 import zipfile
-from dataclasses import asdict
 
 import pytest
 import torch
 
 from lib.bundles import MAX_MEMBERS, BundleError, export_bundle, import_bundle
-from lib.models import ModelConfig, ModelIO, build_model
+from lib.experiments import dataset, run_config
+from lib.models import ModelConfig, ModelIO, build_model, count_params
 from lib.runtime import environment
 from lib.store import RunStore, StoreError
+from lib.tasks.text import TextRecallConfig
 from lib.train import RunResult, TrainConfig
 
-IO = ModelIO(seq_len=6, n_features=12, n_outputs=3, tokens=True)
+GRU = ModelConfig(kind="gru", hidden=4)
+
+TASK = TextRecallConfig(distance=2, n_train=60, n_val=20, n_test=20)
 MODEL = ModelConfig(kind="lstm", hidden=4)
+IO = ModelIO.from_dataset(dataset(TASK))
 
 
-def _config(model: ModelConfig = MODEL) -> dict:
-    return {"task": {"distance": 3}, "model": asdict(model), "train": asdict(TrainConfig(epochs=2)),
-            "io": asdict(IO)}
+def _config(model: ModelConfig = MODEL, seed: int = 0) -> dict:
+    return run_config(TASK, model, TrainConfig(epochs=2, seed=seed))
 
 
-def _record(status: str = "completed") -> dict:
-    history = [{"epoch": 1, "train_loss": 1.25, "val_loss": 1.5, "val_metric": 0.25, "epoch_seconds": 0.1},
-               {"epoch": 2, "train_loss": 0.75, "val_loss": 1.0, "val_metric": 0.5, "epoch_seconds": 0.1}]
-    result = RunResult(MODEL, TrainConfig(epochs=2), status, "trained 2 epochs", history, 2,
-                       {"loss": 1.0, "accuracy": 0.5}, 123, environment())
-    return result.record() | {"costs": {"train_seconds": 0.2, "per_layer": {"rnn": 96}}}
+def _record(status: str = "completed", model: ModelConfig = MODEL, seed: int = 0) -> dict:
+    history = [{"epoch": 1, "train_loss": 1.25, "val_loss": 1.5, "val_metric": 0.25, "epoch_seconds": 0.1,
+                "elapsed_seconds": 0.1},
+               {"epoch": 2, "train_loss": 0.75, "val_loss": 1.0, "val_metric": 0.5, "epoch_seconds": 0.1,
+                "elapsed_seconds": 0.2}]
+    if status == "diverged":  # the engine records the epoch whose validation loss blew up, then stops
+        history[1] |= {"val_loss": math.nan, "val_metric": 0.0}
+    n_params = count_params(build_model(model, IO))
+    result = RunResult(model, TrainConfig(epochs=2, seed=seed), status, "trained 2 epochs", history, 1,
+                       {"loss": 1.0, "accuracy": 0.5}, n_params, environment())
+    return result.record()
+
+
+def _item(model: ModelConfig = MODEL, seed: int = 0, status: str = "completed", weights: bool = True) -> dict:
+    torch.manual_seed(seed)
+    state = build_model(model, IO).state_dict() if weights else None
+    return {"config": _config(model, seed), "seed": seed, "label": model.label, "task": TASK.name,
+            "record": _record(status, model, seed), "state_dict": state}
 
 
 @pytest.fixture
@@ -49,12 +65,8 @@ def target(tmp_path):
 
 @pytest.fixture
 def runs(store):
-    """Two finished runs: an LSTM with weights and a plain record without."""
-    torch.manual_seed(0)
-    model = build_model(MODEL, IO)
-    with_weights = store.save_result(_config(), 0, "LSTM", "text_recall", _record(), model.state_dict())
-    plain = store.save_result({"task": {"distance": 5}}, 1, "GRU", "text_recall", _record("diverged"))
-    return with_weights, plain
+    """Two finished runs: an LSTM with weights and a diverged GRU without."""
+    return tuple(store.save_results([_item(), _item(GRU, seed=1, status="diverged", weights=False)]))
 
 
 @pytest.fixture
@@ -95,18 +107,19 @@ def rejects(target: RunStore, data: bytes, message: str, **limits) -> None:
 
 
 def test_round_trip_keeps_config_history_metrics_environment_and_weights(store, target, runs, bundle):
-    new_ids = import_bundle(target, bundle)
-    assert len(new_ids) == 2 and not set(new_ids) & set(runs)
+    report = import_bundle(target, bundle)
+    new_ids = report.imported
+    assert len(new_ids) == 2 and not set(new_ids) & set(runs) and report.existing == ()
     for old_id, new_id in zip(runs, new_ids, strict=True):
         old, new = store.get(old_id), target.get(new_id)
-        for key in ("task", "label", "seed", "config", "config_hash", "status", "message", "metrics", "costs",
-                    "env", "version", "best_epoch", "n_params", "history", "created", "has_weights"):
+        for key in ("task", "label", "seed", "config", "config_hash", "status", "message", "metrics",
+                    "env", "version", "code", "best_epoch", "n_params", "history", "created", "has_weights"):
             assert new[key] == old[key], key
     weights, original = target.load_weights(new_ids[0]), store.load_weights(runs[0])
     assert weights.keys() == original.keys()
     assert all(torch.equal(weights[k], original[k]) for k in original)
     assert target.load_weights(new_ids[1]) is None
-    assert target.find(_config(), 0)["id"] == new_ids[0]  # imported runs are reusable
+    assert math.isnan(target.get(new_ids[1])["history"][1]["val_loss"])  # a diverged run keeps its NaN epoch
 
 
 def test_bundle_layout_and_manifest(runs, bundle):
@@ -122,7 +135,7 @@ def test_bundle_layout_and_manifest(runs, bundle):
         for name, digest in entry["files"].items():
             assert hashlib.sha256(files[f"{entry['id']}/{name}"]).hexdigest() == digest
     assert files[f"{runs[0]}/history.csv"].decode().splitlines()[:2] == [
-        "epoch,train_loss,val_loss,val_metric,epoch_seconds", "1,1.25,1.5,0.25,0.1"]
+        "epoch,train_loss,val_loss,val_metric,epoch_seconds,elapsed_seconds", "1,1.25,1.5,0.25,0.1,0.1"]
 
 
 def test_export_without_weights_and_export_refusals(store, runs):
@@ -141,7 +154,7 @@ def test_export_without_weights_and_export_refusals(store, runs):
 def test_a_bad_run_rejects_the_whole_bundle(target, runs, bundle):
     manifest, files = unpack(bundle)
     files[f"{runs[1]}/metrics.json"] = b"[]"
-    rejects(target, pack(manifest, files), f"{runs[1]}/metrics.json must be a JSON object, got list.")
+    rejects(target, pack(manifest, files), f"{runs[1]}/metrics.json: [] is not of type 'object'.")
 
 
 # -- refusals: the zip itself -------------------------------------------------------------------------
@@ -153,23 +166,29 @@ def test_not_a_zip(target):
 
 
 def test_too_large_compressed(target, bundle):
-    rejects(target, bundle, f"bundle is {len(bundle)} bytes, more than the 1000 bytes limit.", max_bytes=1000)
+    rejects(target, bundle, f"bundle is {len(bundle) / 1024:.1f} KiB, more than the 1000 bytes limit.",
+            max_bytes=1000)
 
 
 def test_too_large_uncompressed(target, bundle):
     with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
         total = sum(i.file_size for i in zf.infolist())
-    rejects(target, bundle, f"bundle unpacks to {total} bytes, more than the 2000 bytes limit.",
-            max_uncompressed=2000)
+    rejects(target, bundle, f"bundle unpacks to {total / 1024:.1f} KiB, more than the 2.0 KiB limit.",
+            max_uncompressed=2048)
 
 
 def test_zip_bomb_ratio(target):
-    data = pack({}, {"bomb.bin": bytes(4 * 2**20)})
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        info = zf.getinfo("bomb.bin")
-    fold = info.file_size / info.compress_size
-    rejects(target, data,
-            f"member 'bomb.bin' unpacks {fold:.0f}-fold (limit 100); refusing a likely zip bomb.")
+    data = pack({}, {"bomb.bin": bytes(16 * 2**20)})
+    rejects(target, data, f"bundle unpacks {16 * 2**20 / len(data):.0f}-fold, to 16.0 MiB (limit 50-fold above "
+                          f"8.0 MiB); refusing a likely zip bomb.")
+
+
+@pytest.mark.parametrize(("name", "limit"), [("config.json", "64.0 KiB"), ("history.csv", "512.0 KiB")])
+def test_each_member_kind_has_a_size_limit_even_at_exactly_one_mebibyte(target, bundle, runs, name, limit):
+    manifest, files = unpack(bundle)
+    files[f"{runs[0]}/{name}"] = bytes(2**20)
+    rejects(target, pack(manifest, files),
+            f"member '{runs[0]}/{name}' unpacks to 1.0 MiB, more than the {limit} such a file may take.")
 
 
 def test_too_many_members(target):
@@ -240,8 +259,7 @@ def test_unsupported_format_version(target, bundle):
 
 def test_manifest_without_runs(target, bundle):
     manifest, _ = unpack(bundle)
-    rejects(target, pack(manifest | {"runs": []}, {}),
-            "manifest.json lists no runs; 'runs' must be a non-empty list.")
+    rejects(target, pack(manifest | {"runs": []}, {}), "manifest.json: runs: [] should be non-empty.")
 
 
 def test_duplicate_run_ids(target, bundle):
@@ -254,7 +272,7 @@ def test_invalid_run_id(target, bundle):
     manifest, files = unpack(bundle)
     manifest["runs"][0]["id"] = "a b"
     rejects(target, pack(manifest, files),
-            "manifest.json run #1 has an invalid id 'a b'; ids are 1-64 letters, digits, '_' or '-'.")
+            "manifest.json: runs.0.id: 'a b' is not an id of 1-64 letters, digits, '_' or '-'.")
 
 
 def test_manifest_lists_a_missing_file(target, bundle, runs):
@@ -283,12 +301,15 @@ def test_unexpected_extra_member(target, bundle, runs):
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b"[1, 2]", "config.json must be a JSON object, got list."),
-    (b'{"task": "text_recall", "config": {}}', "config.json is missing key(s): label, seed."),
-    (b'{"task": "t", "label": "L", "seed": "0", "config": {}}',
-     "config.json: 'seed' must be an integer, got '0'."),
+    (b"[1, 2]", "config.json: [1, 2] is not of type 'object'."),
+    (b'{"task": "text_recall", "config": {}}', "config.json: 'label' is a required property."),
+    (b'{"task": "t", "label": "L", "seed": "0", "config": {}}', "config.json: seed: '0' is not of type 'integer'."),
+    (b'{"task": "t", "label": "L", "seed": 1180591620717411303424, "config": {}}',
+     "config.json: seed: 1180591620717411303424 is greater than the maximum of 9223372036854775807."),
     (b'{"task": "t", "label": "L", "seed": 0, "config": {"a": 1}, "config_hash": "00"}',
-     "config.json: config_hash does not match the config; the config was edited after export."),
+     "config.json: config_hash: '00' is not a sha256 (64 hex digits)."),
+    (b'{"task": "t", "label": "L", "seed": 0, "config": {"a": 1}, "config_hash": "' + b"0" * 64 + b'"}',
+     "config.json: config: 'task' is a required property."),
 ])
 def test_bad_config_json(target, bundle, runs, content, message):
     manifest, files = unpack(bundle)
@@ -296,14 +317,30 @@ def test_bad_config_json(target, bundle, runs, content, message):
     rejects(target, pack(manifest, files), f"{runs[1]}/{message}")
 
 
+HEADER = b"epoch,train_loss,val_loss,val_metric,epoch_seconds,elapsed_seconds\n"
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "history.csv is empty; expected a header row starting with 'epoch'."),
     (b"step,loss\n1,0.5\n", "history.csv has a bad header: the first column must be 'epoch', got 'step'."),
-    (b"epoch,loss,loss\n1,0.5,0.5\n",
-     "history.csv has a bad header: column names must be non-empty and unique."),
-    (b"epoch,loss\n1,0.5\n2,abc\n", "history.csv line 3, column 'loss': 'abc' is not a number."),
-    (b"epoch,loss\n1,0.5,7\n", "history.csv line 2 has 3 values; the header has 2."),
-    (b"epoch,loss\n1,0.5\n1,0.4\n", "history.csv line 3: epoch must be a unique integer, got '1'."),
+    (b"epoch,val_loss,val_loss\n1,0.5,0.5\n", "history.csv has a bad header: column names must be unique."),
+    (b"epoch,c0\n1,0\n", "history.csv has an unknown column 'c0'; the columns are epoch, train_loss, val_loss, "
+                          "val_metric, epoch_seconds, elapsed_seconds, epoch_cpu_seconds."),
+    (b"epoch,val_loss\n1,0.5\n", "history.csv lacks column(s) train_loss, val_metric, epoch_seconds, "
+                                 "elapsed_seconds."),
+    (HEADER + b"1,1,1,1,1,1\n2,1,abc,1,1,1\n", "history.csv line 3, column 'val_loss': 'abc' is not a number."),
+    (HEADER + b"1,1,1,1,1,1_0\n", "history.csv line 2, column 'elapsed_seconds': '1_0' is not a number."),
+    (HEADER + b"1,1,1,1,1,1,7\n", "history.csv line 2 has 7 values; the header has 6."),
+    (HEADER + b"1,1,1,1,1,1\n1,1,1,1,1,1\n", "history.csv line 3: epoch must be 2 (epochs count 1, 2, ... in "
+                                             "order), got '1'."),
+    (HEADER + b"1.0,1,1,1,1,1\n", "history.csv line 2: epoch must be a whole number, got '1.0'."),
+    (HEADER + b"1,nan,1,1,1,1\n", "history.csv line 2, column 'train_loss': 'nan' is not a finite number."),
+    (HEADER + b"1,1,1,1,1e400,1\n", "history.csv line 2, column 'epoch_seconds': '1e400' is not a finite number."),
+    (HEADER + b"1,1,inf,1,1,1\n2,1,1,1,1,1\n",  # only a diverged run's last epoch may hold NaN or infinity
+     "history.csv line 2, column 'val_loss': 'inf' is not a finite number."),
+    (HEADER + b"1,1,1,1,-1,1\n", "history.csv line 2, column 'epoch_seconds': '-1' is negative."),
+    (HEADER + b"1,1,1,1,1,1\n2,1,1,1,1,1\n3,1,1,1,1,1\n",
+     "history.csv has 3 epochs; the config trains at most 2."),
 ])
 def test_bad_history_csv(target, bundle, runs, content, message):
     manifest, files = unpack(bundle)
@@ -312,11 +349,21 @@ def test_bad_history_csv(target, bundle, runs, content, message):
 
 
 @pytest.mark.parametrize(("edit", "message"), [
-    ({"status": "running"},
-     "metrics.json: status 'running' is not one of completed, cancelled, diverged, failed, interrupted."),
-    ({"test": {"accuracy": "high"}},
-     "metrics.json: 'test' must be an object of metric name -> number, got {'accuracy': 'high'}."),
-    ({"n_params": -1}, "metrics.json: 'n_params' must be a non-negative integer or null, got -1."),
+    ({"status": "running"}, "metrics.json: status: 'running' is not one of ['completed', 'cancelled', "
+                             "'diverged', 'failed', 'interrupted']."),
+    ({"test": {"accuracy": "high"}}, "metrics.json: test.accuracy: 'high' is not of type 'number'."),
+    ({"test": {"accuracy": 1.5}}, "metrics.json: test accuracy 1.5 is outside [0, 1]."),
+    ({"test": {"accuracy": 10 ** 400}}, "metrics.json: test accuracy " + "1" + "0" * 400 + " is outside [0, 1]."),
+    ({"test": {"score": 1.0}}, "metrics.json: test: 'score' is not one of ['loss', 'accuracy', 'perplexity', "
+                               "'mse', 'mae']."),
+    ({"n_params": -1}, "metrics.json: n_params: -1 is less than the minimum of 0."),
+    ({"n_params": 7}, f"metrics.json: n_params 7 is not the {count_params(build_model(GRU, IO))} parameters of "
+                      f"the model in config.json."),
+    ({"best_epoch": 9}, "metrics.json: best_epoch 9 is not an epoch of history.csv."),
+    ({"best_epoch": 2**70}, "metrics.json: best_epoch: 1180591620717411303424 is greater than the maximum of "
+                            "9223372036854775807."),
+    ({"message": True}, "metrics.json: message: True is not of type 'string'."),
+    ({"extra": 1}, "metrics.json: Additional properties are not allowed ('extra' was unexpected)."),
 ])
 def test_bad_metrics_json(target, bundle, runs, edit, message):
     manifest, files = unpack(bundle)
@@ -374,8 +421,8 @@ def test_weights_must_fit_the_model_in_the_config(target, bundle, runs):
     bigger = build_model(ModelConfig(kind="lstm", hidden=5), IO).state_dict()
     files[f"{runs[0]}/weights.pt"] = _saved(bigger)
     rejects(target, pack(manifest, files),
-            f"{runs[0]}/weights.pt does not fit the model in config.json: rnn.weight_ih_l0 has shape "
-            f"(20, 16), the model needs (16, 16).")
+            f"{runs[0]}/weights.pt does not fit the model in config.json: rnn.weight_ih_l0 is torch.float32 of "
+            f"shape (20, 16), the model needs torch.float32 of shape (16, 16).")
     right = build_model(MODEL, IO).state_dict()
     renamed = {("x" if k == "head.bias" else k): v for k, v in right.items()}
     files[f"{runs[0]}/weights.pt"] = _saved(renamed)

@@ -1,12 +1,14 @@
 import json
+import re
 
 import pytest
 
-from lib.cli import main, parse_model
+from lib.cli import _parser, main, parse_model
 from lib.errors import ConfigError
 from lib.store import RunStore
 
 TINY = ["--set", "distance=2", "n_train=300", "n_val=100", "n_test=100", "--epochs", "2", "--quiet"]
+TIMELESS = ("epoch", "train_loss", "val_loss", "val_metric")
 
 
 @pytest.fixture(autouse=True)
@@ -14,11 +16,29 @@ def _store(tmp_path, monkeypatch):
     monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "cli.sqlite"))
 
 
-def test_parse_model_reads_kind_and_settings():
+def fails(argv: list[str], capsys) -> str:
+    """The last stderr line of a command that must exit with status 2, without a traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+def test_parse_model_reads_kind_and_settings_by_field_type():
     cfg = parse_model("ffnn:window=7,hidden=32,dropout=0.1")
     assert (cfg.kind, cfg.window, cfg.hidden, cfg.dropout) == ("ffnn", 7, 32, 0.1)
-    with pytest.raises(ConfigError, match="^unknown model setting\\(s\\) widht; valid: "):
+    assert type(parse_model("lstm:dropout=0").dropout) is float
+    with pytest.raises(ConfigError, match="^unknown parameter\\(s\\) for ModelConfig: widht; valid: "):
         parse_model("ffnn:widht=3")
+
+
+@pytest.mark.parametrize("command", ["compare", "window-sweep", "distance-sweep", "sweep"])
+def test_every_training_command_runs_serially_unless_told(command):
+    required = {"window-sweep": ["--windows", "3"], "distance-sweep": ["--distances", "3"]}
+    args = _parser().parse_args([command, *required.get(command, [])])
+    assert args.jobs == 1 and callable(args.func)
+    assert _parser().parse_args([command, *required.get(command, []), "--jobs", "-1"]).jobs == -1
 
 
 def test_compare_prints_a_table_and_writes_json(tmp_path, capsys):
@@ -31,9 +51,70 @@ def test_compare_prints_a_table_and_writes_json(tmp_path, capsys):
     assert len(RunStore().runs()) == 2
 
 
-def test_bad_settings_exit_2_with_the_message(capsys):
-    assert main(["compare", *TINY, "--models", "ffnn:window=99"]) == 2
-    assert "error: FFNN window 99 is longer than the sequence (7 steps)" in capsys.readouterr().err
+ERROR = "python -m lib: error: "
+BIG = "between -9223372036854775808 and 9223372036854775807"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "distance=abc"], ERROR + "distance must be a whole number, got 'abc'."),
+    (["--set", "distance=2.5"], ERROR + "distance must be a whole number, got 2.5."),
+    (["--set", "n_train=300.5"], ERROR + "n_train must be a whole number, got 300.5."),
+    (["--set", "seed=-1"], ERROR + "seed must be at least 0, got -1."),
+    (["--set", "distance"], ERROR + "task settings look like name=value, got 'distance'."),
+    (["--set", "colour=red"], ERROR + "unknown parameter(s) for task 'text_recall': colour; valid: distance, "
+                                      "distance_max, n_test, n_train, n_val, objective, seed."),
+    (["--models", "lstm:hidden=2.5"], ERROR + "hidden must be a whole number, got 2.5."),
+    (["--models", "lstm:hidden=abc"], ERROR + "hidden must be a whole number, got 'abc'."),
+    (["--models", "lstm:hidden=1e9"], ERROR + "hidden size must be between 1 and 4096, got 1000000000."),
+    (["--models", "ffnn:window=none"], ERROR + "window must be a whole number, got 'none'."),
+    (["--models", "ffnn:window=99"], ERROR + "FFNN window 99 is longer than the sequence (7 steps); choose a "
+                                             "window between 1 and 7."),
+    (["--models", "transformer"], re.compile(re.escape(ERROR + "unknown model 'transformer'; choose one of: ") + ".+")),
+    (["--task", "sine", "--set", "periods=24"],
+     ERROR + "give one amplitude per period: 1 period(s) but 2 amplitude(s)."),
+    (["--task", "sine", "--set", "periods=24,x"], ERROR + "periods[1] must be a finite number, got 'x'."),
+    (["--seeds", "99999999999999999999"], ERROR + f"seed must fit in 64 bits ({BIG}), got 99999999999999999999."),
+    (["--seeds", "9223372036854775808"], ERROR + f"seed must fit in 64 bits ({BIG}), got 9223372036854775808."),
+    (["--epochs", "-1"], ERROR + "epochs must be between 1 and 1000, got -1."),
+    (["--lr", "nan"], ERROR + "lr must be a finite number, got nan."),
+    (["--device", "tpu"], ERROR + "unknown device 'tpu'; use 'auto', 'cpu' or 'cuda'."),
+    (["--out", "/"], ERROR + "--out / is a folder; give a file name ending in .csv or .json."),
+    (["--jobs", "0"], "python -m lib compare: error: argument --jobs: give -1 (one per core) or a positive "
+                      "number of processes, got '0'"),
+    (["--seeds", "x"], "python -m lib compare: error: argument --seeds: invalid int value: 'x'"),
+])
+def test_bad_values_exit_2_with_one_line_before_any_training(args, message, capsys):
+    base = ["compare", *TINY, "--models", "ffnn:window=3"]
+    line = fails([*base, *args], capsys)
+    assert message.fullmatch(line) if isinstance(message, re.Pattern) else line == message
+    assert RunStore().runs().empty
+
+
+@pytest.mark.parametrize("task", [
+    ["--task", "text_recall", "--set", "distance=2", "n_train=60", "n_val=20", "n_test=20"],
+    ["--task", "sine", "--set", "periods=4", "amplitudes=1", "length=200", "seq_len=8"],
+    ["--task", "video", "--set", "gap=1", "n_train=20", "n_val=10", "n_test=10"],
+], ids=["text_recall", "sine", "video"])
+def test_rerun_reproduces_a_stored_run_of_every_task(task, capsys):
+    assert main(["compare", *task, "--models", "gru:hidden=4", "--epochs", "2", "--quiet"]) == 0
+    store = RunStore()
+    (stored,) = store.runs()["id"]
+    capsys.readouterr()
+    assert main(["rerun", stored]) == 0
+    assert "the numbers match" in capsys.readouterr().out
+    old, new = (store.get(i) for i in store.runs()["id"])
+    assert old["config"] == new["config"] and new["metrics"] == old["metrics"]
+    assert [{k: h[k] for k in TIMELESS} for h in new["history"]] == [
+        {k: h[k] for k in TIMELESS} for h in old["history"]]
+
+
+def test_rerun_of_a_run_without_a_task_name_says_so(capsys):
+    store = RunStore()
+    run_id = store.start_run({"task": {"distance": 3}, "model": {}, "train": {}}, 0, "LSTM", "text_recall", {})
+    assert fails(["rerun", run_id], capsys) == (
+        f"{ERROR}run {run_id} cannot be rerun: unknown task None; choose one of: text_recall, sine, video, userdata.")
+    run_id = store.start_run({"task": {"name": "sine"}}, 0, "LSTM", "sine", {})
+    assert fails(["rerun", run_id], capsys) == f"{ERROR}run {run_id} cannot be rerun: its config lacks model, train."
 
 
 def test_parallel_sweep_matches_serial_and_rerun_reproduces(tmp_path, capsys):

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lib.costs import (
+    ENV_COLUMNS,
     closed_form_for,
     closed_form_params,
     cost_report,
@@ -18,14 +19,12 @@ from lib.costs import (
     peak_memory,
     scaling,
     time_inference,
-    time_training,
 )
 from lib.errors import ConfigError
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, count_params
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, count_params
 from lib.tasks.text import TextRecallConfig, make_text_recall
-from lib.train import TrainConfig
+from lib.train import TrainConfig, seeded_model
 
-torch.set_num_threads(1)
 ENV_KEYS = {"torch", "threads", "device", "mkldnn_enabled"}
 FAST = TrainConfig(batch_size=32, device="cpu")
 
@@ -36,9 +35,7 @@ def ds():
 
 
 def build(cfg: ModelConfig, io: ModelIO) -> nn.Module:
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return build_model(cfg, io)
+    return seeded_model(cfg, io, 0)
 
 
 @pytest.mark.parametrize("kind", list(MODEL_KINDS))
@@ -57,7 +54,7 @@ def test_param_groups_equal_closed_forms(kind, layers, tokens, per_step):
 
 
 def test_closed_forms_match_science_examples_and_pytorch_modules():
-    # science.md §3: I = 1, H = 128
+    # PyTorch's G·(H·I + H·H + 2H) per recurrent layer: I = 1, H = 128
     expected = {"rnn": 16_768, "gru": 50_304, "lstm": 67_072}
     modules = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
     for kind, n in expected.items():
@@ -106,18 +103,6 @@ def test_flops_grow_with_length_for_recurrent_models_only():
     assert ff[0] == ff[1]
 
 
-def test_time_training_returns_positive_medians_with_environment(ds):
-    result = time_training(ds, ModelConfig(kind="rnn", hidden=8), FAST, epochs=2, warmup=1)
-    assert result["epoch_seconds"] > 0 and result["step_seconds"] > 0
-    assert len(result["epoch_seconds_all"]) == 2
-    assert result["steps_per_epoch"] == 2 and result["samples_per_epoch"] == 64
-    assert ENV_KEYS <= result["env"].keys()
-    assert result["env"]["threads"] == torch.get_num_threads()
-    message = r"^epochs must be at least 1 and warmup at least 0, got 0 and 1\.$"
-    with pytest.raises(ConfigError, match=message):
-        time_training(ds, ModelConfig(kind="rnn"), FAST, epochs=0, warmup=1)
-
-
 def test_time_inference_restores_mode_and_reports_per_sample(ds):
     model = build(ModelConfig(kind="gru", hidden=8), ModelIO.from_dataset(ds)).train()
     result = time_inference(model, ds.test.x[:4], repeats=3, warmup=1)
@@ -150,9 +135,14 @@ def test_cost_report_has_one_row_per_model_with_environment(ds):
     assert list(df["train_flops"]) == [flops(c, io)["train_flops"] for c in cfgs]
     for col in ("epoch_seconds", "latency_ms", "peak_memory_mb"):
         assert (df[col] > 0).all(), col
+    assert list(df["step_seconds"]) == list(df["epoch_seconds"] / 2)  # 64 samples in batches of 32
+    assert set(ENV_COLUMNS) <= set(df.columns)
     assert set(df["device"]) == {"cpu"} and set(df["threads"]) == {torch.get_num_threads()}
     assert set(df["torch"]) == {torch.__version__}
     assert set(df["mkldnn"]) == {torch.backends.mkldnn.enabled}
+    message = r"^epochs must be at least 1 and warmup at least 0, got 0 and 1\.$"
+    with pytest.raises(ConfigError, match=message):
+        cost_report(ds, cfgs[:1], FAST, epochs=0, warmup=1)
 
 
 def test_scaling_over_hidden_and_length():

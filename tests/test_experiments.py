@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lib.errors import ConfigError
-from lib.experiments import aggregate, compare, distance_sweep, window_sweep
+from lib.experiments import aggregate, compare, distance_sweep, load_comparison, window_grid, window_sweep
 from lib.models import ModelConfig
 from lib.store import RunStore
 from lib.train import TrainConfig
@@ -14,7 +14,7 @@ def test_compare_returns_one_row_per_model_and_seed(tiny_text_config):
     comp = compare(tiny_text_config, [ModelConfig(kind="ffnn", window=3), ModelConfig(kind="gru", hidden=8)],
                    FAST, seeds=(0, 1))
     summary = comp.summary()
-    assert list(summary["label"]) == ["FFNN w3", "GRU", "FFNN w3", "GRU"]
+    assert list(summary["label"]) == ["FFNN w3", "GRU", "FFNN w3", "GRU"]  # every model for seed 0, then seed 1
     assert list(summary["seed"]) == [0, 0, 1, 1]
     assert set(comp.history()["epoch"]) == {1, 2}
     table = aggregate(summary)
@@ -42,7 +42,8 @@ def test_cancel_keeps_finished_runs(tiny_text_config):
 
     def mid_run():
         calls["n"] += 1
-        return calls["n"] > 8  # five batches per epoch: inside the second epoch of the first run
+        # polled before every batch; ceil(300 / 64) = 5 batches per epoch, so call 9 is the 4th batch of epoch 2
+        return calls["n"] > 8
 
     comp = compare(tiny_text_config, [ModelConfig(kind="lstm", hidden=8), ModelConfig(kind="rnn", hidden=8)],
                    FAST, should_stop=mid_run)
@@ -55,6 +56,7 @@ def test_window_sweep_and_distance_sweep_frames(tiny_text_config):
     assert list(sweep["window"].fillna(0)) == [1, 3, 0]
     assert sweep["n_params"].iloc[1] > sweep["n_params"].iloc[0]
     dist = distance_sweep(tiny_text_config, [0, 3], [ModelConfig(kind="ffnn", window=2)], FAST)
+    # cue lag = distance + 3 opening words (cue, subject, verb) + 2 closing words ("to buy")
     assert list(dist["distance"]) == [0, 3] and list(dist["cue_lag"]) == [5, 8]
 
 
@@ -65,13 +67,13 @@ def test_store_reuses_identical_runs_and_force_retrains(tmp_path, tiny_text_conf
     again = compare(tiny_text_config, models, FAST, store=store).runs[0]
     assert again.message.startswith(f"reused stored run {first.run_id}")
     assert again.history == first.history and again.test == first.test
-    x = torch.randint(1, 10, (4, 7))
+    x = torch.randint(1, 10, (4, 7))  # 4 sentences of 2 filler + 5 other words
     assert torch.equal(again.model(x), first.model(x))
     forced = compare(tiny_text_config, models, FAST, store=store, force=True).runs[0]
     assert forced.run_id != first.run_id
     other_seed = compare(tiny_text_config, models, FAST, seeds=(5,), store=store).runs[0]
     assert not other_seed.message.startswith("reused")
-    assert len(store.runs()) == 3
+    assert len(store.runs()) == 3  # first, forced and other_seed; again reused first
 
 
 def test_distance_knobs_are_named_per_task():
@@ -84,3 +86,30 @@ def test_distance_knobs_are_named_per_task():
     assert distance_field(VideoConfig()) == "gap"
     with pytest.raises(ConfigError, match="^task 'sine' has no dependency-distance knob.$"):
         distance_field(SineConfig())
+
+
+def test_window_grid_clips_to_the_sequence_before_spacing():
+    assert window_grid(1, 40, 4, seq_len=25, cue_lag=25) == [1, 9, 17, 25]  # spaced over 1..25, not 1..40
+    assert window_grid(1, 10, 3, seq_len=25, cue_lag=7) == [1, 6, 7, 10]  # the cue's window is always tried
+    with pytest.raises(ConfigError) as err:
+        window_grid(30, 40, 3, seq_len=25)
+    assert str(err.value) == ("the smallest window (30) is longer than the sequence (25 steps); choose a smallest "
+                              "window between 1 and 25.")
+    with pytest.raises(ConfigError, match=r"^the smallest window \(10\) is larger than the largest \(5\); swap them"):
+        window_grid(10, 5, 3, seq_len=25)
+
+
+def test_reused_runs_say_when_they_were_trained_and_stored_runs_load_back(tmp_path, tiny_text_config):
+    models = [ModelConfig(kind="ffnn", window=3), ModelConfig(kind="rnn", hidden=8)]
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        first = compare(tiny_text_config, models, FAST, store=store)
+        fresh, fresh_history = first.summary(), first.history()["val_loss"].tolist()
+        assert fresh["reused"].isna().all() and (fresh["epoch_cpu_seconds"] > 0).all()
+        again = compare(tiny_text_config, models, FAST, store=store).summary()
+        created = store.runs().set_index("id")["created"]
+        assert list(again["reused"].str[:19]) == [created[i].isoformat()[:19] for i in fresh["run_id"]]
+        loaded, dropped = load_comparison(store, [*fresh["run_id"], "nope", "0123456789ab"])
+    assert dropped == ["'nope' (not a run id)", "0123456789ab (not in this run store)"]
+    assert loaded.task == tiny_text_config and [r.label for r in loaded.runs] == ["FFNN w3", "RNN"]
+    assert loaded.history()["val_loss"].tolist() == fresh_history
+    assert all(r.model is not None for r in loaded.runs)  # weights come back with the runs

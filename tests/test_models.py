@@ -8,10 +8,9 @@ from lib.models import (
     ModelIO,
     build_model,
     count_params,
-    load_model,
     match_params,
-    save_model,
 )
+from lib.probes import gate_activations
 
 TOKENS = ModelIO(seq_len=12, n_features=30, n_outputs=6, tokens=True)
 FEATURES = ModelIO(seq_len=12, n_features=3, n_outputs=1)
@@ -85,10 +84,26 @@ def test_parameter_matching_lands_near_the_budget(kind):
     assert abs(n - 20_000) <= step
 
 
-def test_save_then_load_gives_identical_predictions(tmp_path):
-    model = build_model(ModelConfig(kind="gru", hidden=8), TOKENS).eval()
-    save_model(model, ModelConfig(kind="gru", hidden=8), TOKENS, tmp_path / "m.pt")
-    loaded, cfg, io = load_model(tmp_path / "m.pt")
-    x = torch.randint(1, 30, (5, 12))
-    assert cfg.kind == "gru" and io == TOKENS
-    assert torch.equal(model(x), loaded.eval()(x))
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+def test_the_registry_describes_each_kind(kind):
+    spec = MODEL_KINDS[kind]
+    model = build_model(ModelConfig(kind=kind, hidden=4, window=3), TOKENS)
+    assert spec.recurrent == isinstance(getattr(model, "rnn", None), torch.nn.RNNBase)
+    assert spec.windowed == (getattr(model, "window", None) == 3)
+    assert ModelConfig(kind=kind, window=3).label == (f"{kind.upper()} w3" if spec.windowed else kind.upper())
+    assert spec.title and not (spec.fused_on_cpu and not spec.recurrent)
+
+
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+def test_gate_names_are_the_gates_the_probe_reports(kind):
+    model = build_model(ModelConfig(kind=kind, hidden=4), TOKENS)
+    x = torch.randint(1, 30, (12,))
+    names = MODEL_KINDS[kind].gate_names
+    if not names:
+        with pytest.raises(ConfigError, match="^gate activations exist only for"):
+            gate_activations(model, x)
+        return
+    gates = gate_activations(model, x)
+    for name in names:
+        assert gates[name].shape == (12, 4)
+        assert ((gates[name] >= 0) & (gates[name] <= 1)).all()  # sigmoid gates

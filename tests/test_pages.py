@@ -1,7 +1,7 @@
 """AppTest page tests: every finished page renders, trains a tiny run in the background and shows it.
 
 The pages train in a background thread (pages/_jobs.py); a test clicks Train, waits for that job and
-reruns the script, as the page's progress fragment would. Runs go to a store in this module's tmp dir.
+reruns the script, as the page's progress fragment would. Each test's runs go to its own store in tmp.
 """
 import base64
 import json
@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib import bundles, probes
+from lib.store import RunStore
+from pages._jobs import Job, engine
 from pages._ui import _open_store
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -19,15 +22,14 @@ TINY = {"dist": 2, "n": 300, "epochs": 2}  # a tiny text-recall task: each run t
 COMPARE_LABELS = ["FFNN w5", "FFNN w7", "RNN", "LSTM"]  # defaults: FFNN w5 + the FFNN reaching the cue (7)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _store(tmp_path_factory):
-    """One run store per module: LOOKBACK_DB in tmp, and the cached store of any earlier path dropped."""
-    path = tmp_path_factory.mktemp("store") / "pages.sqlite"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LOOKBACK_DB", str(path))
-        _open_store.clear()
-        yield path
-        _open_store.clear()
+@pytest.fixture(autouse=True)
+def _store(tmp_path, monkeypatch):
+    """A fresh run store per test: LOOKBACK_DB in tmp, and the cached store of any earlier path dropped."""
+    path = tmp_path / "pages.sqlite"
+    monkeypatch.setenv("LOOKBACK_DB", str(path))
+    _open_store.clear()
+    yield path
+    _open_store.clear()
 
 
 def app(page: str | None = None) -> AppTest:
@@ -44,20 +46,17 @@ def tiny(at: AppTest, prefix: str) -> None:
     at.number_input(key=f"{prefix}_epochs").set_value(TINY["epochs"])
 
 
-def click_and_wait(at: AppTest, button: str, timeout: float = 120) -> float:
-    """Click a page's train button, wait for its background job, rerun; returns the job's seconds."""
-    start = time.perf_counter()
+def click_and_wait(at: AppTest, button: str, timeout: float = 120) -> None:
+    """Click a page's train button, wait for its background job, rerun."""
     at.button(key=button).click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     job = at.session_state["job"]
     assert job is not None, "the button started no job"
     assert job.wait(timeout), f"the job did not finish within {timeout} s"
-    elapsed = time.perf_counter() - start
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert job.error is None, job.error
-    return elapsed
 
 
 def figures(at: AppTest) -> dict[str, dict]:
@@ -157,19 +156,19 @@ def test_compare_without_models_shows_an_error():
     assert "job" not in at.session_state or at.session_state["job"] is None
 
 
-def test_compare_reuses_an_identical_stored_run():
+def test_compare_reuses_an_identical_stored_run(_store):
     at = app("compare")
     tiny(at, "w_cmp")
     at.number_input(key="w_cmp_seeds").set_value(1)
     click_and_wait(at, "cmp_run")
     first = at.session_state["results"]["compare"]
-    seconds = click_and_wait(at, "cmp_run")
+    click_and_wait(at, "cmp_run")
     again = at.session_state["results"]["compare"]
     assert [r.label for r in again.runs] == COMPARE_LABELS
     for run in again.runs:
         assert run.message.startswith("reused stored run"), run.message
     assert [r.run_id for r in again.runs] == [r.run_id for r in first.runs]
-    assert seconds < 10, f"reusing stored runs took {seconds:.1f} s"
+    assert len(RunStore(_store).runs()) == len(COMPARE_LABELS)  # nothing trained again
 
     at.checkbox(key="w_cmp_force").check()
     click_and_wait(at, "cmp_run")
@@ -211,10 +210,11 @@ def test_window_with_smallest_above_largest_shows_an_error():
         "Cannot run the sweep: the smallest window (10) is larger than the largest (5); swap them."]
 
 
-def test_runs_lists_stored_runs_and_deletes_them(_store):
+def test_runs_lists_stored_runs_and_deletes_them(_store, monkeypatch):
+    exported = []
+    monkeypatch.setattr(bundles, "export_bundle", lambda *args: exported.append(args))
     at = app("compare")
     tiny(at, "w_cmp")
-    at.slider(key="w_cmp_dist").set_value(3)  # a config no other test trains
     click_and_wait(at, "cmp_run")
     trained = {r.run_id for r in at.session_state["results"]["compare"].runs}
 
@@ -222,15 +222,19 @@ def test_runs_lists_stored_runs_and_deletes_them(_store):
     assert not at.exception
     assert str(_store) in at.caption[0].value
     table = runs_table(at).value
-    assert trained <= set(table["id"])
-    assert set(table.loc[table["id"].isin(trained), "label"]) == {"FFNN w5", "FFNN w8", "RNN", "LSTM"}
+    assert set(table["id"]) == trained
+    assert sorted(table["label"]) == sorted(COMPARE_LABELS)
     n_before = len(table)
 
-    rows = [i for i, run_id in enumerate(table["id"]) if run_id in trained][:2]
+    rows = [0, 1]
     at.session_state[runs_table(at).key] = {"selection": {"rows": rows, "columns": []}}
     at.run()
     assert not at.exception
     assert "runs_loss" in {c.key for c in at.get("plotly_chart")}  # the selected runs' loss curves
+    # files are made on click only: the buttons carry a deferred download, and no bundle was built
+    assert exported == []
+    assert all(b.proto.deferred_file_id for b in at.download_button), [b.proto for b in at.download_button]
+    assert {b.proto.label for b in at.download_button} == {"Runs CSV", "Runs JSON", "Bundle (.zip, with weights)"}
     at.button(key="runs_delete").click().run()
     assert [w.value for w in at.warning] == ["Delete 2 run(s) and their weights for good?"]
     at.button(key="runs_delete_yes").click().run()
@@ -241,16 +245,28 @@ def test_runs_lists_stored_runs_and_deletes_them(_store):
     assert not [b for b in at.button if b.key == "runs_delete"]  # nothing is selected after a delete
 
 
-def _compared(kinds=("ffnn", "rnn", "lstm")) -> AppTest:
+def _compared(kinds=("ffnn", "rnn", "lstm"), task: str | None = None) -> AppTest:
     """A session whose Compare page has trained a tiny comparison (Memory and Probe read its models)."""
     at = app("compare")
-    tiny(at, "w_cmp")
+    if task is None:
+        tiny(at, "w_cmp")
+    else:
+        at.selectbox(key="w_cmp_task").set_value(task).run()
+        at.number_input(key="w_cmp_epochs").set_value(TINY["epochs"])
     at.multiselect(key="w_cmp_kinds").set_value(list(kinds))
     click_and_wait(at, "cmp_run")
     return at
 
 
-def test_memory_sweeps_distances_and_probes_the_compared_models():
+def test_memory_sweeps_distances_and_probes_the_compared_models(_store, monkeypatch):
+    probed = []
+
+    def counted(runs, ds, wrt="hidden", **kw):
+        probed.append(wrt)
+        return gradients_before_after(runs, ds, wrt, **kw)
+
+    gradients_before_after = probes.gradients_before_after
+    monkeypatch.setattr(probes, "gradients_before_after", counted)
     at = _compared(("ffnn", "gru", "lstm"))
     at.switch_page("pages/memory.py").run()
     specs = figures(at)
@@ -260,6 +276,11 @@ def test_memory_sweeps_distances_and_probes_the_compared_models():
     assert trace_names(one(specs, "GRU gates")) == ["reset", "update"]
     at.selectbox(key="w_mem_gate_model").set_value("LSTM").run()
     assert trace_names(one(figures(at), "LSTM gates")) == ["input", "forget", "output"]
+    at.number_input(key="w_mem_sample").set_value(3).run()
+    at.radio(key="w_mem_wrt").set_value("input").run()
+    at.radio(key="w_mem_wrt").set_value("hidden").run()
+    assert probed == ["hidden", "input"]  # once per direction, not on every widget change
+
     at.text_input(key="w_mem_dists").set_value("0, 3")
     at.number_input(key="w_mem_n").set_value(300)
     at.number_input(key="w_mem_epochs").set_value(2)
@@ -268,13 +289,48 @@ def test_memory_sweeps_distances_and_probes_the_compared_models():
     curve = one(figures(at), "Accuracy against dependency distance")
     assert trace_names(curve) == ["FFNN w5", "LSTM"]
     assert values(curve["data"][0]["x"]) == [0, 3]
+    assert len(RunStore(_store).runs()) == 4 + 2 * 2  # the comparison's runs and the sweep's, stored
+
+
+def test_memory_explains_a_task_without_a_distance_knob():
+    at = app("memory")
+    at.selectbox(key="w_mem_task").set_value("sine").run()
+    assert "Sine waves has no dependency-distance knob; pick one that has: text recall, video frames." in [
+        i.value for i in at.info]
+    assert at.button(key="mem_run").disabled
 
 
 def test_memory_rejects_distances_that_are_not_numbers():
     at = app("memory")
     at.text_input(key="w_mem_dists").set_value("0, ten").run()
-    at.button(key="mem_run").click().run()
-    assert [e.value for e in at.error] == ["Cannot run the sweep: distances must be whole numbers, got '0, ten'."]
+    assert [e.value for e in at.error] == ["Cannot run the sweep: distances must be whole numbers separated by "
+                                           "commas, e.g. 0, 10, 20; “ten” is not one."]
+    assert at.button(key="mem_run").disabled  # refused before anything can start
+
+
+def busy(should_stop, **_):
+    """A job that trains nothing until it is cancelled (run in the engine's worker process)."""
+    while not should_stop():
+        time.sleep(0.02)
+
+
+def test_costs_refuses_to_measure_while_a_job_trains():
+    at = app("costs")
+    at.number_input(key="w_cost_n").set_value(300).run()
+    job = engine().submit(Job("busy", busy, total_runs=1, epochs=1))
+    try:
+        deadline = time.monotonic() + 60
+        while job.state == "queued" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert job.state == "running"
+        at.button(key="cost_measure").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert [w.value for w in at.warning] == ["A model is training on this server; measure when it has "
+                                                 "finished, so its work does not distort the timings."]
+        assert "costs" not in at.session_state["results"]
+    finally:
+        job.cancel()
+        assert job.wait(10)
 
 
 def test_costs_measures_every_model_and_rejects_a_window_past_the_sequence():
@@ -299,3 +355,42 @@ def test_probe_shows_each_models_next_words_and_rejects_unknown_words():
     prompt.set_value("hungry alice drives to buy").run()
     assert len(at.error) == 1 and at.error[0].value.startswith(
         "Cannot read this prompt: unknown word(s) in the prompt: hungry.")
+
+
+def test_probe_forecasts_a_series_task():
+    at = _compared(("ffnn", "lstm"), task="sine")
+    at.switch_page("pages/probe.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = one(figures(at), "Forecasts against the truth")
+    assert trace_names(spec)[0] == "truth" and "LSTM free-running" in trace_names(spec)
+    assert len(at.dataframe) == 1
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["FFNN w5", "FFNN w24", "LSTM"]
+    assert list(table.index) == ["one_step", "free_running"]
+    assert (table.to_numpy() > 0).all()
+    ys = {t["name"]: np.array(values(t["y"]), dtype=float) for t in spec["data"]}
+    for label in table.columns:  # the table's MSE is the one of the curves drawn
+        assert table.loc["one_step", label] == pytest.approx(np.mean((ys[f"{label} one-step"] - ys["truth"]) ** 2))
+
+
+def test_probe_names_each_models_answer_for_a_video_clip():
+    at = app("compare")
+    at.selectbox(key="w_cmp_task").set_value("video").run()
+    at.slider(key="w_cmp_gap").set_value(2)
+    at.number_input(key="w_cmp_clips").set_value(200)
+    at.number_input(key="w_cmp_epochs").set_value(TINY["epochs"])
+    at.multiselect(key="w_cmp_kinds").set_value(["ffnn", "gru"])
+    click_and_wait(at, "cmp_run")
+    at.switch_page("pages/probe.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    strip = one(figures(at), "The clip, frame by frame")
+    assert values(strip["layout"]["xaxis"]["ticktext"]) == [str(i) for i in range(3 + 2)]  # visible + gap frames
+    assert len(at.dataframe) == 1
+    rows = at.dataframe[0].value
+    assert list(rows["model"]) == ["FFNN w3", "FFNN w5", "GRU"]
+    assert rows["answer"].isin([str(d) for d in range(10)]).all()
+    assert ((rows["probability"] > 0) & (rows["probability"] <= 1)).all()
+    for answer, p, others in rows[["answer", "probability", "next guesses"]].itertuples(index=False):
+        guesses = [g.split(" (") for g in others.split(", ")]
+        assert len(guesses) == 2 and answer not in {name for name, _ in guesses}
+        assert all(float(q.rstrip("%)")) <= round(100 * p) for _, q in guesses)  # most probable first

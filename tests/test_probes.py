@@ -1,5 +1,5 @@
 """Probes: the Cell unroll equals the fused modules, gradients through time equal finite differences,
-the science.md decay facts hold at initialisation, gates obey their equations, next-word guesses behave."""
+the documented gradient-decay facts hold at initialisation, gates obey their equations, next-word guesses behave."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,27 +8,24 @@ import torch
 from torch import nn
 
 from lib.errors import ConfigError
-from lib.models import ModelConfig, ModelIO, build_model
+from lib.models import ModelConfig, ModelIO
 from lib.probes import (
-    accuracy_by_distance,
     encode_prompt,
     gate_activations,
     gradient_through_time,
+    gradients_before_after,
     top_k_next_words,
     unroll,
 )
 from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
 from lib.tasks.text import TextRecallConfig, make_text_recall
-from lib.train import TrainConfig, train
+from lib.train import TrainConfig, seeded_model, train
 
-torch.set_num_threads(1)
 RECURRENT = ["rnn", "gru", "lstm"]
 
 
 def build(cfg: ModelConfig, io: ModelIO, seed: int = 0) -> nn.Module:
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return build_model(cfg, io).eval()
+    return seeded_model(cfg, io, seed).eval()
 
 
 def feature_task(per_step: bool = False, t: int = 5, f: int = 3, n_out: int = 3,
@@ -52,41 +49,6 @@ def trained():
     run = train(ds, ModelConfig(kind="lstm", hidden=32), TrainConfig(epochs=6, patience=0, batch_size=32,
                                                                      device="cpu"))
     return ds, run.model
-
-
-# ---------------------------------------------------------------- accuracy by distance
-
-class Constant(nn.Module):
-    """Always predicts class 0 (at every step when per_step)."""
-
-    def __init__(self, n_out: int, per_step: bool):
-        super().__init__()
-        self.w, self.n_out, self.per_step = nn.Parameter(torch.zeros(1)), n_out, per_step
-
-    def forward(self, x):
-        shape = (*x.shape[:2], self.n_out) if self.per_step else (x.shape[0], self.n_out)
-        out = torch.zeros(shape)
-        out[..., 0] = 1.0
-        return out
-
-
-@pytest.mark.parametrize("objective", ["classify", "next_word"])
-def test_accuracy_by_distance_groups_by_sample_distance(objective):
-    ds = make_text_recall(TextRecallConfig(distance=0, distance_max=4, n_test=200, objective=objective))
-    answer = ds.test.y[:, -1] if ds.per_step else ds.test.y
-    df = accuracy_by_distance(Constant(ds.n_outputs, ds.per_step), ds.test, ds)
-    assert list(df.columns) == ["distance", "accuracy", "n"]
-    assert list(df["distance"]) == [0, 1, 2, 3, 4] and df["n"].sum() == 200
-    for row in df.itertuples():
-        mask = ds.test.distance == row.distance
-        assert row.n == int(mask.sum())
-        assert row.accuracy == pytest.approx(float((answer[mask] == 0).float().mean()))
-
-
-def test_accuracy_by_distance_needs_distances():
-    ds = feature_task()
-    with pytest.raises(ConfigError, match=r"^this split of 'toy' records no per-sample distance"):
-        accuracy_by_distance(Constant(3, False), ds.test, ds)
 
 
 # ---------------------------------------------------------------- Cell unroll and gradients
@@ -185,7 +147,7 @@ def decay(recall, kind: str, init: str, steps_back: int) -> float:
 
 
 def test_default_init_rnn_gradient_vanishes_within_ten_steps(recall):
-    # science.md §4: ≈ 0.55× per step at PyTorch's default init, ≈ 1e-3 ten steps back
+    # the tanh RNN's gradient shrinks ≈ 0.55× per step at PyTorch's default init, ≈ 1e-3 ten steps back
     assert decay(recall, "rnn", "pytorch", 10) < 1e-2
 
 
@@ -193,6 +155,20 @@ def test_chrono_lstm_gradient_decays_far_slower_than_default_lstm(recall):
     default, chrono = decay(recall, "lstm", "pytorch", 20), decay(recall, "lstm", "chrono", 20)
     assert default < 1e-4  # the default-init LSTM decays as fast as the RNN
     assert chrono > 100 * default
+
+
+def test_gradients_before_after_start_from_the_runs_initial_weights():
+    ds = make_text_recall(TextRecallConfig(distance=2, n_train=64, n_val=16, n_test=16))
+    run = train(ds, ModelConfig(kind="gru", hidden=4), TrainConfig(epochs=1, patience=0, seed=3, device="cpu"))
+    df = gradients_before_after([run, run], ds, n=8)  # one run per label
+    init = seeded_model(run.model_config, ModelIO.from_dataset(ds), 3).eval()
+    expected = gradient_through_time(init, ds.test.x[:8], ds.test.y[:8], ds)["grad_norm"].to_numpy()
+    before = df[df["stage"] == "at initialisation"]["grad_norm"].to_numpy()
+    after = df[df["stage"] == "after training"]["grad_norm"].to_numpy()
+    np.testing.assert_array_equal(before, expected)
+    assert set(df["label"]) == {"GRU"} and len(after) == len(expected) and not np.array_equal(after, before)
+    with pytest.raises(ConfigError, match=r"^no trained model to probe; train a comparison first\.$"):
+        gradients_before_after([], ds)
 
 
 # ---------------------------------------------------------------- gates

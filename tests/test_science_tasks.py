@@ -1,4 +1,4 @@
-"""The essay's story on video and sine forecasting, trained with the real engine and best-practice defaults.
+"""Who remembers on video and sine forecasting, trained with the real engine and best-practice defaults.
 
 One seed each (CI budget); sizes chosen so the whole file runs in about two minutes on 2 cores.
 """
@@ -13,12 +13,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_video_only_memory_bridges_the_gap_and_a_window_that_spans_it_costs_ten_times_more():
-    # gap 20 on the default 12x12 canvas: 23 frames of 144 pixels. Digit recognition on unseen images,
-    # not memory, is what limits accuracy here, so the training split gets many clips per image.
+    # gap 20 on the default 12x12 canvas: 3 visible + 20 gap = 23 frames of 144 pixels. Digit recognition on
+    # unseen images, not memory, is what limits accuracy here, so the training split gets many clips per image.
     ds = make_video(VideoConfig(gap=20, n_train=10_000, n_val=500, n_test=1000))
     fit = TrainConfig(epochs=15, patience=5, batch_size=128)
-    # FFNNs get 256 hidden units: a 2,880- to 3,312-wide input layer is normal MLP practice at that width
-    blind = ModelConfig(kind="ffnn", window=ds.cue_lag - 1, hidden=256)  # sees only gap frames
+    # FFNNs get 256 hidden units: a 2,880- to 3,312-wide input layer (20 or 23 frames x 144 pixels) is normal
+    # MLP practice at that width
+    blind = ModelConfig(kind="ffnn", window=ds.cue_lag - 1, hidden=256)  # the last 20 frames: only gap frames
     whole = ModelConfig(kind="ffnn", window=ds.seq_len, hidden=256)  # sees the whole clip
     lstm = ModelConfig(kind="lstm")  # 64 hidden units, chrono init
     runs = {m.label: train(ds, m, fit) for m in (blind, lstm, whole)}

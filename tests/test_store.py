@@ -6,6 +6,8 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,8 +18,10 @@ import pandas as pd
 import pytest
 import torch
 
+from lib import __version__, runtime
+from lib.experiments import run_one
 from lib.models import ModelConfig, ModelIO, build_model, count_params
-from lib.runtime import __version__, environment
+from lib.runtime import Status, code_fingerprint, environment
 from lib.store import (
     APPLICATION_ID,
     MIGRATIONS,
@@ -51,6 +55,13 @@ def make_result(kind: str = "gru", hidden: int = 4, status: str = "completed", a
                      {"loss": 0.5, "accuracy": acc}, count_params(model), environment(), model)
 
 
+def save(store: RunStore, config: dict, seed: int, label: str, task: str, record: dict,
+         state_dict=None) -> str:
+    """Store one finished run through `save_results`."""
+    return store.save_results([{"config": config, "seed": seed, "label": label, "task": task, "record": record,
+                                "state_dict": state_dict}])[0]
+
+
 @pytest.fixture
 def store(tmp_path):
     with RunStore(tmp_path / "runs.sqlite") as s:
@@ -72,22 +83,22 @@ def _write_runs(path: str, worker: int, n_runs: int) -> None:
 # -- records ------------------------------------------------------------------------------------------
 
 
-def test_incremental_run_is_recorded_with_history_metrics_costs_and_weights(store):
+def test_incremental_run_is_recorded_with_history_metrics_and_weights(store):
     cfg, model = make_config(), build_model(ModelConfig(kind="gru", hidden=4), IO)
     run_id = store.start_run(cfg, 7, "GRU", "text_recall", environment())
     assert store.get(run_id)["status"] == "running"
     for epoch in (1, 2):
         store.log_epoch(run_id, {"epoch": epoch, "train_loss": 1.0 / epoch, "val_metric": 0.5})
     store.finish_run(run_id, "completed", "trained 2 epochs", {"accuracy": 0.9, "loss": 0.25},
-                     {"train_seconds": 1.5, "per_layer": {"rnn": 10}}, model.state_dict(),
-                     best_epoch=2, n_params=count_params(model))
+                     model.state_dict(), best_epoch=2, n_params=count_params(model))
     rec = store.get(run_id)
     assert re.fullmatch(r"[0-9a-f]{12}", run_id)
     assert (rec["task"], rec["label"], rec["seed"], rec["status"]) == ("text_recall", "GRU", 7, "completed")
     assert rec["config"] == cfg and rec["config_hash"] == config_hash(cfg)
     assert rec["metrics"] == {"accuracy": 0.9, "loss": 0.25}
-    assert rec["costs"] == {"train_seconds": 1.5, "per_layer": {"rnn": 10}}
+    assert "costs" not in rec
     assert rec["env"]["lookback"] == rec["version"] == __version__
+    assert rec["env"]["code"] == rec["code"] == code_fingerprint()
     assert rec["pid"] == os.getpid() and rec["has_weights"] and rec["best_epoch"] == 2
     assert rec["created"] <= rec["updated"]
     assert rec["history"] == [{"epoch": 1, "train_loss": 1.0, "val_metric": 0.5},
@@ -98,9 +109,9 @@ def test_incremental_run_is_recorded_with_history_metrics_costs_and_weights(stor
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
 
 
-def test_save_result_stores_a_run_result_record_in_one_call(store):
+def test_save_results_stores_run_result_records(store):
     result = make_result()
-    run_id = store.save_result(make_config(), 0, result.label, "text_recall", result.record(),
+    run_id = save(store, make_config(), 0, result.label, "text_recall", result.record(),
                                result.model.state_dict())
     rec = store.get(run_id)
     assert rec["status"] == "completed" and rec["message"] == "trained 3 epochs (completed)"
@@ -111,14 +122,14 @@ def test_save_result_stores_a_run_result_record_in_one_call(store):
 
 
 def test_runs_lists_one_flat_row_per_run_newest_first_with_filters(store):
-    first = store.save_result(make_config(), 0, "GRU", "text_recall", make_result().record())
-    second = store.save_result(make_config("lstm"), 0, "LSTM", "sine", make_result("lstm").record())
+    first = save(store, make_config(), 0, "GRU", "text_recall", make_result().record())
+    second = save(store, make_config("lstm"), 0, "LSTM", "sine", make_result("lstm").record())
     running = store.start_run(make_config(), 1, "GRU", "text_recall", environment())
-    store.finish_run(running, "cancelled", "cancelled during epoch 1", {}, {"train_seconds": 2.0})
+    store.finish_run(running, Status.CANCELLED, "cancelled during epoch 1", {})
     frame = store.runs()
     assert list(frame.columns) == [
         "id", "created", "updated", "task", "label", "status", "seed", "epochs", "best_epoch",
-        "test_accuracy", "test_loss", "cost_train_seconds", "n_params", "config_hash", "version", "message"]
+        "test_accuracy", "test_loss", "n_params", "config_hash", "version", "code", "origin", "message"]
     assert list(frame["id"]) == [running, second, first]
     assert list(frame["epochs"]) == [0, 3, 3]
     assert frame.loc[frame["id"] == first, "test_accuracy"].item() == 0.75
@@ -130,27 +141,31 @@ def test_runs_lists_one_flat_row_per_run_newest_first_with_filters(store):
     assert empty.empty and list(empty.columns) == list(RUN_COLUMNS)
 
 
-def test_find_reuses_only_a_completed_run_with_same_config_seed_and_version(store):
-    cfg = make_config()
-    assert store.find(cfg, 0) is None
-    older = store.save_result(cfg, 0, "GRU", "text_recall", make_result().record())
-    newer = store.save_result(cfg, 0, "GRU", "text_recall", make_result().record())
-    store.save_result(cfg, 0, "GRU", "text_recall", make_result(status="diverged").record())
+def test_find_reuses_only_a_completed_run_with_same_config_seed_and_code(store):
+    cfg, code = make_config(), code_fingerprint()
+    assert store.find(cfg, 0, code) is None
+    older = save(store, cfg, 0, "GRU", "text_recall", make_result().record())
+    newer = save(store, cfg, 0, "GRU", "text_recall", make_result().record())
+    save(store, cfg, 0, "GRU", "text_recall", make_result(status="diverged").record())
     store.start_run(cfg, 0, "GRU", "text_recall", environment())  # running: never reused
     reordered = {"train": cfg["train"], "io": cfg["io"], "model": cfg["model"], "task": cfg["task"]}
-    assert store.find(reordered, 0)["id"] == newer != older  # key order does not matter
-    assert store.find(cfg, 1) is None  # other seed
-    assert store.find(make_config(lr=1e-3), 0) is None  # other config
-    assert store.find(cfg, 0, version="0.0.1") is None  # other Lookback version
-    old_env = {**environment(), "lookback": "0.0.1"}
-    old = store.save_result(cfg, 0, "GRU", "text_recall", {**make_result().record(), "env": old_env})
-    assert store.find(cfg, 0, version="0.0.1")["id"] == old
+    assert store.find(reordered, 0, code)["id"] == newer != older  # key order does not matter
+    assert store.find(cfg, 1, code) is None  # other seed
+    assert store.find(make_config(lr=1e-3), 0, code) is None  # other config
+    assert store.find(cfg, 0, "0123456789abcdef") is None  # other result-defining sources
+    edited = save(store, cfg, 0, "GRU", "text_recall",
+                  {**make_result().record(), "env": {**environment(), "code": "0123456789abcdef"}})
+    assert store.find(cfg, 0, "0123456789abcdef")["id"] == edited
+    assert store.find(cfg, 0, code)["id"] == newer
+    unknown = {k: v for k, v in environment().items() if k != "code"}  # no fingerprint: never reused
+    save(store, cfg, 0, "GRU", "text_recall", {**make_result().record(), "env": unknown})
+    assert store.find(cfg, 0, code)["id"] == newer
 
 
 def test_delete_removes_runs_with_their_history_and_weights(store):
     result = make_result()
-    keep = store.save_result(make_config(), 0, "GRU", "text_recall", result.record())
-    gone = store.save_result(make_config(), 1, "GRU", "text_recall", result.record(),
+    keep = save(store, make_config(), 0, "GRU", "text_recall", result.record())
+    gone = save(store, make_config(), 1, "GRU", "text_recall", result.record(),
                              result.model.state_dict())
     assert store.delete([gone, "no-such-run"]) == 1
     assert store.delete(keep) == 1  # one id as a plain string
@@ -161,8 +176,8 @@ def test_delete_removes_runs_with_their_history_and_weights(store):
 
 
 def test_exports_selected_runs_as_json_and_csv(store):
-    a = store.save_result(make_config(), 0, "GRU", "text_recall", make_result().record())
-    store.save_result(make_config(), 1, "GRU", "text_recall", make_result().record())
+    a = save(store, make_config(), 0, "GRU", "text_recall", make_result().record())
+    save(store, make_config(), 1, "GRU", "text_recall", make_result().record())
     records = json.loads(store.export_json([a]))
     assert [r["id"] for r in records] == [a] and records[0]["history"] == store.get(a)["history"]
     summary = pd.read_csv(io.StringIO(store.export_csv([a])))
@@ -227,14 +242,14 @@ def test_run_of_a_dead_writer_becomes_interrupted_and_keeps_its_epochs(tmp_path)
             f"interrupted: its process (pid {rec['pid']} on {rec['host']}) ended before the run finished")
         assert rec["history"] == [{"epoch": 1, "train_loss": 2.0}]
         assert s.runs(status="completed").empty
-        assert s.find({"model": {}}, 0) is None
+        assert s.find({"model": {}}, 0, code_fingerprint()) is None
 
 
 def test_reused_pid_is_not_taken_for_the_writer_but_a_live_writer_keeps_running(store):
     alive = store.start_run(make_config(), 0, "GRU", "text_recall", {})
     reused = store.start_run(make_config(), 1, "GRU", "text_recall", {})
-    with sqlite3.connect(store.path) as db:  # same pid as ours, but a process that started at another time
-        db.execute("UPDATE runs SET proc_start = proc_start - 1 WHERE id = ?", (reused,))
+    with sqlite3.connect(store.path) as db:  # same pid as ours, but a process that started a minute earlier
+        db.execute("UPDATE runs SET proc_created = proc_created - 60 WHERE id = ?", (reused,))
     with RunStore(store.path) as reopened:
         assert reopened.get(alive)["status"] == "running"
         assert reopened.get(reused)["status"] == "interrupted"
@@ -299,7 +314,7 @@ def test_other_applications_database_is_refused_and_left_untouched(tmp_path):
 def test_damaged_store_is_refused_and_left_untouched(tmp_path):
     path = tmp_path / "runs.sqlite"
     with RunStore(path) as s:
-        s.save_result(make_config(), 0, "GRU", "text_recall", make_result().record())
+        save(s, make_config(), 0, "GRU", "text_recall", make_result().record())
     data = bytearray(path.read_bytes())
     data[100:] = bytes(len(data) - 100)  # keep the header, wipe every page
     path.write_bytes(bytes(data))
@@ -348,15 +363,68 @@ def test_version_1_store_is_migrated_and_keeps_its_runs(tmp_path):
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
-    assert len(MIGRATIONS) == SCHEMA_VERSION >= 2
+    assert len(MIGRATIONS) == SCHEMA_VERSION >= 3
     with RunStore(path) as s:
         rec = s.get("old1")
-        assert (rec["status"], rec["costs"], rec["proc_start"]) == ("completed", None, None)
+        assert (rec["status"], rec["code"], rec["proc_created"]) == ("completed", None, None)
         assert rec["history"] == [{"epoch": 1, "train_loss": 0.7}]
-        assert s.find(cfg, 3, version="0.0.9")["id"] == "old1"
+        assert s.find(cfg, 3, code_fingerprint()) is None  # made by unknown code: never reused
         assert s.runs()["test_accuracy"].tolist() == [0.5]
-        new = s.start_run(cfg, 0, "RNN", "text_recall", {})
-        s.finish_run(new, "completed", "", {}, {"flops": 5})
-        assert s.get(new)["costs"] == {"flops": 5}
+        new = s.start_run(cfg, 3, "RNN", "text_recall", environment())
+        s.finish_run(new, "completed", "", {})
+        assert s.find(cfg, 3, code_fingerprint())["id"] == new
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_version_2_store_loses_its_dead_columns_and_its_running_runs_are_checked(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    db = sqlite3.connect(path)
+    for step in MIGRATIONS[:2]:  # append-only, so the first two steps are the version 2 schema
+        for sql in step:
+            db.execute(sql)
+    cfg = {"model": {"kind": "gru"}}
+    row = ("'2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00', 'text_recall', 'GRU', ?, ?, 0, ?, "
+           "'', '{}', '{\"lookback\": \"0.1.0\"}', '0.1.0'")
+    db.execute(f"INSERT INTO runs (id, created, updated, task, label, config, config_hash, seed, status, message, "
+               f"metrics, env, version, costs) VALUES ('done', {row}, '{{\"flops\": 5}}')",
+               (json.dumps(cfg), config_hash(cfg), "completed"))
+    db.execute(f"INSERT INTO runs (id, created, updated, task, label, config, config_hash, seed, status, message, "
+               f"metrics, env, version, pid, host, proc_start) VALUES ('live', {row}, ?, ?, 12345)",
+               (json.dumps(cfg), config_hash(cfg), "running", 999_999_999, socket.gethostname()))
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    with RunStore(path) as s:
+        assert s.get("done")["status"] == "completed" and s.get("done")["code"] is None
+        assert s.get("live")["status"] == "interrupted"  # pid 999999999 does not exist
+    with sqlite3.connect(path) as db:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+        indexed = [r[2] for r in db.execute("PRAGMA index_info(runs_reuse)")]
+    db.close()
+    assert {"code", "proc_created"} <= columns and not {"costs", "proc_start"} & columns
+    assert indexed == ["config_hash", "seed", "code", "status"]
+
+
+def test_a_change_to_the_result_defining_sources_stops_reuse(tmp_path, monkeypatch, tiny_text_config):
+    lib = REPO / "lib"
+    copy = tmp_path / "lib"
+    shutil.copytree(lib / "tasks", copy / "tasks")
+    for name in ("train.py", "models.py"):
+        shutil.copy(lib / name, copy / name)
+    original = code_fingerprint()
+    assert code_fingerprint(copy) == original
+    (copy / "tasks" / "base.py").write_text((lib / "tasks" / "base.py").read_text() + "\n")
+    edited = code_fingerprint(copy)
+    assert re.fullmatch(r"[0-9a-f]{16}", edited) and edited != original
+
+    model, tc = ModelConfig(kind="rnn", hidden=4), TrainConfig(epochs=1, patience=0, device="cpu")
+    with RunStore(tmp_path / "runs.sqlite") as s:
+        first = run_one(tiny_text_config, model, tc, s)
+        assert run_one(tiny_text_config, model, tc, s).run_id == first.run_id  # same sources: reused
+        monkeypatch.setattr(runtime, "code_fingerprint", lambda root=None: edited)
+        second = run_one(tiny_text_config, model, tc, s)
+        assert second.run_id != first.run_id and not second.message.startswith("reused")
+        assert (s.get(first.run_id)["code"], s.get(second.run_id)["code"]) == (original, edited)
+        assert run_one(tiny_text_config, model, tc, s).run_id == second.run_id  # reused under the new code

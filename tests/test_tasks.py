@@ -9,8 +9,9 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeClassifier
 
 from lib.errors import ConfigError
-from lib.tasks import CLASSIFICATION, REGRESSION, TASKS, make_dataset, task_config
-from lib.tasks.sine import SineConfig, make_sine, naive_baselines, seasonal_lag, sine_series
+from lib.tasks import CLASSIFICATION, REGRESSION, TASKS, make_dataset, task_dict, task_from_dict
+from lib.tasks.forecast import MIN_WINDOWS, min_length, naive_baselines, seasonal_lag, segment_sizes
+from lib.tasks.sine import SineConfig, make_sine, sine_series
 from lib.tasks.text import TextRecallConfig, make_text_recall, vocabulary, word_lists
 from lib.tasks.user import from_arrays, from_dataframe, from_series, required_length, required_sequences
 from lib.tasks.video import DIGIT, VideoConfig, clip_frames, digit_images, image_split, make_video
@@ -64,6 +65,18 @@ def test_text_recall_next_word_targets_are_the_input_shifted_with_the_answer_las
     assert (y[x == 0] == -100).all()
     first = (x != 0).int().argmax(dim=1)
     assert [int(t) for t in y[:, -1]] == [answer[int(x[i, first[i]])] for i in range(len(x))]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"distance": 201}, "distance must be between 0 and 200, got 201."),
+    ({"distance_max": 3}, "distance_max must be between distance (20) and 200, got 3."),
+    ({"objective": "guess"}, "objective must be 'classify' or 'next_word', got 'guess'."),
+    ({"n_test": 100_001}, "n_test must be between 10 and 100000, got 100001."),
+    ({"seed": -1}, "seed must be at least 0, got -1."),
+])
+def test_text_recall_config_errors_say_what_to_change(change, message):
+    with raises(message):
+        TextRecallConfig(**change).validate()
 
 
 # ---------------------------------------------------------------- sine
@@ -136,6 +149,7 @@ def test_sine_baselines_match_the_test_split():
     ({"length": 386}, "a series of 386 values is too short for seq_len 48 and horizon 1: the smallest "
                       "segment must hold 10 windows, so use length >= 387 or a shorter seq_len / horizon."),
     ({"noise": -1.0}, "noise must be between 0 and 10, got -1."),
+    ({"seed": -1}, "seed must be at least 0, got -1."),
 ])
 def test_sine_config_errors_say_what_to_change(change, message):
     SineConfig(length=387).validate()  # the boundary: one value more is enough
@@ -238,8 +252,10 @@ def test_pca_features_are_fitted_on_training_frames_only():
     ({"features": "pca", "n_components": 200},
      "n_components must be between 1 and the pixels per frame (144), got 200."),
     ({"n_train": 100_000, "n_val": 100_000, "n_test": 100_000, "gap": 100, "canvas": 32},
-     "these clips would take 117.9 GiB of frames (limit 2 GiB); use fewer clips, a shorter gap or a "
+     "these clips' frames would take 117.9 GiB (limit 2 GiB); use fewer clips, a shorter gap or a "
      "smaller canvas."),
+    ({"n_val": 9}, "n_val must be between 10 and 100000, got 9."),
+    ({"seed": -1}, "seed must be at least 0, got -1."),
 ])
 def test_video_config_errors_say_what_to_change(change, message):
     with raises(message):
@@ -253,8 +269,36 @@ def test_clip_frames_rejects_an_index_outside_the_split():
 
 def test_registry_builds_sine_and_video_by_name():
     assert {"sine", "video"} <= set(TASKS)
-    assert make_dataset(task_config("sine", length=600, seq_len=30)).name == "sine"
-    assert make_dataset(task_config("video", gap=1, n_train=10, n_val=10, n_test=10)).name == "video"
+    assert make_dataset(task_from_dict({"name": "sine", "length": 600, "seq_len": 30})).name == "sine"
+    video = task_from_dict({"name": "video", "gap": "1", "n_train": "10", "n_val": "10", "n_test": "10"}, text=True)
+    assert video == VideoConfig(gap=1, n_train=10, n_val=10, n_test=10)
+    assert make_dataset(video).name == "video"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "music"}, "unknown task 'music'; choose one of: text_recall, sine, video, userdata."),
+    ({"distance": 3}, "unknown task None; choose one of: text_recall, sine, video, userdata."),
+    ({"name": "sine", "distance": 3}, "unknown parameter(s) for task 'sine': distance; valid: amplitudes, "
+                                      "horizon, length, noise, periods, seed, seq_len."),
+])
+def test_task_from_dict_names_what_is_wrong(data, message):
+    with raises(message):
+        task_from_dict(data)
+
+
+@pytest.mark.parametrize("cfg", [TINY_TEXT, TextRecallConfig(distance=6, n_train=50, n_val=10, n_test=10),
+                                 TINY_SINE, TINY_VIDEO])
+def test_every_task_config_follows_the_protocol(cfg):
+    """name, distance_field and cue_lag agree with the registry and with the dataset the config makes."""
+    assert TASKS[cfg.name][0] is type(cfg) and task_from_dict(task_dict(cfg)) == cfg
+    assert cfg.distance_field is None or isinstance(getattr(cfg, cfg.distance_field), int)
+    assert cfg.cue_lag == make_dataset(cfg).cue_lag
+
+
+def test_forecast_helpers_take_val_then_test_fraction():
+    assert segment_sizes(100, 0.1, 0.3) == (60, 10, 30)
+    n = min_length(5, 1, 0.1, 0.3)  # val, the smaller segment, must hold MIN_WINDOWS windows of 5 + 1 steps
+    assert n == 150 and segment_sizes(n, 0.1, 0.3)[1] == 5 + 1 + MIN_WINDOWS - 1
 
 
 # ---------------------------------------------------------------- user data: classification
@@ -399,6 +443,8 @@ def test_from_series_needs_this_many_values():
     (np.arange(1000.0), {"window": 500},
      "window 500 is too long for a series of 1000 values: the smallest part (150 values) must hold 10 "
      "windows of window + horizon steps; use a window of at most 140 or a series of at least 3400 values."),
+    (np.arange(70_000.0), {"window": 9000},
+     "the data as float32 would take 2.3 GiB (limit 2 GiB); use fewer sequences, steps or features."),
     (np.arange(1000.0), {"window": 0}, "window must be a whole number of steps, at least 1; got 0."),
     (np.arange(1000.0), {"window": 2.5}, "window must be a whole number of steps, at least 1; got 2.5."),
     (np.arange(1000.0), {"horizon": -1}, "horizon must be a whole number of steps, at least 1; got -1."),
@@ -430,7 +476,7 @@ def test_from_dataframe_errors_say_what_to_change(df, column, kwargs, message):
         from_dataframe(df, column, 5, **kwargs)
 
 
-def test_example_prompt_is_the_essay_sentence_stretched_to_the_trained_distance():
+def test_example_prompt_is_the_home_example_sentence_stretched_to_the_trained_distance():
     from lib.tasks.text import cue_lag, example_prompt, vocabulary
 
     assert example_prompt(4) == "starving alice drives to the nearest store to buy"

@@ -1,11 +1,14 @@
 import math
+import re
+from dataclasses import replace
 
 import pytest
 import torch
 
 from lib.errors import ConfigError
-from lib.models import ModelConfig
-from lib.train import CANCELLED, COMPLETED, DIVERGED, TrainConfig, train
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO
+from lib.runtime import Status, code_fingerprint
+from lib.train import TrainConfig, evaluate, make_optimizer, seeded_model, train, train_step
 
 FAST = TrainConfig(epochs=4, patience=0, batch_size=32)
 
@@ -14,12 +17,16 @@ def _losses(result):
     return [(h["train_loss"], h["val_loss"], h["val_metric"]) for h in result.history]
 
 
-def test_same_seed_gives_identical_history_and_different_seed_differs(tiny_text):
-    a = train(tiny_text, ModelConfig(kind="lstm", hidden=16), FAST)
-    b = train(tiny_text, ModelConfig(kind="lstm", hidden=16), FAST)
-    c = train(tiny_text, ModelConfig(kind="lstm", hidden=16), TrainConfig(**{**FAST.__dict__, "seed": 1}))
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+def test_same_seed_gives_identical_history_different_seed_differs_and_inputs_are_untouched(tiny_text, kind):
+    before = tiny_text.train.x.clone(), tiny_text.train.y.clone()
+    cfg = ModelConfig(kind=kind, hidden=8, window=3, dropout=0.2)
+    short = replace(FAST, epochs=2)
+    a, b = train(tiny_text, cfg, short), train(tiny_text, cfg, short)
+    c = train(tiny_text, cfg, replace(short, seed=1))
     assert _losses(a) == _losses(b)
     assert _losses(a) != _losses(c)
+    assert torch.equal(tiny_text.train.x, before[0]) and torch.equal(tiny_text.train.y, before[1])
 
 
 def test_global_random_state_is_left_alone(tiny_text):
@@ -33,12 +40,13 @@ def test_global_random_state_is_left_alone(tiny_text):
 def test_history_records_every_epoch_and_best_weights_are_restored(tiny_text):
     seen = []
     result = train(tiny_text, ModelConfig(kind="gru", hidden=16), FAST, on_epoch=seen.append)
-    assert result.status == COMPLETED
+    assert result.status == Status.COMPLETED
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4] and seen == result.history
-    assert set(seen[0]) == {"epoch", "train_loss", "val_loss", "val_metric", "epoch_seconds", "elapsed_seconds"}
+    assert set(seen[0]) == {"epoch", "train_loss", "val_loss", "val_metric", "epoch_seconds",
+                            "epoch_cpu_seconds", "elapsed_seconds"}
+    assert all(h["epoch_seconds"] > 0 and h["epoch_cpu_seconds"] > 0 for h in result.history)
     best = result.history[result.best_epoch - 1]
     assert best["val_metric"] == max(h["val_metric"] for h in result.history)
-    from lib.train import evaluate
     assert evaluate(result.model, tiny_text.val, tiny_text)["accuracy"] == pytest.approx(best["val_metric"])
 
 
@@ -50,7 +58,7 @@ def test_cancel_returns_partial_history(tiny_text):
         return calls["n"] > 25  # ten batches per epoch: cancels inside the third epoch
 
     result = train(tiny_text, ModelConfig(kind="lstm", hidden=8), FAST, should_stop=stop)
-    assert result.status == CANCELLED
+    assert result.status == Status.CANCELLED
     assert len(result.history) == 2
     assert result.message == "cancelled during epoch 3"
     assert "accuracy" in result.test
@@ -66,7 +74,7 @@ def _regression(x, y):
 def test_nan_inputs_diverge_with_a_message():
     ds = _regression(torch.full((300, 4, 1), float("nan")), torch.zeros(300))
     result = train(ds, ModelConfig(kind="rnn", hidden=4), FAST)
-    assert result.status == DIVERGED
+    assert result.status == Status.DIVERGED
     assert result.message == ("training diverged in epoch 1: the loss became nan; lower the learning rate "
                               "(now 0.003) or turn on gradient clipping.")
     assert result.history == [] and result.test == {}
@@ -75,12 +83,12 @@ def test_nan_inputs_diverge_with_a_message():
 def test_overflowing_loss_is_reported_not_raised():
     ds = _regression(torch.randn(300, 4, 1), torch.full((300,), 1e30))
     result = train(ds, ModelConfig(kind="lstm", hidden=4), FAST)
-    assert result.status == DIVERGED
+    assert result.status == Status.DIVERGED
     assert result.message.startswith("training diverged in epoch 1: the loss became inf;")
 
 
 @pytest.mark.parametrize(("cfg", "message"), [
-    (TrainConfig(lr=0), r"learning rate must be in \(0, 1\], got 0."),
+    (TrainConfig(lr=0), r"learning rate must be in \(0, 1\], got 0.0."),
     (TrainConfig(batch_size=0), "batch size must be between 1 and 8192, got 0."),
     (TrainConfig(optimizer="sgd"), "optimizer must be 'adam' or 'adamw', got 'sgd'."),
     (TrainConfig(epochs=0), "epochs must be between 1 and 1000, got 0."),
@@ -96,3 +104,46 @@ def test_early_stopping_ends_a_run_that_stops_improving(tiny_text):
     assert len(result.history) < 100
     assert result.message.startswith("stopped early after epoch")
     assert not math.isnan(result.test["accuracy"])
+
+
+def test_train_step_is_the_engine_step(tiny_text):
+    """One epoch of train_step over the engine's batch order gives the engine's weights and train loss."""
+    cfg, tc = ModelConfig(kind="gru", hidden=8), replace(FAST, epochs=1)
+    engine = train(tiny_text, cfg, tc)
+    model = seeded_model(cfg, ModelIO.from_dataset(tiny_text), tc.seed)
+    opt = make_optimizer(model, tc)
+    x, y = tiny_text.train.x, tiny_text.train.y
+    total = 0.0
+    for idx in torch.randperm(len(x), generator=torch.Generator().manual_seed(tc.seed)).split(tc.batch_size):
+        loss = train_step(model, opt, tiny_text, x[idx], y[idx], tc)
+        assert not loss.requires_grad
+        total += loss.item() * len(idx)
+    assert engine.history[0]["train_loss"] == total / len(x)
+    trained = engine.model.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in model.state_dict().items())
+
+
+def test_seeded_model_is_reproducible_and_leaves_the_global_random_state_alone(tiny_text):
+    io = ModelIO.from_dataset(tiny_text)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    a, b = (seeded_model(ModelConfig(kind="lstm", hidden=4), io, 3) for _ in range(2))
+    assert torch.equal(torch.rand(3), expected)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    c = seeded_model(ModelConfig(kind="lstm", hidden=4), io, 4)
+    assert not torch.equal(a.head.weight, c.head.weight)
+
+
+def test_make_optimizer_follows_the_config(tiny_text):
+    model = seeded_model(ModelConfig(kind="rnn", hidden=4), ModelIO.from_dataset(tiny_text), 0)
+    opt = make_optimizer(model, TrainConfig(optimizer="adamw", lr=0.01, weight_decay=0.1))
+    assert type(opt) is torch.optim.AdamW
+    assert (opt.defaults["lr"], opt.defaults["weight_decay"]) == (0.01, 0.1)
+    assert type(make_optimizer(model, TrainConfig())) is torch.optim.Adam
+
+
+def test_environment_records_code_fingerprint_and_load(tiny_text):
+    env = train(tiny_text, ModelConfig(kind="rnn", hidden=4), replace(FAST, epochs=1)).env
+    assert env["code"] == code_fingerprint() and re.fullmatch(r"[0-9a-f]{16}", env["code"])
+    assert env["load_1min"] is None or env["load_1min"] >= 0

@@ -1,44 +1,38 @@
 """Task registry: every task config builds a SequenceDataset through make_dataset."""
 from __future__ import annotations
 
-from dataclasses import fields
+from collections.abc import Mapping
 
+from lib.configs import from_dict, to_dict
 from lib.errors import ConfigError
-from lib.tasks.base import CLASSIFICATION, REGRESSION, SequenceDataset, Split
+from lib.tasks.base import CLASSIFICATION, REGRESSION, SequenceDataset, Split, TaskConfig
 from lib.tasks.sine import SineConfig, make_sine
 from lib.tasks.text import TextRecallConfig, make_text_recall
+from lib.tasks.userdata import UserDataConfig, make_userdata
 from lib.tasks.video import VideoConfig, make_video
 
-TASKS = {
-    "text_recall": (TextRecallConfig, make_text_recall),
-    "sine": (SineConfig, make_sine),
-    "video": (VideoConfig, make_video),
-}
+TASKS = {cls.name: (cls, make) for cls, make in (
+    (TextRecallConfig, make_text_recall), (SineConfig, make_sine), (VideoConfig, make_video),
+    (UserDataConfig, make_userdata))}
 
 
-def task_name(cfg) -> str:
-    for name, (cls, _) in TASKS.items():
-        if isinstance(cfg, cls):
-            return name
-    raise ConfigError(f"unknown task config {type(cfg).__name__}; choose one of: {', '.join(TASKS)}.")
+def task_dict(cfg: TaskConfig) -> dict:
+    """A task config as a JSON-friendly dict that names its task; task_from_dict reverses it."""
+    return {"name": cfg.name, **to_dict(cfg)}
 
 
-def task_config(name: str, **params):
-    """Build a task config by name, rejecting unknown names and parameters with what is valid."""
-    if name not in TASKS:
+def task_from_dict(data: Mapping, text: bool = False) -> TaskConfig:
+    """The config of the task `data["name"]` from the other entries, cast by field type (see from_dict)."""
+    params = dict(data)
+    name = params.pop("name", None)
+    if not isinstance(name, str) or name not in TASKS:
         raise ConfigError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}.")
-    cls = TASKS[name][0]
-    valid = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - valid)
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) for task {name!r}: {', '.join(unknown)}; "
-                          f"valid: {', '.join(sorted(valid))}.")
-    return cls(**params)
+    return from_dict(TASKS[name][0], params, text)
 
 
-def make_dataset(cfg) -> SequenceDataset:
-    return TASKS[task_name(cfg)][1](cfg)
+def make_dataset(cfg: TaskConfig) -> SequenceDataset:
+    return TASKS[cfg.name][1](cfg)
 
 
-__all__ = ["CLASSIFICATION", "REGRESSION", "TASKS", "SequenceDataset", "Split", "make_dataset",
-           "task_config", "task_name"]
+__all__ = ["CLASSIFICATION", "REGRESSION", "TASKS", "SequenceDataset", "Split", "TaskConfig", "make_dataset",
+           "task_dict", "task_from_dict"]

@@ -1,12 +1,44 @@
-"""The dataset type every task returns."""
+"""The dataset type every task returns, the protocol every task config follows, and shared limits."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
 
 import torch
 
+from lib.errors import ConfigError
+
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+MAX_BYTES = 2 * 1024 ** 3  # refuse datasets whose inputs would not fit comfortably in memory
+
+
+class TaskConfig(Protocol):
+    """A frozen dataclass of one task's settings, registered by `name` in lib.tasks.TASKS."""
+
+    name: ClassVar[str]
+    distance_field: ClassVar[str | None]  # the field that sets the dependency distance; None without one
+
+    @property
+    def cue_lag(self) -> int | None:
+        """Steps back from the prediction point to the decisive input; None where it varies."""
+
+    def validate(self) -> None:
+        """Raise ConfigError with what to change when the settings cannot make a dataset."""
+
+
+def check_split_sizes(cfg) -> None:
+    """n_train, n_val and n_test each between 10 and 100000 samples."""
+    for name in ("n_train", "n_val", "n_test"):
+        if not 10 <= getattr(cfg, name) <= 100_000:
+            raise ConfigError(f"{name} must be between 10 and 100000, got {getattr(cfg, name)}.")
+
+
+def check_bytes(n_bytes: int, what: str, advice: str) -> None:
+    """Refuse inputs beyond MAX_BYTES; `what` takes the space and `advice` says how to shrink it."""
+    if n_bytes > MAX_BYTES:
+        raise ConfigError(f"{what} would take {n_bytes / 1024 ** 3:.1f} GiB (limit {MAX_BYTES / 1024 ** 3:.0f} "
+                          f"GiB); {advice}.")
 
 
 @dataclass(frozen=True)

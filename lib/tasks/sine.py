@@ -6,22 +6,25 @@ training. A FFNN whose window spans one main period is the honest, cheap competi
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
-import torch
 
+from lib.configs import Checked
 from lib.errors import ConfigError
-from lib.tasks.base import REGRESSION, SequenceDataset, Split
+from lib.tasks.base import REGRESSION, SequenceDataset
+from lib.tasks.forecast import MIN_WINDOWS, forecast_splits, min_length, naive_baselines
 
 TRAIN_FRACTION, VAL_FRACTION = 0.70, 0.15  # test gets the rest, always the latest values
-MIN_WINDOWS = 10  # windows each segment must hold for its metrics to mean anything
 MAX_LENGTH = 1_000_000
 
 
 @dataclass(frozen=True)
-class SineConfig:
+class SineConfig(Checked):
+    name: ClassVar[str] = "sine"
+    distance_field: ClassVar[None] = None  # the main period shapes the series; there is no distance knob
+
     periods: tuple[float, ...] = (24.0, 8.0)  # steps per cycle of each sine (1-3 of them); the first is main
     amplitudes: tuple[float, ...] = (1.0, 0.5)  # one amplitude per period
     noise: float = 0.1  # std of Gaussian noise added to every observed value
@@ -34,6 +37,11 @@ class SineConfig:
     def main_period(self) -> int:
         """The main period in whole steps: the FFNN window that spans one cycle."""
         return round(self.periods[0])
+
+    @property
+    def cue_lag(self) -> int:
+        """One main period: the FFNN window that spans a cycle."""
+        return self.main_period
 
     def validate(self) -> None:
         if not 100 <= self.length <= MAX_LENGTH:
@@ -58,26 +66,13 @@ class SineConfig:
         if not self.main_period <= self.seq_len <= 1000:
             raise ConfigError(f"seq_len must be between the main period ({self.main_period} steps, so a "
                               f"window can span one cycle) and 1000, got {self.seq_len}.")
-        need = min_length(self.seq_len, self.horizon, 1 - TRAIN_FRACTION - VAL_FRACTION, VAL_FRACTION)
+        if self.seed < 0:
+            raise ConfigError(f"seed must be at least 0, got {self.seed}.")
+        need = min_length(self.seq_len, self.horizon, VAL_FRACTION, 1 - TRAIN_FRACTION - VAL_FRACTION)
         if self.length < need:
             raise ConfigError(f"a series of {self.length} values is too short for seq_len {self.seq_len} "
                               f"and horizon {self.horizon}: the smallest segment must hold {MIN_WINDOWS} "
                               f"windows, so use length >= {need} or a shorter seq_len / horizon.")
-
-
-def min_length(window: int, horizon: int, test_fraction: float, val_fraction: float) -> int:
-    """The shortest series whose val and test segments each hold MIN_WINDOWS windows."""
-    per_segment = window + horizon + MIN_WINDOWS - 1
-    n = math.ceil(per_segment / min(test_fraction, val_fraction))
-    while min(segment_sizes(n, val_fraction, test_fraction)) < per_segment:
-        n += 1
-    return n
-
-
-def segment_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
-    """Chronological (train, val, test) lengths; test is the latest part."""
-    n_val, n_test = round(n * val_fraction), round(n * test_fraction)
-    return n - n_val - n_test, n_val, n_test
 
 
 def sine_series(cfg: SineConfig) -> np.ndarray:
@@ -88,58 +83,6 @@ def sine_series(cfg: SineConfig) -> np.ndarray:
     clean = sum(a * np.sin(2 * np.pi * t / p + ph)
                 for p, a, ph in zip(cfg.periods, cfg.amplitudes, phases, strict=True))
     return clean + cfg.noise * rng.standard_normal(cfg.length)
-
-
-def windows(segment: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All windows inside one segment: inputs (N, window), targets (N,), target positions (N,)."""
-    n = len(segment) - window - horizon + 1
-    x = np.lib.stride_tricks.sliding_window_view(segment, window)[:n]  # (N, window)
-    target_pos = np.arange(n) + window - 1 + horizon  # index within the segment
-    return x, segment[target_pos], target_pos
-
-
-def seasonal_lag(period: int, horizon: int) -> int:
-    """A whole number of periods back from the target that is already known at the forecast origin."""
-    return period * math.ceil(horizon / period)
-
-
-def naive_baselines(series: np.ndarray, start: int, window: int, horizon: int,
-                    period: int | None = None) -> dict[str, float]:
-    """Test MSE / MAE of the last-value and (with a period) seasonal-naive forecasts.
-
-    `series` is the whole series and `start` the first index of the evaluated segment; the windows are
-    the same as those `windows(series[start:], window, horizon)` builds. The seasonal forecast is the value
-    `seasonal_lag(period, horizon)` steps before the target, which may lie before the segment (the past).
-    """
-    _, target, pos = windows(series[start:], window, horizon)
-    pos = pos + start  # index in the whole series
-    preds = {"last_value": series[pos - horizon]}
-    if period is not None:
-        preds["seasonal_naive"] = series[pos - seasonal_lag(period, horizon)]
-    out = {}
-    for name, pred in preds.items():
-        err = pred - target
-        out[f"{name}_mse"] = float(np.mean(err ** 2))
-        out[f"{name}_mae"] = float(np.mean(np.abs(err)))
-    return out
-
-
-def forecast_splits(series: np.ndarray, window: int, horizon: int, val_fraction: float,
-                    test_fraction: float, distance: int | None = None) -> tuple[Split, Split, Split, int]:
-    """Chronological, leak-free train / val / test windows of one series, plus the test segment's start.
-
-    Inputs (N, window, 1) float32, targets (N,) float32; when given, `distance` fills each split's
-    per-sample distance.
-    """
-    sizes = segment_sizes(len(series), val_fraction, test_fraction)
-    bounds = np.cumsum((0, *sizes))
-    splits = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        x, y, _ = windows(series[lo:hi], window, horizon)
-        dist = None if distance is None else torch.full((len(y),), distance, dtype=torch.int64)
-        splits.append(Split(torch.tensor(x[:, :, None], dtype=torch.float32),
-                            torch.tensor(y, dtype=torch.float32), dist))
-    return splits[0], splits[1], splits[2], int(bounds[2])
 
 
 def make_sine(cfg: SineConfig) -> SequenceDataset:
@@ -159,6 +102,6 @@ def make_sine(cfg: SineConfig) -> SequenceDataset:
         n_features=1,
         n_outputs=1,
         baselines=naive_baselines(series, test_start, cfg.seq_len, cfg.horizon, cfg.main_period),
-        cue_lag=cfg.main_period,
+        cue_lag=cfg.cue_lag,
         distance_name="main period in steps (the window that spans one cycle)",
     )

@@ -13,8 +13,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from lib.configs import Checked
 from lib.errors import ConfigError
-from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
+from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split, check_split_sizes
 
 DATA_FILE = Path(__file__).resolve().parents[2] / "data" / "text_recall.json"
 PAD = "<pad>"
@@ -28,7 +29,8 @@ def word_lists() -> dict:
 
 
 @dataclass(frozen=True)
-class TextRecallConfig:
+class TextRecallConfig(Checked):
+    name: ClassVar[str] = "text_recall"
     distance_field: ClassVar[str] = "distance"
 
     distance: int = 20  # filler words between the opening words and "to buy" (0-200)
@@ -38,6 +40,11 @@ class TextRecallConfig:
     n_val: int = 1000
     n_test: int = 1000
     seed: int = 0  # data seed, independent of the training seed
+
+    @property
+    def cue_lag(self) -> int | None:
+        """Steps from the cue word to the prediction point; None when sentences vary in distance."""
+        return cue_lag(self.distance) if self.distance_max in (None, self.distance) else None
 
     def validate(self) -> None:
         if not 0 <= self.distance <= MAX_DISTANCE:
@@ -49,9 +56,9 @@ class TextRecallConfig:
             )
         if self.objective not in ("classify", "next_word"):
             raise ConfigError(f"objective must be 'classify' or 'next_word', got {self.objective!r}.")
-        for name in ("n_train", "n_val", "n_test"):
-            if not 10 <= getattr(self, name) <= 100_000:
-                raise ConfigError(f"{name} must be between 10 and 100000, got {getattr(self, name)}.")
+        check_split_sizes(self)
+        if self.seed < 0:
+            raise ConfigError(f"seed must be at least 0, got {self.seed}.")
 
 
 def vocabulary() -> tuple[str, ...]:
@@ -67,11 +74,11 @@ def cue_lag(distance: int) -> int:
 
 
 def example_prompt(distance: int) -> str:
-    """The essay's example, "starving alice drives to the nearest store to buy", with its filler stretched
+    """Home's example sentence, "starving alice drives to the nearest store to buy", with its filler stretched
     or cut to `distance` words, so it has the shape the models were trained on (answer: food)."""
-    essay = ["to", "the", "nearest", "store"]
+    story = ["to", "the", "nearest", "store"]
     more = ["past", "the", "old", "bridge", "along", "the", "busy", "road", "near", "a", "quiet", "park"]
-    filler = (essay + more * (distance // len(more) + 1))[:distance]
+    filler = (story + more * (distance // len(more) + 1))[:distance]
     return " ".join(["starving", "alice", "drives", *filler, *word_lists()["closing"]])
 
 
@@ -107,12 +114,11 @@ def make_text_recall(cfg: TextRecallConfig) -> SequenceDataset:
             y = torch.from_numpy(nxt)
         splits.append(Split(torch.from_numpy(x), y, torch.from_numpy(dist)))
     classify = cfg.objective == "classify"
-    fixed = cfg.distance_max is None or cfg.distance_max == cfg.distance
     return SequenceDataset(
         name="text_recall",
         description=(
             f"Sentences opening with one of {n_pairs} cue words whose answer ends the sentence, "
-            + (f"{cfg.distance} filler words between." if fixed
+            + (f"{cfg.distance} filler words between." if cfg.cue_lag is not None
                else f"{cfg.distance}-{cfg.distance_max} filler words between.")
         ),
         kind=CLASSIFICATION,
@@ -124,6 +130,6 @@ def make_text_recall(cfg: TextRecallConfig) -> SequenceDataset:
         vocab=vocab,
         class_names=tuple(a for _, a in word_lists()["pairs"]) if classify else vocab,
         chance=1.0 / n_pairs,
-        cue_lag=cue_lag(cfg.distance) if fixed else None,
+        cue_lag=cfg.cue_lag,
         distance_name="filler words between cue and answer",
     )

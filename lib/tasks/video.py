@@ -14,8 +14,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from lib.configs import Checked
 from lib.errors import ConfigError
-from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split, majority_chance
+from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split, check_bytes, check_split_sizes, majority_chance
 
 GAP_MODES = ("blank", "noise", "occluded")
 FEATURES = ("pixels", "pca")
@@ -23,7 +24,6 @@ SPLITS = ("train", "val", "test")
 IMAGE_FRACTIONS = (0.6, 0.2, 0.2)  # digit images per split, drawn before any clip is made
 DIGIT = 8  # side of a digit image in pixels
 MAX_GAP = 100
-MAX_BYTES = 2 * 1024 ** 3  # refuse datasets whose inputs would not fit comfortably in memory
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +36,8 @@ def digit_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class VideoConfig:
+class VideoConfig(Checked):
+    name: ClassVar[str] = "video"
     distance_field: ClassVar[str] = "gap"
 
     gap: int = 20  # frames between the last visible frame and the answer (0-100)
@@ -59,6 +60,15 @@ class VideoConfig:
     def n_features(self) -> int:
         return self.n_components if self.features == "pca" else self.canvas ** 2
 
+    @property
+    def cue_lag(self) -> int:
+        """Steps from the last visible frame to the answer."""
+        return self.gap + 1
+
+    def frames(self, split: str = "test", index: int = 0) -> np.ndarray:
+        """One clip as pictures, frames (T, H, W) in [0, 1]: see clip_frames."""
+        return clip_frames(self, split, index)
+
     def validate(self) -> None:
         if not 0 <= self.gap <= MAX_GAP:
             raise ConfigError(f"gap must be between 0 and {MAX_GAP} frames, got {self.gap}.")
@@ -75,14 +85,11 @@ class VideoConfig:
                               f"({self.canvas ** 2}), got {self.n_components}.")
         if not 0.0 <= self.max_speed <= 4.0:
             raise ConfigError(f"max_speed must be between 0 and 4 pixels per frame, got {self.max_speed:g}.")
-        for name in ("n_train", "n_val", "n_test"):
-            if not 10 <= getattr(self, name) <= 100_000:
-                raise ConfigError(f"{name} must be between 10 and 100000, got {getattr(self, name)}.")
-        n_bytes = 4 * (self.n_train + self.n_val + self.n_test) * self.seq_len * self.canvas ** 2
-        if n_bytes > MAX_BYTES:
-            raise ConfigError(f"these clips would take {n_bytes / 1024 ** 3:.1f} GiB of frames (limit "
-                              f"{MAX_BYTES / 1024 ** 3:.0f} GiB); use fewer clips, a shorter gap or a "
-                              f"smaller canvas.")
+        check_split_sizes(self)
+        if self.seed < 0:
+            raise ConfigError(f"seed must be at least 0, got {self.seed}.")
+        check_bytes(4 * (self.n_train + self.n_val + self.n_test) * self.seq_len * self.canvas ** 2,
+                    "these clips' frames", "use fewer clips, a shorter gap or a smaller canvas")
 
 
 def image_split(seed: int) -> dict[str, np.ndarray]:
@@ -200,6 +207,6 @@ def make_video(cfg: VideoConfig) -> SequenceDataset:
         n_outputs=10,
         class_names=tuple(str(d) for d in range(10)),
         chance=majority_chance(splits["test"].y, 10),
-        cue_lag=cfg.gap + 1,
+        cue_lag=cfg.cue_lag,
         distance_name="gap frames between the last visible frame and the answer",
     )

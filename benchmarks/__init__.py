@@ -1,0 +1,1 @@
+"""Benchmark scripts, run as `python benchmarks/NAME.py`; see each script's docstring."""

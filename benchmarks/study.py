@@ -1,0 +1,93 @@
+"""The memory study end to end, as `python -m lib study` runs it: on the shipped sunspots series
+(data/examples/sunspots_monthly.csv) and on a synthetic 10,000-row, 4-column series. Target: each study
+at most 5 minutes wall on a 2-core CPU. Reports seconds per phase (read, prepare, train, costs, report),
+peak RSS and the load average; runs in a fresh, temporary run store so nothing is reused."""
+import io
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from _common import emit, parser
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_S = 300
+
+
+def synthetic_series(rows: int = 10_000, seed: int = 0) -> bytes:
+    """Columns a, b, c and y: y follows a daily cycle plus a's value 6 rows back, with noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    a, b, c = rng.normal(size=(3, rows))
+    y = np.sin(2 * np.pi * t / 24) + 0.8 * np.roll(a, 6) + 0.1 * rng.normal(size=rows)
+    buf = io.StringIO()
+    pd.DataFrame({"a": a, "b": b, "c": c, "y": y}).round(5).to_csv(buf, index=False)
+    return buf.getvalue().encode()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (Linux reports kilobytes, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 ** 2 if sys.platform == "darwin" else 1024)
+
+
+def study(name: str, data: bytes, target: str, out_dir: Path, jobs: int) -> dict:
+    from lib import experiments
+    from lib.report import write_study
+    from lib.study import memory_study
+    from lib.tasks.upload import load_table
+    from lib.tasks.userdata import choose_spec, prepare
+
+    phases, load_before = {}, os.getloadavg()[0]
+    t0 = time.perf_counter()
+    source = load_table(data, name)
+    spec = choose_spec(source, target=target)
+    phases["read"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    task = prepare(data, name, spec, source=source)
+    ds = experiments.dataset(task)
+    phases["prepare"] = time.perf_counter() - t0
+    result = memory_study(task, n_jobs=jobs, on_run=lambda run: print(
+        f"{name}: {run.label} seed {run.train_config.seed} {len(run.history)} epochs, "
+        f"{run.history[-1]['elapsed_seconds'] if run.history else 0:.1f} s", file=sys.stderr, flush=True))
+    phases |= result.seconds
+    t0 = time.perf_counter()
+    paths = write_study(result, out_dir / Path(name).stem, source=name)
+    phases["report"] = time.perf_counter() - t0
+    wall = sum(phases.values())
+    return {"data": name, "rows": len(source), "columns": len(source.columns), "window": spec.window,
+            "sequences": {"train": len(ds.train), "val": len(ds.val), "test": len(ds.test)},
+            "budget": vars(result.budget), "runs": len(result.runs), "wall_s": wall, "within_target": wall <= TARGET_S,
+            "phases_s": phases, "peak_rss_mb": peak_rss_mb(), "load_1min": [load_before, os.getloadavg()[0]],
+            "report_mb": paths["html"].stat().st_size / 1e6, "verdict": result.verdict.text,
+            "models": result.table[["label", "metric_mean", "metric_ci95", "n_params", "epoch_seconds", "latency_ms",
+                                    "updates", "issue"]].to_dict("records")}
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--jobs", type=int, default=1, help="worker processes for training (default 1, as the CLI)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the CLI)")
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LOOKBACK_DB"] = str(Path(tmp) / "runs.sqlite")  # a fresh store: every run trains
+        from lib.runtime import environment
+
+        results = [study("sunspots_monthly.csv", (ROOT / "data/examples/sunspots_monthly.csv").read_bytes(),
+                         "sunspots", Path(tmp), args.jobs),
+                   study("synthetic_10000x4.csv", synthetic_series(), "y", Path(tmp), args.jobs)]
+    emit({"benchmark": "study", "target_s_each": TARGET_S, "jobs": args.jobs, "threads": args.threads,
+          "studies": results,
+          "total_wall_s": sum(r["wall_s"] for r in results), "env": environment("cpu")}, args.out)
+
+
+if __name__ == "__main__":
+    main()

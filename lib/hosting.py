@@ -1,0 +1,184 @@
+"""Limits on what the app trains for its visitors, and the one plan of how many jobs train at once.
+
+Hosted mode (a shared server, e.g. Streamlit Community Cloud) is on when the environment variable
+LOOKBACK_HOSTED is 1; it caps every job's size, bounds the queue and the time each job may train, and gives
+each visitor a storage quota. Locally the caps are the settings widgets' own bounds and nothing else changes.
+In both modes `plan` decides how many jobs train at once and with how many torch threads each, so that
+jobs x threads never exceed the machine's cores.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from lib.errors import ConfigError
+
+HOSTED_ENV = "LOOKBACK_HOSTED"
+JOBS_ENV = "LOOKBACK_JOBS"  # jobs training at once, instead of the mode's default (e.g. on a larger host)
+
+
+def hosted() -> bool:
+    """Whether this process serves visitors of a shared host: LOOKBACK_HOSTED is 1 (or true/yes/on)."""
+    return os.environ.get(HOSTED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one job may ask for, and how the server shares its cores. None means no limit."""
+
+    epochs: int  # max epochs per run
+    samples: int  # training samples per task: n_train (sentences, clips), or a series' length
+    hidden: int  # hidden units per layer
+    layers: int  # stacked layers
+    seeds: int  # seeds per job
+    distance: int  # dependency distance (words, frames) and input window of a series
+    runs: int | None  # runs per job: models x seeds x sweep points
+    jobs: int  # jobs training at once on this server (before `plan` fits them to the cores)
+    job_seconds: float | None  # wall-clock limit per job; the job is then cancelled, finished runs kept
+    queue: int | None  # jobs that may wait for a free slot
+    idle_seconds: float | None  # a job whose page has not been seen for this long is cancelled
+    upload_mb: int  # largest bundle upload (packed)
+    unpacked_mb: int  # its members unpacked, together
+    stored_runs: int | None  # runs one visitor may keep in the run store
+
+    def describe(self) -> str:
+        """One sentence for the visitor: the caps that apply to every job."""
+        parts = [f"up to {self.epochs} epochs", f"{self.samples:,} training samples", f"{self.hidden} hidden units",
+                 f"{self.layers} layers", f"{self.seeds} seeds"]
+        if self.runs is not None:
+            parts.append(f"{self.runs} runs per job")
+        text = "Each job trains " + ", ".join(parts)
+        if self.job_seconds is not None:
+            text += f", and stops after {duration(self.job_seconds)} with the runs finished so far"
+        return text + "."
+
+
+# The settings widgets' own bounds: local use has no other cap.
+LOCAL = Limits(epochs=200, samples=20_000, hidden=512, layers=3, seeds=5, distance=400, runs=None, jobs=1,
+               job_seconds=None, queue=None, idle_seconds=None, upload_mb=20, unpacked_mb=1024, stored_runs=None)
+# Sized for 2 cores and five visitors pressing "Run the default comparison" at once (benchmarks/load.py):
+# the default comparison fits every cap, and two jobs with one thread each drain the queue in about a minute.
+HOSTED = Limits(epochs=100, samples=5_000, hidden=128, layers=2, seeds=3, distance=50, runs=24, jobs=2,
+                job_seconds=300.0, queue=8, idle_seconds=180.0, upload_mb=5, unpacked_mb=50, stored_runs=200)
+
+
+def limits() -> Limits:
+    """HOSTED when hosted(), else LOCAL; with LOOKBACK_JOBS set, that many jobs train at once."""
+    lim = HOSTED if hosted() else LOCAL
+    text = os.environ.get(JOBS_ENV, "").strip()
+    if not text:
+        return lim
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{JOBS_ENV} must be a whole number of at least 1, got {text!r}; unset it to use the "
+                          f"default of {lim.jobs}.")
+    return replace(lim, jobs=int(text))
+
+
+def available_cores() -> int:
+    """CPU cores this process may use: its CPU affinity, lowered by a cgroup CPU quota (containers)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    return max(1, min(cores, math.ceil(quota)) if quota else cores)
+
+
+def _cgroup_quota() -> float | None:
+    """CPUs allowed by the cgroup (v2 cpu.max or v1 cfs quota), or None when unlimited or unknown."""
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text[0] != "max":
+            return int(text[0]) / int(text[1])
+        return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the server trains: `jobs` at once, each in its own worker process with `threads` torch threads."""
+
+    jobs: int
+    threads: int
+
+
+def plan(jobs: int, cores: int | None = None, library_threads: int | None = None) -> Plan:
+    """Fit `jobs` concurrent jobs to the cores: at most one job per core, and the torch threads a library run
+    would use (torch's default, which honours OMP_NUM_THREADS) shared among them. One job thus trains with
+    exactly the library's thread count, and jobs x threads never exceed the cores."""
+    if jobs < 1:
+        raise ConfigError(f"jobs must be at least 1, got {jobs}.")
+    cores = available_cores() if cores is None else cores
+    if library_threads is None:
+        import torch
+
+        library_threads = torch.get_num_threads()
+    jobs = min(jobs, cores)
+    return Plan(jobs, max(1, min(library_threads, cores) // jobs))
+
+
+def check_job(lim: Limits, task, models, train, seeds, runs: int) -> None:
+    """Raise ConfigError naming every setting of a job beyond `lim`, and what to change; `runs` is the number of
+    runs the job trains (models x seeds x sweep points)."""
+    problems = []
+
+    def over(what: str, value, cap, change: str) -> None:
+        if cap is not None and value is not None and value > cap:
+            problems.append(f"{what} is {value:,}, above this server's limit of {cap:,}; {change}")
+
+    over("epochs", train.epochs, lim.epochs, "lower Max epochs")
+    over("the number of seeds", len(seeds), lim.seeds, "use fewer seeds")
+    over("the number of runs", runs, lim.runs, "train fewer models, seeds, windows or distances")
+    over("training samples", task_samples(task), lim.samples, "use fewer training samples")
+    over("the distance", task_distance(task), lim.distance, "shorten it")
+    for m in models:
+        over(f"{m.label}'s hidden units", m.hidden, lim.hidden, "lower Hidden units or the parameter budget")
+        over(f"{m.label}'s layers", m.layers, lim.layers, "use fewer layers")
+    if problems:
+        raise ConfigError("; ".join(dict.fromkeys(problems)) + ".")
+
+
+def task_samples(task) -> int | None:
+    """A task's training size: its n_train, or for a series task its length."""
+    names = {f.name for f in fields(task)}
+    for name in ("n_train", "length"):
+        if name in names:
+            return int(getattr(task, name))
+    return None
+
+
+def task_distance(task) -> int | None:
+    """How far back a task reaches: its dependency-distance field, or a series task's input window."""
+    name = getattr(task, "distance_field", None)
+    if name is not None:
+        return int(getattr(task, name))
+    seq_len = getattr(task, "seq_len", None)
+    return int(seq_len) if isinstance(seq_len, int) else None
+
+
+def estimated_start(running_left: list[float], slots: int, ahead: list[float]) -> float:
+    """Seconds until a queued job starts: `running_left` are the seconds the running jobs still need, `ahead`
+    the expected seconds of the jobs queued before it, served first come first served on `slots` slots."""
+    free = sorted([*running_left, *[0.0] * (slots - len(running_left))])[:max(slots, 1)]
+    for seconds in ahead:
+        free[0] += seconds
+        free.sort()
+    return max(0.0, free[0])
+
+
+def duration(seconds: float) -> str:
+    """Seconds as "5 minutes" or "40 seconds"."""
+    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
+
+
+__all__ = ["HOSTED", "HOSTED_ENV", "JOBS_ENV", "LOCAL", "Limits", "Plan", "available_cores", "check_job", "duration",
+           "estimated_start", "hosted", "limits", "plan", "task_distance", "task_samples"]

@@ -1,0 +1,245 @@
+"""User data as a task like the built-in ones: a config that names prepared arrays by their SHA-256.
+
+`prepare(data, filename, spec)` parses an upload (lib.tasks.upload), builds its dataset and keeps the
+prepared arrays in `data_dir()/<sha256>.npz`; the returned `UserDataConfig` names them by that hash, so
+compare, run_one, the run store and `python -m lib rerun` treat it as any other task config, and the same
+file with the same spec reuses stored runs. The kept copy is all a rerun needs: the upload itself is not
+kept. Each copy is capped at `max_prepared_bytes()` (uncompressed arrays).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lib.configs import Checked
+from lib.errors import ConfigError
+from lib.store import default_path
+from lib.tasks.base import SequenceDataset, Split
+from lib.tasks.upload import Source, UploadSpec, build_dataset, content_sha256, guess_spec, load_table
+
+NAME = "user data"  # every prepared dataset's name, so that the same data under another file name is the same
+MAX_MB_ENV = "LOOKBACK_USERDATA_MAX_MB"
+DEFAULT_MAX_MB = 256
+_SHA = re.compile(r"[0-9a-f]{64}")
+_META = ("description", "kind", "seq_len", "n_features", "n_outputs", "per_step", "vocab", "class_names",
+         "chance", "baselines", "cue_lag", "distance_name")
+_SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class UserDataConfig(Checked):
+    """Prepared user data, named by the SHA-256 of its arrays; make it with `prepare` or `keep`."""
+
+    name: ClassVar[str] = "userdata"
+    distance_field: ClassVar[None] = None  # the data decide how far back the signal lies
+
+    sha256: str = ""  # of the prepared arrays (dataset_sha256): names the kept copy make_userdata loads
+    sources: tuple[str, ...] = ()  # SHA-256 of each uploaded file's bytes: the training file, then a test file
+    spec: UploadSpec = UploadSpec(layout="arrays")  # how the upload became the dataset
+    shape: tuple[int, ...] = ()  # (train, val, test sequences, steps per sequence, features per step)
+
+    @property
+    def cue_lag(self) -> None:
+        """Unknown: finding how far back the signal lies is what a study of the data is for."""
+        return None
+
+    def validate(self) -> None:
+        if not _SHA.fullmatch(self.sha256):
+            raise ConfigError(f"sha256 must be the 64 hex digits that name prepared user data, got "
+                              f"{self.sha256!r}; prepare the file with lib.tasks.userdata.prepare or run "
+                              f"`python -m lib study FILE`.")
+        for sha in self.sources:
+            if not _SHA.fullmatch(sha):
+                raise ConfigError(f"each source must be a file's SHA-256 (64 hex digits), got {sha!r}.")
+        if len(self.shape) != 5 or min(self.shape) < 1:
+            raise ConfigError(f"shape must be (train, val, test sequences, steps, features), each at least 1; "
+                              f"got {self.shape}.")
+        self.spec.validate()
+
+
+def data_dir() -> Path:
+    """Where prepared data are kept: a `userdata` folder beside the run store (see LOOKBACK_DB)."""
+    return default_path().parent / "userdata"
+
+
+def max_prepared_bytes() -> int:
+    """The largest prepared dataset kept: LOOKBACK_USERDATA_MAX_MB mebibytes, 256 unless set."""
+    text = os.environ.get(MAX_MB_ENV)
+    if text is None:
+        return DEFAULT_MAX_MB * 1024 ** 2
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = float("nan")
+    if not mb > 0:
+        raise ConfigError(f"{MAX_MB_ENV} must be a positive number of mebibytes, got {text!r}.")
+    return int(mb * 1024 ** 2)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 ** 2:.1f} MiB" if n >= 1024 ** 2 else f"{n / 1024:.1f} KiB"
+
+
+def _arrays(ds: SequenceDataset) -> dict[str, np.ndarray]:
+    """The dataset's tensors by name, e.g. train_x, val_y, test_distance (where set)."""
+    out = {}
+    for part in _SPLITS:
+        split = getattr(ds, part)
+        for key in ("x", "y", "distance"):
+            value = getattr(split, key)
+            if value is not None:
+                out[f"{part}_{key}"] = np.ascontiguousarray(value.numpy())
+    return out
+
+
+def _meta(ds: SequenceDataset) -> dict:
+    return {k: list(v) if isinstance(v := getattr(ds, k), tuple) else v for k in _META}
+
+
+def dataset_sha256(ds: SequenceDataset) -> str:
+    """SHA-256 over the dataset's arrays (name, dtype, shape, bytes) and its description fields."""
+    digest = hashlib.sha256(json.dumps(_meta(ds), sort_keys=True, separators=(",", ":")).encode())
+    for key, a in sorted(_arrays(ds).items()):
+        digest.update(f"\0{key}\0{a.dtype.str}\0{a.shape}\0".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def keep(ds: SequenceDataset, spec: UploadSpec, sources: tuple[str, ...] = ()) -> UserDataConfig:
+    """Keep a built dataset's arrays in data_dir() and return the config that names them.
+
+    Refuses (ConfigError) a dataset whose arrays exceed max_prepared_bytes(). Writing is atomic, and data
+    already kept under the same hash are left as they are.
+    """
+    arrays = _arrays(ds)
+    size, limit = sum(a.nbytes for a in arrays.values()), max_prepared_bytes()
+    if size > limit:
+        raise ConfigError(f"the prepared data take {_size(size)}, over the {_size(limit)} kept per dataset; use a "
+                          f"shorter window or fewer rows or columns, or raise {MAX_MB_ENV}.")
+    sha = dataset_sha256(ds)
+    folder = data_dir()
+    path = folder / f"{sha}.npz"
+    if not path.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{sha[:12]}-", suffix=".npz")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.savez_compressed(f, meta=np.array(json.dumps(_meta(ds))), **arrays)
+                os.chmod(tmp, 0o644)  # readable like the run store beside it (mkstemp makes it 0600)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as err:
+            raise ConfigError(f"cannot keep the prepared data in {folder} ({err.strerror or err}); make the folder "
+                              f"writable or set LOOKBACK_DB to a file in a writable folder.") from err
+    shape = (len(ds.train), len(ds.val), len(ds.test), ds.seq_len, ds.n_features)
+    return UserDataConfig(sha256=sha, sources=tuple(sources), spec=spec, shape=shape)
+
+
+def _numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def choose_spec(source: Source, *, target: str | None = None, label: str | None = None, sequence: str | None = None,
+                time: str | None = None, split: str | None = None, inputs: Sequence[str] = (),
+                regression: bool = False, **options) -> UploadSpec:
+    """guess_spec's proposal, changed by the columns a user names.
+
+    target: forecast this column (the series layout, every other numeric column an input unless `inputs`
+    says otherwise). label: one label per sequence (long layout with a sequence column, else wide; numeric
+    columns the inputs unless `inputs` says otherwise), a number to predict with `regression`. Neither: the
+    guessed layout with the given columns. options: other UploadSpec fields (window, horizon, missing, ...),
+    None for the default.
+    """
+    guess = guess_spec(source)
+    if target is not None and label is not None:
+        raise ConfigError(f"give a target (a column to forecast) or a label (one per sequence), not both; got "
+                          f"target {target!r} and label {label!r}.")
+    changes = {k: v for k, v in options.items() if v is not None}
+    if not isinstance(source, pd.DataFrame):
+        if target is not None or label is not None:
+            raise ConfigError(f"target and label name columns of a table; a {guess.layout} file has none, so leave "
+                              f"them out.")
+        return replace(guess, label_kind="regression" if regression else guess.label_kind, **changes)
+    columns = list(source.columns)
+    split = split if split is not None else guess.split
+    if target is not None:
+        if time is None:  # the guess's time column, guessed again without its label when it was not a series
+            series = guess if guess.layout == "series" else guess_spec(source.drop(columns=guess.target))
+            time = series.time if series.layout == "series" else None
+        default = tuple(c for c in columns if _numeric(source[c]) and c not in (time, split))
+        spec = UploadSpec(layout="series", target=target, time=time, split=split,
+                          inputs=tuple(inputs) or ((target,) if target not in default else ()) + default)
+    elif label is not None:
+        sequence = sequence if sequence is not None else guess.sequence
+        time = time if time is not None else guess.time if guess.layout == "long" else None
+        default = tuple(c for c in columns if _numeric(source[c]) and c not in (label, sequence, time, split))
+        spec = UploadSpec(layout="long" if sequence else "wide", target=label, sequence=sequence, time=time,
+                          split=split, inputs=tuple(inputs) or default,
+                          label_kind="regression" if regression else "classification")
+    else:
+        named = {k: v for k, v in (("sequence", sequence), ("time", time), ("inputs", tuple(inputs))) if v}
+        spec = replace(guess, split=split, label_kind="regression" if regression else guess.label_kind, **named)
+    return replace(spec, **changes)
+
+
+def prepare(data: bytes, filename: str, spec: UploadSpec | None = None, test: tuple[bytes, str] | None = None,
+            source: Source | None = None) -> UserDataConfig:
+    """An uploaded file (and optionally a test file, as (bytes, filename)) -> its kept dataset's config.
+
+    spec None takes guess_spec's proposal; source: the file already read by load_table, to skip reading it
+    again. Every problem with the file or the spec raises ConfigError.
+    """
+    source = load_table(data, filename) if source is None else source
+    spec = guess_spec(source) if spec is None else spec
+    test_source = None if test is None else load_table(*test)
+    ds = build_dataset(source, spec, test_source, name=NAME)
+    sources = (content_sha256(data),) + (() if test is None else (content_sha256(test[0]),))
+    return keep(ds, spec, sources)
+
+
+def make_userdata(cfg: UserDataConfig) -> SequenceDataset:
+    """The kept dataset cfg names; ConfigError when it is missing or does not match its hash."""
+    cfg.validate()
+    path = data_dir() / f"{cfg.sha256}.npz"
+    if not path.exists():
+        raise ConfigError(f"the prepared user data {cfg.sha256[:12]} are not in {path.parent}; prepare the same "
+                          f"file with the same settings again (python -m lib study FILE, or the upload page), "
+                          f"or set LOOKBACK_DB beside the folder that holds them.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        splits = {part: Split(*(torch.from_numpy(arrays[f"{part}_{k}"]) if f"{part}_{k}" in arrays else None
+                                for k in ("x", "y", "distance"))) for part in _SPLITS}
+        ds = SequenceDataset(name=NAME, **splits, **{k: tuple(v) if isinstance(v, list) else v
+                                                     for k, v in meta.items()})
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+        raise ConfigError(f"the prepared user data {path} cannot be read ({type(err).__name__}: {err}); delete "
+                          f"the file and prepare the data again.") from err
+    if dataset_sha256(ds) != cfg.sha256:
+        raise ConfigError(f"the prepared user data {path} do not match their SHA-256 (the file was changed or "
+                          f"damaged); delete it and prepare the data again.")
+    shape = (len(ds.train), len(ds.val), len(ds.test), ds.seq_len, ds.n_features)
+    if shape != cfg.shape:
+        raise ConfigError(f"the prepared user data {cfg.sha256[:12]} have shape {shape}, but the config says "
+                          f"{cfg.shape}; correct the config's shape.")
+    return ds
+
+
+__all__ = ["UserDataConfig", "choose_spec", "data_dir", "dataset_sha256", "keep", "make_userdata",
+           "max_prepared_bytes", "prepare"]

@@ -1,0 +1,171 @@
+"""The job engine (lib/jobs.py): worker processes, the queue, one job per visitor, limits and cancelling.
+
+One engine with one worker serves the module; each test sets the limits it needs. Jobs train tiny text-recall
+models, so every test takes a second or two besides the worker's start.
+"""
+import functools
+import os
+import time
+from dataclasses import replace
+
+import pytest
+
+from lib import hosting
+from lib.experiments import Comparison, compare
+from lib.jobs import CRASHED, DONE, QUEUED, RUNNING, Engine, Job, JobRefused
+from lib.models import ModelConfig
+from lib.tasks.text import TextRecallConfig
+from lib.train import TrainConfig
+
+TASK = TextRecallConfig(distance=2, n_train=300, n_val=100, n_test=100, seed=1)
+QUICK = ModelConfig(kind="ffnn", window=3, hidden=8)
+SLOW = ModelConfig(kind="lstm", hidden=128)
+OPEN = replace(hosting.LOCAL, queue=None, job_seconds=None, idle_seconds=None)
+
+
+def quick_job(owner=None, epochs=2) -> Job:
+    fn = functools.partial(compare, TASK, [QUICK], TrainConfig(epochs=epochs), (0,))
+    return Job("quick", fn, total_runs=1, epochs=epochs, owner=owner)
+
+
+def quick_then_slow(on_epoch, should_stop, on_run):
+    """Two epochs of a small model, then a large one that trains until it is stopped."""
+    compare(TASK, [QUICK], TrainConfig(epochs=2), (0,), on_epoch=on_epoch, should_stop=should_stop, on_run=on_run)
+    return compare(TASK, [SLOW], TrainConfig(epochs=1000, patience=0), (0,), on_epoch=on_epoch,
+                   should_stop=should_stop, on_run=on_run)
+
+
+def slow_job(owner=None) -> Job:
+    return Job("slow", quick_then_slow, total_runs=2, epochs=1000, owner=owner)
+
+
+def die(**callbacks):
+    """A job whose worker process dies, as when the kernel kills it for memory."""
+    os._exit(3)
+
+
+def until(condition, timeout=60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    eng = Engine(OPEN, hosting.Plan(jobs=1, threads=1))
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def limits(engine):
+    """Set the engine's limits for one test; every job is cancelled and the limits restored afterwards."""
+    def set_limits(**changes):
+        engine.limits = replace(OPEN, **changes)
+    yield set_limits
+    for job in list(engine._jobs.values()):
+        job.cancel()
+        job.wait(30)
+    engine.limits = OPEN
+
+
+def test_a_job_trains_in_a_worker_with_the_planned_threads(engine, limits):
+    job = engine.submit(quick_job(epochs=3))
+    assert job.wait(60)
+    assert job.error is None
+    assert isinstance(job.result, Comparison)
+    (run,) = job.result.runs
+    assert run.status == "completed" and len(run.history) == 3
+    assert run.env["threads"] == 1  # the plan's thread count, set in the worker
+    assert [r.label for r in job.finished] == ["FFNN w3"]
+    assert job.progress[("FFNN w3", 0)]["epoch"] == 3
+    assert job.fraction() == 1.0 and job.state == DONE and not job.cancelled
+
+
+def test_the_queue_shows_the_place_and_refuses_when_full(engine, limits):
+    limits(queue=1)
+    first = engine.submit(slow_job("a"))
+    until(lambda: first.state == RUNNING)
+    second = engine.submit(quick_job("b"))
+    assert second.state == QUEUED
+    assert engine.position(second) == (1, 1)
+    assert engine.position(first) is None
+    assert engine.estimated_start(second) > 0
+    with pytest.raises(JobRefused) as err:
+        engine.submit(quick_job("c"))
+    assert str(err.value) == "the training queue is full (1 waiting); try again in a few minutes."
+    first.cancel()
+    assert second.wait(60) and second.error is None and second.result is not None
+
+
+def test_one_job_per_visitor(engine, limits):
+    first = engine.submit(slow_job("visitor"))
+    with pytest.raises(JobRefused) as err:
+        engine.submit(quick_job("visitor"))
+    assert str(err.value).startswith("you already have a job on this server (“slow”, ")
+    assert str(err.value).endswith("); wait for it to finish or cancel it first: one job per visitor.")
+    engine.submit(quick_job("someone else")).cancel()
+    first.cancel()
+    assert first.wait(30)
+    assert engine.submit(quick_job("visitor")).wait(60)
+
+
+def test_the_time_limit_cancels_and_keeps_the_finished_runs(engine, limits):
+    limits(job_seconds=3.0)
+    job = engine.submit(slow_job())
+    assert job.wait(60)
+    assert job.stop_reason == "stopped at this server's limit of 3 seconds per job; the runs that finished are kept"
+    assert job.error is None
+    assert [(r.label, r.status) for r in job.finished] == [("FFNN w3", "completed"), ("LSTM", "cancelled")]
+    assert job.result.cancelled and job.result.runs[0].history  # the epochs before the stop are kept
+    assert 3.0 <= job.seconds() < 15.0
+
+
+def test_cancel_while_queued_ends_the_job_untrained(engine, limits):
+    first = engine.submit(slow_job())
+    second = engine.submit(quick_job())
+    second.cancel()
+    assert second.state == DONE and second.wait(0)
+    assert second.result is None and second.finished == []
+    first.cancel("cancelled by its visitor")
+    assert first.wait(30)
+    assert first.stop_reason == "cancelled by its visitor"
+
+
+def test_an_idle_visitors_job_is_cancelled(engine, limits):
+    limits(idle_seconds=1.0)
+    job = engine.submit(slow_job("gone"))
+    assert job.wait(60)
+    assert job.stop_reason == "cancelled because its page was closed"
+
+
+def test_a_dead_worker_ends_its_job_and_fresh_workers_take_the_next(engine, limits):
+    job = engine.submit(Job("dies", die, total_runs=1, epochs=1))
+    assert job.wait(60)
+    assert job.error == CRASHED
+    after = engine.submit(quick_job())
+    assert after.wait(90) and after.error is None
+
+
+def test_exclusive_holds_back_jobs(engine, limits):
+    with engine.exclusive() as free:
+        assert free
+        job = engine.submit(quick_job())
+        time.sleep(0.5)
+        assert job.state == QUEUED
+        with engine.exclusive() as again:
+            assert not again
+    assert job.wait(60)
+    running = engine.submit(slow_job())
+    until(lambda: running.state == RUNNING)
+    with engine.exclusive() as free:
+        assert not free
+    running.cancel()
+
+
+def test_an_error_the_user_can_fix_is_shown_as_is(engine, limits):
+    fn = functools.partial(compare, TASK, [], TrainConfig(epochs=1), (0,))
+    job = engine.submit(Job("empty", fn, total_runs=0, epochs=1))
+    assert job.wait(60)
+    assert job.error == "choose at least one model to train."
