@@ -11,6 +11,10 @@ Reported per side:
 - wall_s: library: the compare() call; app: the browser's time from the click until the result is visible
   (this adds the page switch, queueing and drawing the result).
 
+Chromium runs at a lower priority (--browser-nice, default 19): a visitor's browser runs on their own machine,
+not on the server, so here it should only take CPU time that the server leaves idle. The server and its
+training worker run at normal priority.
+
 Needs Chromium (Debian's `chromium`, or --chromium PATH).
 """
 from __future__ import annotations
@@ -63,6 +67,16 @@ def library_run(tmp: Path, i: int) -> dict:
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "job_s": job_seconds(db)}
 
 
+def niced(chromium: str, nice: int, tmp: Path) -> str:
+    """A launcher that starts Chromium (and so all its processes) at the given nice level."""
+    if nice == 0:
+        return chromium
+    launcher = tmp / "chromium-niced"
+    launcher.write_text(f'#!/bin/sh\nexec nice -n {nice} "{chromium}" "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
 def app_run(chromium: str, server: Server, db: Path, profile: Path) -> dict:
     """One new visitor (a fresh browser profile, so no earlier result is on screen) runs the comparison."""
     with RunStore(db) as store:  # nothing to reuse: the job trains every run
@@ -80,6 +94,7 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--repeats", type=int, default=3, help="runs of each side")
     p.add_argument("--chromium", help="Chromium binary (default: chromium on PATH)")
+    p.add_argument("--browser-nice", type=int, default=19, help="nice level of Chromium (0: as the server)")
     p.add_argument("--server-arg", action="append", default=[],
                    help="extra `streamlit run` argument, e.g. --server-arg=--runner.postScriptGC=true")
     args = p.parse_args()
@@ -90,6 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lookback-bench-") as tmp:
         tmp = Path(tmp)
         db = tmp / "app.sqlite"
+        chromium = niced(chromium, args.browser_nice, tmp)
         server = Server(tmp, db=db, extra_args=tuple(args.server_arg))
         try:
             server.wait_healthy()
@@ -116,7 +132,7 @@ def main() -> None:
           "meets_target": ratio <= TARGET_RATIO,
           "library": {"job_s": median(lib_runs, "job_s"), "wall_s": median(lib_runs, "wall_s"), "runs": lib_runs},
           "app": {"job_s": median(app_runs, "job_s"), "wall_s": median(app_runs, "wall_s"), "runs": app_runs,
-                  "server_args": args.server_arg},
+                  "server_args": args.server_arg, "browser_nice": args.browser_nice},
           "wall_ratio": median(app_runs, "wall_s") / median(lib_runs, "wall_s"),
           "details": {"server_logged_traceback": server_errors, "load_avg": os.getloadavg(),
                       "cpus": os.cpu_count()},

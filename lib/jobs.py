@@ -291,7 +291,7 @@ class Engine:
                     job.progress[(label, seed)] = record
                     job.curves.setdefault((label, seed), []).append(record)
                 elif kind == "run":
-                    job.finished.append(payload)
+                    job.finished.append(pickle.loads(payload))
                 elif kind == "result":
                     job.result, job._answered = pickle.loads(payload), True
                 elif kind == "error":
@@ -377,8 +377,12 @@ def _work(job_id: str, slot: int, fn: Callable, store_path: str | None, owner: s
         kwargs = {}
         if store_path is not None:
             store = kwargs["store"] = RunStore(store_path, owner=owner, quota=quota)
+        # Runs and the result go as bytes pickled here: the queue's own pickler would move their tensors to
+        # shared memory from its feeder thread, and torch work on a second thread starts a second OpenMP
+        # thread team, which slowed every later epoch of this worker several-fold.
         result = fn(on_epoch=lambda label, seed, record: send("epoch", (label, seed, record)),
-                    should_stop=lambda: _flags[slot] != 0, on_run=lambda run: send("run", run), **kwargs)
+                    should_stop=lambda: _flags[slot] != 0, on_run=lambda run: send("run", pickle.dumps(run)),
+                    **kwargs)
         if isinstance(result, Comparison):  # the page has the dataset already: send the runs only
             result = replace(result, dataset=None)
         send("result", pickle.dumps(result))

@@ -341,7 +341,7 @@ def job_panel(page: str, finish, live: Callable | None = None) -> None:
 
 
 CANCELLED_BY_VISITOR = "cancelled"
-PROGRESS_EVERY_S = 1.0  # each refresh is a script run on the server: keep it light and not too frequent
+PROGRESS_EVERY_S = 60.0  # each refresh is a script run on the server: keep it light and not too frequent
 
 
 @st.fragment(run_every=PROGRESS_EVERY_S)

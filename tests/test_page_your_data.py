@@ -32,11 +32,17 @@ def _store(tmp_path_factory):
     path = tmp_path_factory.mktemp("your_data") / "runs.sqlite"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LOOKBACK_DB", str(path))
-        _jobs._engine.clear()
+        fresh_engine()
         _open_store.clear()
         yield path
-        _jobs._engine.clear()
+        fresh_engine()
         _open_store.clear()
+
+
+def fresh_engine() -> None:
+    for engine in _jobs._engines.values():
+        engine.close()
+    _jobs._engines.clear()
 
 
 def page() -> AppTest:
