@@ -14,6 +14,7 @@ from lib.errors import ConfigError
 from lib.experiments import Comparison, dataset, load_comparison, validate_models
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, match_params
 from lib.results import INIT_TITLES, TASK_TITLES, Settings, json_with_settings, with_settings
+from lib.stats import timing_note
 from lib.store import RunStore, StoreError, default_path
 from lib.tasks import make_dataset
 from lib.tasks.sine import SineConfig
@@ -341,7 +342,7 @@ def job_panel(page: str, finish, live: Callable | None = None) -> None:
 
 
 CANCELLED_BY_VISITOR = "cancelled"
-PROGRESS_EVERY_S = 60.0  # each refresh is a script run on the server: keep it light and not too frequent
+PROGRESS_EVERY_S = 1.5  # each refresh is a script run on the server: keep it light and not too frequent
 
 
 @st.fragment(run_every=PROGRESS_EVERY_S)
@@ -555,6 +556,37 @@ def reference_offers(how: str, values_of: Callable[[Settings], dict], key: str) 
         c1.caption("Precomputed reference: " + " · ".join(text for _, text in ref.describe()[:2])
                    + f" · seeds {', '.join(map(str, ref.seeds))}")
         c2.button("Load these settings", key=f"{key}_{name}", on_click=restore, args=(values_of(ref),))
+
+
+def keep_result(page: str, job: Job) -> bool:
+    """Keep a finished job's result for its page, with its settings and whether it was cancelled."""
+    if job.result is None:
+        return False
+    results()[page] = (job.meta["task"], job.result)
+    results()[f"{page}_settings"], results()[f"{page}_cancelled"] = job.meta["settings"], job.cancelled
+    return True
+
+
+def reference_or_stop(page: str, how: str, form, values_of: Callable[[Settings], dict], key: str,
+                      hint: str) -> dict:
+    """The precomputed reference matching the form; without one, the hint and the references on offer, and
+    the script stops (while this page trains, quietly)."""
+    link_runs([])
+    ref = None if training_here(page) else reference.matching(how, form)
+    if ref is None:
+        if not training_here(page):
+            st.info(hint)
+            reference_offers(how, values_of, key)
+        st.stop()
+    return ref
+
+
+def sweep_result(fig, key: str, caption: str, sweep: pd.DataFrame, name: str, settings: Settings) -> None:
+    """A sweep's chart, the note on how its seconds were measured, and its downloads."""
+    chart(fig, key, caption)
+    if (note := timing_note(sweep)) is not None:
+        st.caption(note)
+    download(sweep, name, f"{key}_dl", settings)
 
 
 def chart(fig, key: str, caption: str) -> None:

@@ -99,13 +99,8 @@ if comp is not None:
     measured_on = None
     ui.link_runs([r.run_id for r in comp.runs])  # a copied link shows these runs, loaded from the store
 else:
-    ui.link_runs([])
-    ref = None if ui.training_here("compare") else reference.matching("compare", form)
-    if ref is None:
-        if not ui.training_here("compare"):
-            st.info("Choose a task and models, then press Train. Results stay here while you visit other pages.")
-            ui.reference_offers("compare", form_values, "cmp_ref")
-        st.stop()
+    ref = ui.reference_or_stop("compare", "compare", form, form_values, "cmp_ref", "Choose a task and models, then "
+                               "press Train. Results stay here while you visit other pages.")
     summary, history, ds = ref["frames"]["summary"], ref["frames"]["history"], ui.shared_dataset(ref["task"])
     st.subheader("Reference result")
     st.info(ui.reference_note(ref))

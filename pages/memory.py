@@ -7,7 +7,7 @@ from lib.errors import ConfigError
 from lib.experiments import distance_configs, distance_sweep
 from lib.models import MODEL_KINDS
 from lib.results import Settings, fmt, parse_numbers
-from lib.stats import cancel_note, distance_verdict, timing_note
+from lib.stats import cancel_note, distance_verdict
 from lib.tasks import TASKS
 from pages import _ui as ui
 
@@ -62,13 +62,7 @@ if st.button("Run the distance sweep", type="primary", key="mem_run", disabled=f
     ui.launch("memory", "Distance sweep", task, train_cfg, seeds, plan, "Cannot run the sweep", meta={"settings": form})
 
 
-def finish(job) -> None:
-    if job.result is not None:
-        ui.results()["memory"] = (job.meta["task"], job.result)
-        ui.results()["memory_settings"], ui.results()["memory_cancelled"] = job.meta["settings"], job.cancelled
-
-
-ui.job_panel("memory", finish)
+ui.job_panel("memory", partial(ui.keep_result, "memory"))
 mem = ui.results().get("memory")
 if mem is not None:
     mem_task, sweep = mem
@@ -91,13 +85,10 @@ else:
 if mem_task is not None:
     ds = ui.shared_dataset(mem_task)
     st.success(distance_verdict(sweep, ds.metric, ds.higher_is_better, ds.chance))
-    ui.chart(charts.metric_vs_distance(sweep, ds.metric, ds.distance_name, ds.chance), "mem_distance",
-             "Each line is one model's test accuracy as the decisive input moves further back (error bars span "
-             "the seeds). A fixed-window FFNN drops to chance once the distance passes its window; a model with "
-             "working memory stays up.")
-    if (note := timing_note(sweep)) is not None:
-        st.caption(note)
-    ui.download(sweep, "lookback-distance-sweep", "mem_dl", shown)
+    ui.sweep_result(charts.metric_vs_distance(sweep, ds.metric, ds.distance_name, ds.chance), "mem_distance",
+                    "Each line is one model's test accuracy as the decisive input moves further back (error bars span "
+                    "the seeds). A fixed-window FFNN drops to chance once the distance passes its window; a "
+                    "model with working memory stays up.", sweep, "lookback-distance-sweep", shown)
 
 
 def probed(comp, what: str, make):

@@ -8,7 +8,7 @@ from lib.errors import ConfigError
 from lib.experiments import default_window_range, window_grid, window_sweep
 from lib.models import MODEL_KINDS
 from lib.results import Settings, fmt
-from lib.stats import cancel_note, timing_note, window_verdict
+from lib.stats import cancel_note, window_verdict
 from pages import _ui as ui
 
 P = "w_win"
@@ -68,10 +68,7 @@ if st.button("Run the sweep", type="primary", key="win_run", disabled=form is No
 
 
 def finish(job) -> None:
-    if job.result is not None:
-        ui.results()["window"] = (job.meta["task"], job.result)
-        ui.results()["window_settings"], ui.results()["window_cancelled"] = job.meta["settings"], job.cancelled
-    elif job.cancelled:
+    if not ui.keep_result("window", job) and job.cancelled:
         st.info("Cancelled before any run finished; nothing to show.")
 
 
@@ -91,13 +88,8 @@ if "window" in ui.results():
     if ui.results().get("window_cancelled"):
         st.warning(cancel_note(sweep, shown.planned_runs))
 else:
-    ui.link_runs([])
-    ref = None if ui.training_here("window") else reference.matching("window", form)
-    if ref is None:
-        if not ui.training_here("window"):
-            st.info("Pick the windows and press Run the sweep. Each window trains its own FFNN.")
-            ui.reference_offers("window", form_values, "win_ref")
-        st.stop()
+    ref = ui.reference_or_stop("window", "window", form, form_values, "win_ref",
+                               "Pick the windows and press Run the sweep. Each window trains its own FFNN.")
     task, sweep, shown = ref["task"], ref["frames"]["summary"], ref["settings"]
     ds = ui.shared_dataset(task)
     st.subheader("Reference result")
@@ -105,10 +97,8 @@ else:
     ui.result_header(shown, form, form_values(shown), "win", ds.metric)
 st.markdown(f"**Data:** {ds.description}")
 st.success(window_verdict(sweep, ds.metric, ds.higher_is_better, task.cue_lag))
-ui.chart(charts.window_tradeoff(sweep, ds.metric, task.cue_lag, ds.chance), "win_chart",
-         "Left: the FFNN's test metric against its window (dots joined; band across seeds); dotted lines are the "
-         "recurrent references. Middle: parameters grow linearly with the window. Right: wall-clock seconds per "
-         "epoch. The dashed vertical line marks the window that first reaches the decisive input.")
-if (note := timing_note(sweep)) is not None:
-    st.caption(note)
-ui.download(sweep, "lookback-window-sweep", "win_dl", shown)
+ui.sweep_result(charts.window_tradeoff(sweep, ds.metric, task.cue_lag, ds.chance), "win_chart",
+                "Left: the FFNN's test metric against its window (dots joined; band across seeds); dotted lines are "
+                "the recurrent references. Middle: parameters grow linearly with the window. Right: wall-clock "
+                "seconds per epoch. The dashed vertical line marks the window that first reaches the decisive "
+                "input.", sweep, "lookback-window-sweep", shown)
