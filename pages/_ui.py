@@ -386,12 +386,30 @@ def job_status(page: str) -> None:
     engine()
     if hosting.hosted():
         st.sidebar.caption(f"A shared server: one job per visitor at a time. {hosting.limits().describe()}")
+        _sign_in()
     job = st.session_state.get("job")
     if job is not None and job.running:
         job.touch()
         if st.session_state.get("job_page") != page:
             with st.sidebar:
                 _job_status()
+
+
+def _sign_in() -> None:
+    """Sign-in and sign-out in the sidebar, where Streamlit's login is set up ([auth] in the secrets): a
+    signed-in visitor's runs are kept for their next visit."""
+    try:
+        configured = "auth" in st.secrets
+    except FileNotFoundError:  # no secrets at all
+        configured = False
+    if not configured:
+        return
+    if st.user.get("is_logged_in"):
+        st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name')}: your runs are kept "
+                           f"for your next visit.")
+        st.sidebar.button("Sign out", key="auth_logout", on_click=st.logout)
+    else:
+        st.sidebar.button("Sign in to keep your runs", key="auth_login", on_click=st.login)
 
 
 @st.fragment(run_every=3 * PROGRESS_EVERY_S)

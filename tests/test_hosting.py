@@ -315,6 +315,21 @@ def test_hosted_pages_render_without_server_internals(hosted):
     assert st.get_option("client.showErrorDetails") == "none"
 
 
+def test_sign_in_is_offered_where_login_is_set_up(hosted):
+    assert not visit().sidebar.button  # no [auth] in the secrets: nothing to sign in with
+    anonymous = AppTest.from_file(APP, default_timeout=90)
+    anonymous.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x"}
+    anonymous.run()
+    assert [b.label for b in anonymous.sidebar.button] == ["Sign in to keep your runs"]
+    signed_in = AppTest.from_file(APP, default_timeout=90)
+    signed_in.secrets["auth"] = anonymous.secrets["auth"]
+    signed_in.user = {"is_logged_in": True, "email": "ann@example.com"}
+    signed_in.run()
+    assert [b.label for b in signed_in.sidebar.button] == ["Sign out"]
+    assert "Signed in as ann@example.com: your runs are kept for your next visit." in [
+        c.value for c in signed_in.sidebar.caption]
+
+
 def test_the_widgets_enforce_the_caps(hosted):
     at = visit("compare")
     assert at.number_input(key="w_cmp_epochs").max == hosting.HOSTED.epochs
@@ -406,7 +421,7 @@ def test_a_bundle_beyond_the_storage_quota_is_refused(hosted, tmp_path, monkeypa
 
 def test_a_job_past_the_time_limit_keeps_its_finished_runs(hosted, monkeypatch):
     monkeypatch.setattr(engine(), "limits", replace(engine().limits, job_seconds=2.0))
-    at = visit("compare", link=TINY_LINK)
+    at = visit("compare", link={**TINY_LINK, "w_cmp_n": "4000"})  # 100 epochs of the GRU take far longer
     train(at, epochs=100, patience=0)
     job = at.session_state["job"]
     assert job.wait(60)

@@ -169,3 +169,26 @@ def test_an_error_the_user_can_fix_is_shown_as_is(engine, limits):
     job = engine.submit(Job("empty", fn, total_runs=0, epochs=1))
     assert job.wait(60)
     assert job.error == "choose at least one model to train."
+
+
+def test_two_jobs_trained_at_once_rerun_to_identical_numbers(tmp_path, monkeypatch, capsys):
+    from lib.cli import main
+    from lib.store import RunStore
+
+    path = tmp_path / "runs.sqlite"
+    monkeypatch.setenv("LOOKBACK_DB", str(path))
+    two = Engine(OPEN, hosting.Plan(jobs=2, threads=1))
+    try:
+        jobs = [two.submit(Job(kind, functools.partial(compare, TASK, [ModelConfig(kind=kind, hidden=16)],
+                                                       TrainConfig(epochs=3, patience=0), (0,)),
+                               total_runs=1, epochs=3, store_path=str(path))) for kind in ("lstm", "gru")]
+        assert all(job.wait(120) for job in jobs)
+        assert [job.error for job in jobs] == [None, None]
+    finally:
+        two.close()
+    with RunStore(path) as store:
+        ids = list(store.runs()["id"])
+    assert len(ids) == 2
+    for run_id in ids:
+        assert main(["rerun", run_id]) == 0, capsys.readouterr().out
+        assert "the numbers match" in capsys.readouterr().out
