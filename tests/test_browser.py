@@ -90,7 +90,8 @@ def test_compare_trains_in_the_browser_and_keeps_results_across_pages(server, pa
     expect(page.get_by_label("Max epochs", exact=True)).to_have_value("2", timeout=UI_TIMEOUT_MS)
     step("tiny settings loaded from the link")
 
-    expect(page.get_by_role("heading", name="Reference result", exact=True)).to_be_visible()
+    # the shipped reference was made with other settings, so it is not shown under these
+    expect(page.get_by_role("heading", name="Reference result", exact=True)).to_have_count(0)
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_role("heading", name="Result", exact=True)).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     loss = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss curves")
