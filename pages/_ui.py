@@ -112,7 +112,13 @@ def clean_links() -> None:
                 st.query_params[key] = kept if len(kept) > 1 else kept[0]
             else:
                 del st.query_params[key]
-    if notes:
+    if notes and not st.session_state.pop("_links_cleaned", False):
+        # widgets bound to the URL take their first value from the request's query string, not from the
+        # edited st.query_params: run again from the cleaned link, and say what changed there
+        st.session_state["_links_cleaned"], st.session_state["_link_notes"] = True, notes
+        st.rerun()
+    st.session_state.pop("_links_cleaned", None)
+    if notes := notes or st.session_state.pop("_link_notes", None):
         st.warning(f"This link's settings were adjusted: {'; '.join(notes)}.", icon=":material/link:")
 
 

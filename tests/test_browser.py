@@ -125,3 +125,16 @@ def test_compare_trains_in_the_browser_and_keeps_results_across_pages(server, pa
     no_exception(page)
     page.screenshot(path=str(SCREENSHOTS / "compare-after-switch.png"), full_page=True)
     step("compare results kept after the switch")
+
+
+@pytest.mark.parametrize("link, note", [
+    ("w_cmp_seeds=inf", "w_cmp_seeds=inf dropped (not a finite number)"),
+    ("w_cmp_epochs=1e400", "w_cmp_epochs=1e400 dropped (not a finite number)"),
+    ("w_cmp_seeds=999999", "w_cmp_seeds=999999 set to 5 (the setting allows 1 to 5)")])
+def test_a_link_with_a_value_no_widget_can_hold_is_adjusted_not_a_crash(server, page, link, note):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/compare?{link}")
+    expect(page.get_by_text(f"This link's settings were adjusted: {note}.")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Compare models", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
