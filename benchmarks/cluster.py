@@ -12,27 +12,13 @@ import time
 import torch
 
 from _common import emit, parser
+from _window import WINDOWS, sweep, timed
 from lib import backends
-from lib.experiments import window_sweep
 from lib.runtime import environment
-from lib.tasks.text import TextRecallConfig
-from lib.train import TrainConfig
 
-TASK = TextRecallConfig(distance=20)
-WINDOWS = list(range(2, 26, 2))  # 12 FFNN runs
 EPOCHS = 100  # a few seconds per run, like a small real sweep
 TARGET_OVERHEAD = 0.15
 COLS = ["label", "metric", "test_loss"]
-
-
-def sweep(epochs: int = EPOCHS, **kw):
-    return window_sweep(TASK, WINDOWS, TrainConfig(epochs=epochs, patience=0, device="cpu"), references=(), **kw)
-
-
-def timed(**kw):
-    start = time.perf_counter()
-    frame = sweep(**kw)
-    return time.perf_counter() - start, frame
 
 
 def main() -> None:
@@ -41,18 +27,18 @@ def main() -> None:
     default_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        sweep(epochs=1)  # warm-up, untimed
-        serial, serial_frame = timed()
+        sweep(1)  # warm-up, untimed
+        serial, serial_frame = timed(EPOCHS)
     finally:
         torch.set_num_threads(default_threads)
-    sweep(epochs=1, backend="joblib", n_jobs=cores)
-    joblib_s, joblib_frame = timed(backend="joblib", n_jobs=cores)
+    sweep(1, backend="joblib", n_jobs=cores)
+    joblib_s, joblib_frame = timed(EPOCHS, backend="joblib", n_jobs=cores)
     start = time.perf_counter()
     ray = backends.connect()  # RAY_ADDRESS, else a new local instance with this machine's cores
     ray_start = time.perf_counter() - start
     ray_cpus = ray.cluster_resources().get("CPU", 0)
-    sweep(epochs=1, backend="ray")
-    ray_s, ray_frame = timed(backend="ray")
+    sweep(1, backend="ray")
+    ray_s, ray_frame = timed(EPOCHS, backend="ray")
     per_run = serial / len(WINDOWS)
     overhead = ray_s / joblib_s - 1
     # 1,000 runs on 10 nodes like this one: the runs spread over 10 x cores one-CPU slots, at Ray's

@@ -5,43 +5,30 @@ exactly; the serial time is also reported with all cores for one run at a time. 
 An untimed one-epoch sweep in each mode runs first, so that one-time costs (building the dataset, the
 allocator's first requests, starting the worker processes) fall in no timed sweep.
 """
-import time
 
 import torch
 
 from _common import emit, parser
-from lib.experiments import window_sweep, worker_plan
+from _window import WINDOWS, sweep, timed
+from lib.experiments import worker_plan
 from lib.runtime import environment
-from lib.tasks.text import TextRecallConfig
-from lib.train import TrainConfig
 
-TASK = TextRecallConfig(distance=20)
-WINDOWS = list(range(2, 26, 2))  # 12 FFNN runs
-
-
-def sweep(epochs: int = 60, **kw):
-    return window_sweep(TASK, WINDOWS, TrainConfig(epochs=epochs, patience=0, device="cpu"), references=(), **kw)
-
-
-def timed(**kw):
-    start = time.perf_counter()
-    frame = sweep(**kw)
-    return time.perf_counter() - start, frame
+EPOCHS = 60
 
 
 def main() -> None:
     args = parser(__doc__).parse_args()
     workers, threads = worker_plan(-1, len(WINDOWS))
     default_threads = torch.get_num_threads()
-    sweep(epochs=1)  # warm-up, untimed
-    sweep(epochs=1, n_jobs=workers)
-    serial_all, serial_all_frame = timed()
+    sweep(1)  # warm-up, untimed
+    sweep(1, n_jobs=workers)
+    serial_all, serial_all_frame = timed(EPOCHS)
     torch.set_num_threads(threads)
     try:
-        serial, serial_frame = timed()
+        serial, serial_frame = timed(EPOCHS)
     finally:
         torch.set_num_threads(default_threads)
-    parallel, parallel_frame = timed(n_jobs=workers)
+    parallel, parallel_frame = timed(EPOCHS, n_jobs=workers)
     cols = ["label", "metric", "test_loss"]
     emit({"benchmark": "sweep", "runs": len(WINDOWS), "workers": workers, "threads_per_worker": threads,
           "serial_s": serial, "serial_all_threads_s": serial_all, "parallel_s": parallel,
