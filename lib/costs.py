@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lib.errors import ConfigError
+from lib.experiments import dataset
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, count_params
 from lib.runtime import environment, resolve_device, sync
 from lib.tasks.base import REGRESSION, SequenceDataset, Split
@@ -249,18 +250,22 @@ def _env_columns(env: dict) -> dict:
 
 def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: TrainConfig = TrainConfig(),
                 epochs: int = 1, warmup: int = 3, repeats: int = 20,
-                on_row: Callable[[dict], None] | None = None) -> pd.DataFrame:
+                on_row: Callable[[dict], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:
     """One row per model config on ds.
 
     Columns: label, kind, hidden, layers, init, n_params, forward_flops, train_flops (per sample),
     epoch_seconds and step_seconds (median training epoch over ds.train, and per step), epoch_cpu_seconds (its
     CPU time in this process), latency_ms (one test
     sequence, `time_inference`), peak_memory_mb (`peak_memory`) and the ENV_COLUMNS. Repeated labels get
-    " #2", " #3". on_row receives each row as it is measured (for progress).
+    " #2", " #3". on_row receives each row as it is measured (for progress); once should_stop() is true no
+    further model is measured, and the rows so far are returned.
     """
     io = ModelIO.from_dataset(ds)
     rows, seen = [], {}
     for cfg in model_cfgs:
+        if should_stop is not None and should_stop():
+            break
         timing, model = _time_training(ds, cfg, train_cfg, epochs, warmup)
         latency = time_inference(model, ds.test.x[:1], repeats=repeats)
         memory = peak_memory(ds, cfg, train_cfg)
@@ -282,13 +287,16 @@ def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: T
 
 def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 128, 256),
             base: ModelConfig | None = None, seq_len: int = 50, input_size: int = 16, batch_size: int = 64,
-            repeats: int = 5, warmup: int = 2, device: str = "auto", seed: int = 0) -> pd.DataFrame:
+            repeats: int = 5, warmup: int = 2, device: str = "auto", seed: int = 0,
+            on_row: Callable[[dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:
     """Median seconds per training step and analytic FLOPs as the hidden size or sequence length grows.
 
     Uses synthetic regression data: one batch of `batch_size` random sequences of `input_size` features,
     trained with lib.train's step (Adam). `what` is "hidden" (values are hidden sizes, seq_len fixed) or
     "seq_len" (values are sequence lengths, hidden from `base`). Columns: label, kind, what, value, hidden,
-    seq_len, n_params, forward_flops, train_flops, step_seconds and the ENV_COLUMNS.
+    seq_len, n_params, forward_flops, train_flops, step_seconds and the ENV_COLUMNS. on_row and should_stop
+    as in `cost_report`.
     """
     if what not in ("hidden", "seq_len"):
         raise ConfigError(f"scaling runs over 'hidden' or 'seq_len', got {what!r}.")
@@ -299,6 +307,8 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
     gen = torch.Generator().manual_seed(seed)
     rows = []
     for value in values:
+        if should_stop is not None and should_stop():
+            break
         cfg = replace(base, hidden=value) if what == "hidden" else base
         t = value if what == "seq_len" else seq_len
         cfg = replace(cfg, window=min(cfg.window, t))
@@ -313,7 +323,25 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
                      "n_params": count_params(model), "forward_flops": f["forward_flops"],
                      "train_flops": f["train_flops"], "step_seconds": timing["step_seconds"],
                      **_env_columns(timing["env"])})
+        if on_row is not None:
+            on_row(rows[-1])
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- as jobs of lib.jobs
+
+def cost_job(task, model_cfgs: list[ModelConfig], train_cfg: TrainConfig, *, on_run=None, should_stop=None,
+             **_progress) -> pd.DataFrame:
+    """`cost_report` of the task's dataset, as a job of lib.jobs: each row goes to on_run as it is measured,
+    and a cancelled job returns the rows measured so far."""
+    return cost_report(dataset(task), model_cfgs, train_cfg, on_row=on_run, should_stop=should_stop)
+
+
+def scaling_job(kinds: list[str], what: str, values: tuple[int, ...], *, on_run=None, should_stop=None,
+                **_progress) -> pd.DataFrame:
+    """`scaling` of every kind, one frame, as a job of lib.jobs (like `cost_job`)."""
+    frames = [scaling(kind, what, values, on_row=on_run, should_stop=should_stop) for kind in kinds]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _fused_on_cpu(kind) -> bool:

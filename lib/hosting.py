@@ -165,14 +165,21 @@ def task_distance(task) -> int | None:
     return int(seq_len) if isinstance(seq_len, int) else None
 
 
-def estimated_start(running_left: list[float], slots: int, ahead: list[float]) -> float:
+def estimated_start(running_left: list[float], slots: int, ahead: list[float | tuple[float, bool]],
+                    exclusive: bool = False) -> float:
     """Seconds until a queued job starts: `running_left` are the seconds the running jobs still need, `ahead`
-    the expected seconds of the jobs queued before it, served first come first served on `slots` slots."""
+    the expected seconds of the jobs queued before it, served first come first served on `slots` slots. A job
+    given as (seconds, True), and the job itself when `exclusive`, needs every slot: it starts once all are
+    free and holds them all."""
     free = sorted([*running_left, *[0.0] * (slots - len(running_left))])[:max(slots, 1)]
-    for seconds in ahead:
-        free[0] += seconds
-        free.sort()
-    return max(0.0, free[0])
+    for item in ahead:
+        seconds, whole = item if isinstance(item, tuple) else (item, False)
+        if whole:
+            free = [max(free) + seconds] * len(free)
+        else:
+            free[0] += seconds
+            free.sort()
+    return max(0.0, max(free) if exclusive else free[0])
 
 
 def duration(seconds: float) -> str:

@@ -7,6 +7,10 @@ the keyword arguments on_epoch, should_stop and on_run, and `store` when the job
 its visitors, never competes with training for one interpreter lock, and jobs x threads stay within the cores.
 The workers start once and stay, so a job starts without importing torch again.
 
+A job that times the machine (the Costs page's measurements) is `exclusive`: it starts only when no other job
+trains, and no job starts while it runs, so no other work distorts its timings. The queue stays first come
+first served: jobs behind an exclusive one wait for it.
+
 Progress, finished runs and the result come back through one queue. Cancel, the wall-clock limit and an idle
 visitor set a flag that training polls every batch, so the runs finished so far are kept. When a worker dies
 (e.g. killed for memory), the jobs training at that moment end with an error and the engine starts fresh
@@ -35,7 +39,8 @@ from lib.errors import ConfigError
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 TICK_S = 0.25  # how often the engine checks time limits and idle visitors
-FIRST_RUN_S = 15.0  # a run's expected seconds until a job has finished on this server
+FIRST_RUN_S = {False: 15.0, True: 5.0}  # expected seconds per run (per measured model when exclusive) until
+# a job of that kind has finished on this server
 CRASHED = ("the training process stopped unexpectedly (it may have run out of memory); the runs that "
            "finished are kept. Try smaller settings.")
 
@@ -50,17 +55,21 @@ class Job:
     title, total_runs and epochs describe it for a progress bar; meta is whatever the page needs to show the
     outcome. owner: the visitor it belongs to (None where visitors are not told apart: one job per visitor
     is then up to the page). store_path: the run store the job writes into (as `owner`, with `quota`).
+    exclusive: the job times the machine, so it trains alone (see the module docstring); what it sends to
+    on_run (e.g. one measured row per model) counts towards total_runs.
     """
 
     def __init__(self, title: str, fn: Callable, total_runs: int, epochs: int, meta: dict | None = None,
-                 owner: str | None = None, store_path: str | None = None, quota: int | None = None):
+                 owner: str | None = None, store_path: str | None = None, quota: int | None = None,
+                 exclusive: bool = False):
         self.id = secrets.token_hex(6)
         self.title, self.fn, self.total_runs, self.epochs = title, fn, total_runs, epochs
+        self.exclusive = exclusive
         self.meta = meta or {}
         self.owner, self.store_path, self.quota = owner, store_path, quota
         self.progress: dict[tuple[str, int], dict] = {}  # (label, seed) -> latest epoch record
         self.curves: dict[tuple[str, int], list[dict]] = {}  # (label, seed) -> every epoch record so far
-        self.finished: list = []  # RunResults in the order they finished
+        self.finished: list = []  # RunResults (what on_run received) in the order they finished
         self.result = None
         self.error: str | None = None
         self.state = QUEUED
@@ -105,9 +114,10 @@ class Job:
 
     def fraction(self) -> float:
         """Share of the job done, counting finished runs and epochs of the runs in flight."""
-        done = {(r.label, r.train_config.seed) for r in self.finished}
+        finished = list(self.finished)
+        done = {(r.label, r.train_config.seed) for r in finished if hasattr(r, "train_config")}
         in_flight = sum(r["epoch"] for key, r in list(self.progress.items()) if key not in done)
-        return min(1.0, (len(done) + in_flight / max(self.epochs, 1)) / max(self.total_runs, 1))
+        return min(1.0, (len(finished) + in_flight / max(self.epochs, 1)) / max(self.total_runs, 1))
 
 
 class Engine:
@@ -119,8 +129,9 @@ class Engine:
         self._waiting: deque[Job] = deque()
         self._slots: list[Job | None] = [None] * plan.jobs
         self._jobs: dict[str, Job] = {}  # unfinished jobs by id
-        self._held = False  # exclusive() holds every slot
-        self._run_seconds: deque[float] = deque(maxlen=50)  # seconds per run of recent jobs
+        self._held = False  # an exclusive job trains: no other may start
+        # seconds per run of recent jobs, by whether they were exclusive
+        self._run_seconds: dict[bool, deque[float]] = {False: deque(maxlen=50), True: deque(maxlen=50)}
         self._closed = False
         self._start_workers()
         threading.Thread(target=self._tick, name="lookback-jobs-tick", daemon=True).start()
@@ -140,7 +151,7 @@ class Engine:
                 raise JobRefused(f"you already have a job on this server (“{mine.title}”, "
                                  f"{'waiting' if mine.state == QUEUED else 'training'}); wait for it to finish or "
                                  f"cancel it first: one job per visitor.")
-            if (self.limits.queue is not None and self._free_slot() is None
+            if (self.limits.queue is not None and (self._waiting or self._free_slot() is None)
                     and len(self._waiting) >= self.limits.queue):
                 raise JobRefused(f"the training queue is full ({len(self._waiting)} waiting); try again in a few "
                                  f"minutes.")
@@ -176,7 +187,8 @@ class Engine:
     def expected_seconds(self, job: Job) -> float:
         """How long the job should train: its runs times the recent seconds per run, within the time limit."""
         with self._lock:
-            per_run = statistics.median(self._run_seconds) if self._run_seconds else FIRST_RUN_S
+            recent = self._run_seconds[job.exclusive]
+            per_run = statistics.median(recent) if recent else FIRST_RUN_S[job.exclusive]
         seconds = job.total_runs * per_run
         return min(seconds, self.limits.job_seconds) if self.limits.job_seconds else seconds
 
@@ -188,26 +200,14 @@ class Engine:
             running = [j for j in self._slots if j is not None]
             ahead = list(self._waiting)[:list(self._waiting).index(job)]
         left = [self._left(j) for j in running]
-        return hosting.estimated_start(left, self.plan.jobs, [self.expected_seconds(j) for j in ahead])
+        if any(j.exclusive for j in running):  # it holds every slot
+            left = left * self.plan.jobs
+        return hosting.estimated_start(left, self.plan.jobs, [(self.expected_seconds(j), j.exclusive) for j in ahead],
+                                       exclusive=job.exclusive)
 
     def waiting(self) -> int:
         with self._lock:
             return len(self._waiting)
-
-    @contextmanager
-    def exclusive(self) -> Iterator[bool]:
-        """Hold every slot while the block runs, so no job trains meanwhile (jobs submitted now wait); yields
-        False, holding nothing, when a job is training already."""
-        with self._lock:
-            free = not self._held and all(j is None for j in self._slots)
-            self._held = self._held or free
-        try:
-            yield free
-        finally:
-            if free:
-                with self._lock:
-                    self._held = False
-                    self._dispatch()
 
     def close(self) -> None:
         """Cancel every job and stop the workers."""
@@ -227,8 +227,14 @@ class Engine:
         return next((i for i, j in enumerate(self._slots) if j is None), None)
 
     def _dispatch(self) -> None:
+        """Start waiting jobs in order while there is room: an exclusive job once every slot is free."""
         while self._waiting and (slot := self._free_slot()) is not None:
-            job = self._waiting.popleft()
+            job = self._waiting[0]
+            if job.exclusive:
+                if any(j is not None for j in self._slots):
+                    return
+                self._held = True
+            self._waiting.popleft()
             job.state, job.slot, job.started = RUNNING, slot, time.time()
             self._slots[slot] = job
             self._flags[slot] = 0
@@ -241,8 +247,9 @@ class Engine:
             return
         if job.state == RUNNING:
             self._slots[job.slot] = None
+            self._held = self._held and not job.exclusive
             if job.finished:
-                self._run_seconds.append((time.time() - job.started) / len(job.finished))
+                self._run_seconds[job.exclusive].append((time.time() - job.started) / len(job.finished))
         job.state, job.ended = DONE, time.time()
         self._jobs.pop(job.id, None)
         job._done.set()
@@ -326,8 +333,8 @@ class Engine:
                     if (self.limits.job_seconds and job.state == RUNNING
                             and job.seconds() > self.limits.job_seconds):
                         limit = hosting.duration(self.limits.job_seconds)
-                        self.cancel(job, f"stopped at this server's limit of {limit} per job; the runs that "
-                                         f"finished are kept")
+                        kept = "what was measured is kept" if job.exclusive else "the runs that finished are kept"
+                        self.cancel(job, f"stopped at this server's limit of {limit} per job; {kept}")
                     elif self.limits.idle_seconds and now - job.last_seen > self.limits.idle_seconds:
                         self.cancel(job, "cancelled because its page was closed")
 

@@ -281,9 +281,7 @@ def launch(page: str, title: str, task, train_cfg: TrainConfig, seeds: list[int]
     ConfigError from these checks, or the engine's refusal (one job per visitor, a full queue), is shown as
     "{fail}: ..." instead. meta: more for the job's meta (e.g. the settings it trains), beside the task.
     """
-    job = st.session_state.get("job")
-    if job is not None and job.running:
-        st.warning(f"“{job.title}” is still training; wait for it or cancel it first.")
+    if _busy():
         return
     try:
         models, repeats, run = plan()
@@ -298,23 +296,40 @@ def launch(page: str, title: str, task, train_cfg: TrainConfig, seeds: list[int]
     except ConfigError as err:
         st.error(f"{fail}: {err}")
         return
+    _started(job, page, switch_to)
+
+
+def measure(page: str, title: str, fn: Callable, task, models: list[ModelConfig], meta: dict,
+            fail: str = "Cannot measure") -> None:
+    """Queue this page's measurement of `models`: a job like `launch`'s, checked against the same caps, that
+    runs alone on the server (lib.jobs: exclusive), so that no training distorts its timings. fn is picklable
+    and sends one measured row per model to on_run."""
+    if _busy():
+        return
+    try:
+        hosting.check_job(hosting.limits(), task, models, TrainConfig(epochs=1), [0], len(models))
+        job = engine().submit(Job(title, fn, len(models), 1, meta, owner=visitor(), exclusive=True))
+    except ConfigError as err:
+        st.error(f"{fail}: {err}")
+        return
+    _started(job, page)
+
+
+def _busy() -> bool:
+    """Whether this session has a job running or waiting already: then a warning, as one job per visitor."""
+    job = st.session_state.get("job")
+    if job is not None and job.running:
+        st.warning(f"“{job.title}” is still running; wait for it or cancel it first.")
+        return True
+    return False
+
+
+def _started(job: Job, page: str, switch_to: str | None = None) -> None:
     st.session_state["job"] = job
     st.session_state["job_page"] = page
     if switch_to:
         st.switch_page(switch_to)
     st.rerun()
-
-
-def measure(key: str, what: str, fn: Callable) -> None:
-    """results()[key] = fn(), run under a spinner with every training slot held so that no training shares
-    the machine with its timings; only a warning while a job trains on this server."""
-    with engine().exclusive() as free:
-        if not free:
-            st.warning("A model is training on this server; measure when it has finished, so its work does "
-                       "not distort the timings.")
-            return
-        with st.spinner(what):
-            results()[key] = fn()
 
 
 def training_here(page: str) -> bool:
@@ -332,7 +347,7 @@ def job_panel(page: str, finish, live: Callable | None = None) -> None:
     job.touch()
     if st.session_state.get("job_page") != page:
         if job.running:
-            st.info(f"“{job.title}” is training on another page; its results will wait there.")
+            st.info(f"“{job.title}” is running on another page; its results will wait there.")
         return
     if not job.running:
         st.session_state["job"] = None
@@ -375,8 +390,11 @@ def progress_text(job: Job) -> str:
     position = engine().position(job)
     if position is not None:
         wait = engine().estimated_start(job)
+        alone = "; it runs alone, once no model trains" if job.exclusive else ""
         return (f"{job.title}: waiting in the queue, position {position[0]} of {position[1]}; estimated start "
-                f"in about {_about(wait)}")
+                f"in about {_about(wait)}{alone}")
+    if job.exclusive:
+        return f"{job.title}: measuring — {len(job.finished)} of {job.total_runs} measured"
     return f"{job.title}: training — {len(job.finished)} of {job.total_runs} runs finished"
 
 

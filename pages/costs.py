@@ -1,3 +1,5 @@
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -52,16 +54,45 @@ st.dataframe(human_table(flops), hide_index=True, key="cost_flops_table")
 st.caption("FLOPs per sample, counting matrix multiply-adds (1 MAC = 2 FLOPs); a training step ≈ 3× forward.")
 ui.download(flops.drop(columns=["groups"]), "lookback-costs-flops", "cost_flops_dl", form)
 
+
+
+def finish(job) -> None:
+    """Keep what was measured, also the models measured before a cancel or the time limit."""
+    frame = job.result if job.result is not None else pd.DataFrame(job.finished) if job.finished else None
+    if frame is not None and len(frame):
+        ui.results()[job.meta["key"]] = {**job.meta, "frame": frame, "planned": job.total_runs}
+    elif job.cancelled:
+        st.info("Stopped before any model was measured; nothing to show.")
+
+
+def panel(key: str) -> None:
+    """The progress of this session's measurement `key`, where its result will appear."""
+    job = st.session_state.get("job")
+    if job is not None and job.meta.get("key") == key:
+        ui.job_panel("costs", finish)
+
+
+def partial_note(measured: dict) -> None:
+    if len(measured["frame"]) < measured["planned"]:
+        st.warning(f"Stopped after {len(measured['frame'])} of {measured['planned']} measurements; the rest were "
+                   f"not measured.")
+
+
+RUNS_ALONE = ("It runs alone on this server: it waits for any training to finish, and nothing starts while it "
+              "runs, so other work does not distort the timings.")
+
 st.header("Measured time, latency and memory")
-if st.button("Measure on this machine", type="primary", key="cost_measure"):
-    ui.measure("costs", "Timing one training epoch, inference latency and peak memory per model…",
-               lambda: {"report": costs.cost_report(ds, models, train_cfg), "settings": form})
+if st.button("Measure on this machine", type="primary", key="cost_measure", help=RUNS_ALONE):
+    ui.measure("costs", "Measuring costs", partial(costs.cost_job, task, models, train_cfg), task, models,
+               {"key": "costs", "settings": form})
+panel("costs")
 measured = ui.results().get("costs")
-report = None if measured is None else measured["report"]
+report = None if measured is None else measured["frame"]
 if measured is not None:
     ui.result_header(measured["settings"], form, form_values(measured["settings"]), "cost", groups=("Task", "Models"),
                      changed="Measured with other settings than the form's")
     st.caption(f"Timed with batches of {measured['settings'].train.batch_size} sequences, on this machine.")
+    partial_note(measured)
     ui.chart(charts.flops_and_time(report), "cost_flops_time",
              "Left: what the arithmetic says a training step should cost. Middle and right: what it took here. "
              "When the bars disagree, the kernels matter more than the FLOPs.")
@@ -72,7 +103,7 @@ if measured is not None:
                  key="cost_report_table")
     st.caption("Wall seconds are the clock time, CPU seconds the processor time this process spent; medians.")
     ui.download(report, "lookback-costs-measured", "cost_dl", measured["settings"])
-else:
+elif not ui.training_here("costs"):
     st.info("Press Measure to time one training epoch and the inference latency of every model above.")
 
 st.header("Scaling")
@@ -81,12 +112,14 @@ what = c1.radio("Grow", ["hidden", "seq_len"], horizontal=True, **ui.setting(f"{
                 format_func={"hidden": "hidden size", "seq_len": "sequence length"}.get)
 story_recurrent = [k for k in ui.kinds_of(reference.STORY_MODELS) if k in ui.RECURRENT]
 scale_kinds = ui.kind_picker(c2, "Models", f"{P}_scale_kinds", story_recurrent, options=ui.RECURRENT)
-values = (16, 32, 64, 128, 256) if what == "hidden" else (10, 25, 50, 100, 200)
+cap = ui.LIMITS["hidden" if what == "hidden" else "seq"][1]  # this server's cap on either
+values = tuple(v for v in ((16, 32, 64, 128, 256) if what == "hidden" else (10, 25, 50, 100, 200)) if v <= cap)
 c3.caption(f"Values: {', '.join(map(str, values))}; random sequences of 16 features, batches of 64.")
-if st.button("Measure scaling", key="cost_scale", disabled=not scale_kinds):
-    ui.measure("scaling", "Timing training steps across sizes…",
-               lambda: {"frame": pd.concat([costs.scaling(k, what, values) for k in scale_kinds], ignore_index=True),
-                        "what": what, "kinds": list(scale_kinds)})
+if st.button("Measure scaling", key="cost_scale", disabled=not scale_kinds, help=RUNS_ALONE):
+    ui.measure("costs", "Measuring scaling", partial(costs.scaling_job, list(scale_kinds), what, values), task,
+               [ModelConfig(kind=k, hidden=v if what == "hidden" else 64) for k in scale_kinds for v in values],
+               {"key": "scaling", "what": what, "kinds": list(scale_kinds)})
+panel("scaling")
 if (scaled := ui.results().get("scaling")) is not None:
     if (scaled["what"], scaled["kinds"]) != (what, list(scale_kinds)):
         st.warning("Measured for another choice than the one above; press Measure scaling to time that one.",
@@ -94,6 +127,7 @@ if (scaled := ui.results().get("scaling")) is not None:
     ui.chart(charts.scaling_lines(scaled["frame"]), "cost_scaling",
              "One line per model, log-log axes: a slope of 1 means time grows in proportion to the size, 2 with its "
              "square. The legend gives each line's fitted slope; compare the measured one with the FLOPs'.")
+    partial_note(scaled)
     names = {"label": "model", "value": "hidden units" if scaled["what"] == "hidden" else "sequence length",
              "n_params": "parameters", "step_seconds": "wall s / step", "train_flops": "training FLOPs / sample"}
     ui.download(human_table(scaled["frame"], names), "lookback-costs-scaling", "cost_scale_dl")

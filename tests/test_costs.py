@@ -158,6 +158,18 @@ def test_scaling_over_hidden_and_length():
         scaling("lstm", "layers", (1, 2))
 
 
+def test_a_stopped_measurement_returns_the_rows_measured_so_far(ds):
+    cfgs = [ModelConfig(kind="ffnn", hidden=8, window=3), ModelConfig(kind="rnn", hidden=8),
+            ModelConfig(kind="lstm", hidden=8)]
+    seen = []
+    df = cost_report(ds, cfgs, FAST, warmup=1, repeats=2, on_row=seen.append, should_stop=lambda: len(seen) == 2)
+    assert list(df["label"]) == ["FFNN w3", "RNN"] == [row["label"] for row in seen]
+    seen = []
+    df = scaling("gru", "hidden", (4, 8, 16), seq_len=6, batch_size=8, repeats=2, warmup=1, device="cpu",
+                 on_row=seen.append, should_stop=lambda: len(seen) == 1)
+    assert list(df["label"]) == ["GRU H=4"] == [row["label"] for row in seen]
+
+
 def _table(times: dict[str, float], device: str = "cpu") -> pd.DataFrame:
     flop = {"FFNN w5": 1e4, "RNN": 1e5, "GRU": 3e5, "LSTM": 4e5}
     return pd.DataFrame([{"label": k, "kind": k.split()[0].lower(), "train_flops": flop[k],

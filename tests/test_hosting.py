@@ -127,9 +127,17 @@ def test_available_cores_is_positive_and_within_the_machine():
     ([30.0, 10.0], 2, [], 10.0),  # waits for the sooner of two running jobs
     ([30.0, 10.0], 2, [20.0], 30.0),  # the job ahead takes the slot free at 10 until 30; ours the one free at 30
     ([30.0], 1, [20.0, 5.0], 55.0),
+    ([30.0, 10.0], 2, [(5.0, True)], 35.0),  # a measurement ahead waits for both, then holds both
+    ([30.0, 10.0], 2, [(5.0, True), 20.0], 35.0),
 ])
 def test_estimated_start(left, slots, ahead, start):
     assert hosting.estimated_start(left, slots, ahead) == start
+
+
+def test_an_exclusive_job_waits_for_every_slot():
+    assert hosting.estimated_start([30.0, 10.0], 2, []) == 10.0
+    assert hosting.estimated_start([30.0, 10.0], 2, [], exclusive=True) == 30.0
+    assert hosting.estimated_start([30.0, 10.0], 2, [20.0], exclusive=True) == 30.0
 
 
 # -- visitors' runs in one store -------------------------------------------------------------------------
@@ -429,6 +437,28 @@ def test_a_job_past_the_time_limit_keeps_its_finished_runs(hosted, monkeypatch):
     assert ("“Compare” was stopped at this server's limit of 2 seconds per job; the runs that finished are kept."
             in [w.value for w in at.warning])
     assert at.session_state["results"]["compare"].cancelled
+
+
+def test_a_measurement_counts_as_the_visitors_job_and_stops_at_the_time_limit(hosted, monkeypatch):
+    monkeypatch.setattr(engine(), "limits", replace(engine().limits, job_seconds=0.5))
+    link = {"w_cost_hidden": "128", "w_cost_n": "5000"}  # the LSTM alone takes longer to measure than the limit
+    at = visit("costs", user="dave@example.com", link=link)
+    other_tab = visit("costs", user="dave@example.com", link=link)
+    at.button(key="cost_measure").click().run()
+    job = at.session_state["job"]
+    assert job.exclusive and job.owner == "user:dave@example.com"
+    other_tab.button(key="cost_measure").click().run()
+    assert [e.value for e in other_tab.error] == [
+        "Cannot measure: you already have a job on this server (“Measuring costs”, "
+        f"{'waiting' if job.state == 'queued' else 'training'}); wait for it to finish or cancel it first: one "
+        "job per visitor."]
+    assert job.wait(60)
+    at.run()
+    assert ("“Measuring costs” was stopped at this server's limit of 0.5 seconds per job; what was measured is kept."
+            in [w.value for w in at.warning])
+    kept = at.session_state["results"]["costs"]["frame"]
+    assert 1 <= len(kept) < 4
+    assert f"Stopped after {len(kept)} of 4 measurements; the rest were not measured." in [w.value for w in at.warning]
 
 
 # -- two visitors in a real browser ------------------------------------------------------------------------

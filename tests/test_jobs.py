@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from lib import hosting
+from lib.costs import cost_job
 from lib.experiments import Comparison, compare
 from lib.jobs import CRASHED, DONE, QUEUED, RUNNING, Engine, Job, JobRefused
 from lib.models import ModelConfig
@@ -148,20 +149,30 @@ def test_a_dead_worker_ends_its_job_and_fresh_workers_take_the_next(engine, limi
     assert after.wait(90) and after.error is None
 
 
-def test_exclusive_holds_back_jobs(engine, limits):
-    with engine.exclusive() as free:
-        assert free
-        job = engine.submit(quick_job())
+def test_a_measurement_waits_for_every_slot_and_trains_alone():
+    """An exclusive job (the Costs page's timings) starts once no job trains, jobs behind it wait for it, and it
+    sends one measured row per model."""
+    eng = Engine(OPEN, hosting.Plan(jobs=2, threads=1))
+    try:
+        running = eng.submit(slow_job("a"))
+        until(lambda: running.state == RUNNING)
+        measure = eng.submit(Job("timing", functools.partial(cost_job, TASK, [QUICK, SLOW], TrainConfig()),
+                                 total_runs=2, epochs=1, owner="b", exclusive=True))
+        after = eng.submit(quick_job("c"))
         time.sleep(0.5)
-        assert job.state == QUEUED
-        with engine.exclusive() as again:
-            assert not again
-    assert job.wait(60)
-    running = engine.submit(slow_job())
-    until(lambda: running.state == RUNNING)
-    with engine.exclusive() as free:
-        assert not free
-    running.cancel()
+        assert (measure.state, after.state) == (QUEUED, QUEUED)  # a slot is free, but the measurement is first
+        assert eng.position(after) == (2, 2)
+        assert eng.estimated_start(measure) > 0
+        running.cancel()
+        until(lambda: measure.state != QUEUED)
+        assert after.state == QUEUED  # nothing shares the machine with the timings
+        assert measure.wait(120) and measure.error is None
+        assert list(measure.result["label"]) == ["FFNN w3", "LSTM"] == [row["label"] for row in measure.finished]
+        assert list(measure.result["threads"]) == [1, 1]
+        assert measure.fraction() == 1.0
+        assert after.wait(60) and after.error is None
+    finally:
+        eng.close()
 
 
 def test_an_error_the_user_can_fix_is_shown_as_is(engine, limits):

@@ -314,9 +314,10 @@ def busy(should_stop, **_):
         time.sleep(0.02)
 
 
-def test_costs_refuses_to_measure_while_a_job_trains():
+def test_costs_measure_waits_for_training_and_then_runs_alone():
     at = app("costs")
     at.number_input(key="w_cost_n").set_value(300).run()
+    at.multiselect(key="w_cost_kinds").set_value(["rnn"])
     job = engine().submit(Job("busy", busy, total_runs=1, epochs=1))
     try:
         deadline = time.monotonic() + 60
@@ -325,20 +326,54 @@ def test_costs_refuses_to_measure_while_a_job_trains():
         assert job.state == "running"
         at.button(key="cost_measure").click().run()
         assert not at.exception, [e.value for e in at.exception]
-        assert [w.value for w in at.warning] == ["A model is training on this server; measure when it has "
-                                                 "finished, so its work does not distort the timings."]
+        measuring = at.session_state["job"]
+        assert measuring.exclusive and measuring.state == "queued"  # behind the training job
+        assert any(p.proto.text.startswith("Measuring costs: waiting in the queue, position 1 of 1")
+                   and p.proto.text.endswith("it runs alone, once no model trains") for p in at.get("progress"))
+        at.button(key="cost_measure").click().run()  # one job per visitor
+        assert [w.value for w in at.warning] == ["“Measuring costs” is still running; wait for it or cancel it first."]
         assert "costs" not in at.session_state["results"]
     finally:
         job.cancel()
         assert job.wait(10)
+    assert measuring.wait(60) and measuring.error is None
+    at.run()
+    assert list(at.session_state["results"]["costs"]["frame"]["label"]) == ["RNN"]
+    assert at.session_state["job"] is None
+
+
+def test_costs_scaling_is_measured_as_a_job():
+    at = app("costs")
+    at.multiselect(key="w_cost_scale_kinds").set_value(["gru"])
+    click_and_wait(at, "cost_scale")
+    frame = at.session_state["results"]["scaling"]["frame"]
+    assert list(frame["label"]) == [f"GRU H={h}" for h in (16, 32, 64, 128, 256)]
+    assert trace_names(one(figures(at), "Scaling with hidden units"))[0].startswith("GRU: slope")
+
+
+def test_a_cancelled_measurement_keeps_the_models_measured():
+    at = app("costs")
+    at.number_input(key="w_cost_n").set_value(300).run()
+    at.button(key="cost_measure").click().run()
+    job = at.session_state["job"]
+    deadline = time.monotonic() + 60
+    while not job.finished and job.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    job.cancel("cancelled")
+    assert job.wait(60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    kept = at.session_state["results"]["costs"]["frame"]
+    assert 1 <= len(kept) < 4
+    assert [w.value for w in at.warning if w.value.startswith("Stopped")] == [
+        f"Stopped after {len(kept)} of 4 measurements; the rest were not measured."]
 
 
 def test_costs_measures_every_model_and_rejects_a_window_past_the_sequence():
     at = app("costs")
     at.number_input(key="w_cost_n").set_value(300).run()
     assert trace_names(one(figures(at), "Parameters by layer"))  # one bar group per layer kind
-    at.button(key="cost_measure").click().run()
-    assert not at.exception, [e.value for e in at.exception]
+    click_and_wait(at, "cost_measure")
     bars = one(figures(at), "What the model should cost")
     assert values(bars["data"][0]["x"]) == ["FFNN w25", "RNN", "GRU", "LSTM"]
     at.number_input(key="w_cost_window").set_value(300).run()
