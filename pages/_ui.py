@@ -394,7 +394,7 @@ def progress_text(job: Job) -> str:
         return (f"{job.title}: waiting in the queue, position {position[0]} of {position[1]}; estimated start "
                 f"in about {_about(wait)}{alone}")
     if job.exclusive:
-        return f"{job.title}: measuring — {len(job.finished)} of {job.total_runs} measured"
+        return f"{job.title}: {len(job.finished)} of {job.total_runs} measured"
     return f"{job.title}: training — {len(job.finished)} of {job.total_runs} runs finished"
 
 
