@@ -1,8 +1,9 @@
 """Reproducible zip bundles of runs: config, per-epoch history, metrics, environment and weights.
 
 Layout: manifest.json plus one folder per run, `<run_id>/` with config.json, history.csv, metrics.json,
-environment.json and optionally weights.pt. The manifest names the format, its version, the Lookback
-version and every file with its sha256.
+environment.json and optionally weights.pt; runs on user data bring the prepared arrays their config names,
+as `userdata/<sha256>.npz` (format version 2), so that they rerun on another machine. The manifest names the
+format, its version, the Lookback version and every file with its sha256.
 
 `import_bundle` checks all of a bundle before it writes anything, and never unpickles: weights are read
 with torch.load(weights_only=True) only. JSON Schemas (below) fix the shape of each JSON member; the code
@@ -37,11 +38,12 @@ from lib.models import ModelConfig, ModelIO, build_model, count_params
 from lib.models import validate as validate_model
 from lib.runtime import Status
 from lib.store import RunStore, config_hash
-from lib.tasks import task_from_dict
+from lib.tasks import task_from_dict, userdata
 from lib.train import TrainConfig
 
 FORMAT = "lookback-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds prepared user data; a bundle without them is written as version 1
+DATA_FOLDER = "userdata"
 MAX_BYTES = 256 * 2**20  # compressed bundle
 MAX_UNCOMPRESSED = 1024 * 2**20  # all members together, unpacked
 MAX_MEMBERS = 10_000
@@ -84,9 +86,11 @@ MANIFEST_SCHEMA = {
     "required": ["format", "format_version", "lookback", "runs"],
     "properties": {
         "format": {"const": FORMAT},
-        "format_version": {"const": FORMAT_VERSION},
+        "format_version": {"type": "integer"},
         "lookback": _TEXT,
         "exported": _TEXT,
+        "data": {"type": "object", "minProperties": 1, "propertyNames": _SHA256,  # dataset sha256 -> file sha256
+                 "additionalProperties": _SHA256},
         "runs": {"type": "array", "minItems": 1, "items": {
             "type": "object",
             "required": ["id", "files"],
@@ -171,13 +175,21 @@ class ImportReport:
 
     imported: tuple[str, ...]  # ids of the newly stored runs, in bundle order
     existing: tuple[tuple[str, str], ...]  # (id in the bundle, id of the identical run already stored)
+    data: tuple[str, ...] = ()  # SHA-256 of the prepared user data the bundle brought
+    no_data: tuple[str, ...] = ()  # ids of imported runs whose user data neither the bundle nor this install has
 
     def summary(self) -> str:
         parts = [f"Imported {len(self.imported)} run(s)"]
         if self.existing:
             same = ", ".join(f"{old} as {new}" for old, new in self.existing)
             parts.append(f"skipped {len(self.existing)} already stored ({same})")
-        return "; ".join(parts) + ". Imported runs are listed and charted, never reused as a new training's result."
+        if self.data:
+            parts.append(f"kept the prepared user data of {len(self.data)} dataset(s), so those runs can be rerun")
+        text = "; ".join(parts) + ". Imported runs are listed and charted, never reused as a new training's result."
+        if self.no_data:
+            text += (f" Run(s) {', '.join(self.no_data)} use user data that the bundle does not carry: prepare the "
+                     f"same file with the same settings on the Your data page to rerun them.")
+        return text
 
 
 @dataclass(frozen=True)
@@ -200,13 +212,17 @@ class _Run:
 # -- export ------------------------------------------------------------------------------------------
 
 
-def export_bundle(store: RunStore, run_ids, include_weights: bool = True) -> bytes:
-    """A zip of the given finished runs (see the module docstring) that `import_bundle` accepts."""
+def export_bundle(store: RunStore, run_ids, include_weights: bool = True, include_data: bool = True) -> bytes:
+    """A zip of the given finished runs (see the module docstring) that `import_bundle` accepts.
+
+    include_data: bring the prepared arrays of the user data the runs were trained on, where this install
+    keeps them.
+    """
     ids = list(dict.fromkeys([run_ids] if isinstance(run_ids, str) else run_ids))
     if not ids:
         raise BundleError("choose at least one run to export.")
     buf = io.BytesIO()
-    entries = []
+    entries, data = [], {}
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for run_id in ids:
             rec = store.get(run_id)
@@ -227,14 +243,27 @@ def export_bundle(store: RunStore, run_ids, include_weights: bool = True) -> byt
                 weights = io.BytesIO()
                 torch.save(store.load_weights(run_id), weights)
                 files["weights.pt"] = weights.getvalue()
-            for name, data in files.items():
-                _write_member(zf, f"{run_id}/{name}", data)
+            for name, blob in files.items():
+                _write_member(zf, f"{run_id}/{name}", blob)
             entries.append({"id": run_id, "label": rec["label"], "task": rec["task"],
-                            "files": {name: _sha256(data) for name, data in files.items()}})
-        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "lookback": __version__,
+                            "files": {name: _sha256(blob) for name, blob in files.items()}})
+            sha = _userdata_sha(rec["config"])
+            if include_data and sha and sha not in data and (path := userdata.kept_path(sha)).exists():
+                data[sha] = path.read_bytes()
+        for sha, blob in data.items():
+            _write_member(zf, f"{DATA_FOLDER}/{sha}.npz", blob)
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION if data else 1, "lookback": __version__,
                     "exported": datetime.now(UTC).isoformat(timespec="seconds"), "runs": entries}
+        if data:
+            manifest["data"] = {sha: _sha256(blob) for sha, blob in data.items()}
         _write_member(zf, "manifest.json", _json_bytes(manifest))
     return buf.getvalue()
+
+
+def _userdata_sha(config: dict) -> str | None:
+    """The SHA-256 of the prepared user data a stored config trains on, or None for a built-in task."""
+    task = config.get("task", {})
+    return task.get("sha256") if task.get("name") == userdata.UserDataConfig.name else None
 
 
 def _write_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
@@ -293,7 +322,7 @@ def import_bundle(store: RunStore, data: bytes, max_bytes: int = MAX_BYTES,
     with zf:
         members = _check_members(zf, len(data), max_uncompressed)
         manifest = _read_manifest(zf, members)
-        listed = {"manifest.json"}
+        listed = {"manifest.json", *(f"{DATA_FOLDER}/{sha}.npz" for sha in manifest.get("data", {}))}
         for entry in manifest["runs"]:
             listed |= {f"{entry['id']}/{name}" for name in entry["files"]}
             for name in entry["files"]:
@@ -305,6 +334,8 @@ def import_bundle(store: RunStore, data: bytes, max_bytes: int = MAX_BYTES,
             raise BundleError(f"unexpected member {extra[0]!r}: manifest.json does not list it; bundles hold "
                               f"only the files their manifest names.")
         runs = [_parse_run(zf, members, entry) for entry in manifest["runs"]]
+        datasets = _parse_data(zf, members, manifest, runs)
+    kept = tuple(userdata.save(ds) for ds in datasets)  # content-addressed: harmless if the runs fail to store
     known = _stored_identities(store, runs)
     new, existing = [], []
     for run in runs:
@@ -317,7 +348,9 @@ def import_bundle(store: RunStore, data: bytes, max_bytes: int = MAX_BYTES,
     ids = store.save_results([{"config": r.config, "seed": r.seed, "label": r.label, "task": r.task,
                                "created": r.created, "record": r.record, "state_dict": r.state_dict,
                                "origin": "imported"} for r in new]) if new else []
-    return ImportReport(tuple(ids), tuple(existing))
+    no_data = tuple(new_id for new_id, run in zip(ids, new, strict=True)
+                    if (sha := _userdata_sha(run.config)) and not userdata.kept_path(sha).exists())
+    return ImportReport(tuple(ids), tuple(existing), kept, no_data)
 
 
 def _identity(config_digest: str, seed: int, record: dict) -> str:
@@ -494,6 +527,39 @@ def _parse_run(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], entry: 
         state = _parse_weights(member, read("weights.pt"), expected.state_dict())
     record = {**metrics, "history": history, "env": env}
     return _Run(run_id, cfg["raw"], cfg["seed"], cfg["label"], cfg["task"], cfg["created"], record, state)
+
+
+def _parse_data(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], manifest: dict,
+                runs: list[_Run]) -> list:
+    """The prepared user data the manifest lists, each checked against its name and used by a run."""
+    used = {_userdata_sha(run.config) for run in runs}
+    datasets = []
+    for sha, digest in manifest.get("data", {}).items():
+        member = f"{DATA_FOLDER}/{sha}.npz"
+        if member not in members:
+            raise BundleError(f"manifest.json lists {member} but the bundle has no such file; export the runs "
+                              f"again.")
+        if members[member].file_size > userdata.max_prepared_bytes() + 2**20:  # compressed arrays, headers
+            raise BundleError(f"{member} is {_size(members[member].file_size)}, more than the "
+                              f"{_size(userdata.max_prepared_bytes())} of prepared data kept per dataset on this "
+                              f"install; raise {userdata.MAX_MB_ENV} to import it.")
+        if sha not in used:
+            raise BundleError(f"{member}: no run in the bundle trains on these data; bundles carry only the data "
+                              f"of their runs.")
+        blob = _read(zf, members[member])
+        if _sha256(blob) != digest:
+            raise BundleError(f"checksum mismatch for {member}: the file is damaged or was edited after export; "
+                              f"export the runs again.")
+        try:
+            ds = userdata.read_prepared(io.BytesIO(blob), sha, member)
+        except ConfigError as e:
+            raise BundleError(f"{e}; export the runs again.") from e
+        if (size := userdata.prepared_bytes(ds)) > userdata.max_prepared_bytes():
+            raise BundleError(f"{member}: the prepared data take {_size(size)}, over the "
+                              f"{_size(userdata.max_prepared_bytes())} kept per dataset on this install; raise "
+                              f"{userdata.MAX_MB_ENV} to import them.")
+        datasets.append(ds)
+    return datasets
 
 
 def _printable(text: str) -> bool:

@@ -134,7 +134,10 @@ c2.download_button("Runs JSON", lambda: public_json(selected), "lookback-runs.js
                    key="runs_json")
 if finished:  # files are made only when a button is clicked
     c3.download_button("Bundle (.zip, with weights)", lambda: export_bundle(store, finished), "lookback-bundle.zip",
-                       "application/zip", key="runs_bundle")
+                       "application/zip", key="runs_bundle",
+                       help="Config, history, metrics, environment and weights of each finished run, and the "
+                            "prepared data of runs on your own data: import it on the Runs page of any Lookback "
+                            "to list, chart and rerun them there.")
 if finished and not hosting.hosted():  # a shared server must not send data to addresses visitors type in
     with st.expander("Export to MLflow"):
         uri = st.text_input("Tracking URI", os.environ.get("MLFLOW_TRACKING_URI", ""), key="runs_mlflow_uri",

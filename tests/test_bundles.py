@@ -9,15 +9,21 @@ import re
 import stat
 import zipfile
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from lib import experiments
 from lib.bundles import MAX_MEMBERS, BundleError, export_bundle, import_bundle
-from lib.experiments import dataset, run_config
+from lib.cli import main
+from lib.experiments import dataset, run_config, run_one
 from lib.models import ModelConfig, ModelIO, build_model, count_params
 from lib.runtime import environment
 from lib.store import RunStore, StoreError
+from lib.tasks import make_dataset, task_from_dict
 from lib.tasks.text import TextRecallConfig
+from lib.tasks.userdata import dataset_sha256, prepare
 from lib.train import RunResult, TrainConfig
 
 GRU = ModelConfig(kind="gru", hidden=4)
@@ -88,6 +94,9 @@ def pack(manifest: dict | bytes | None, files: dict[str, bytes], fix_checksums: 
                 member = f"{entry['id']}/{name}"
                 if member in files:
                     entry["files"][name] = hashlib.sha256(files[member]).hexdigest()
+        for sha in manifest.get("data", {}):
+            if f"userdata/{sha}.npz" in files:
+                manifest["data"][sha] = hashlib.sha256(files[f"userdata/{sha}.npz"]).hexdigest()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
@@ -252,9 +261,9 @@ def test_wrong_format_name(target, bundle):
 
 def test_unsupported_format_version(target, bundle):
     manifest, files = unpack(bundle)
-    rejects(target, pack(manifest | {"format_version": 2}, files),
-            f"bundle format version 2 is not supported; this Lookback ({environment()['lookback']}) reads "
-            f"version 1. Upgrade Lookback to import it.")
+    rejects(target, pack(manifest | {"format_version": 3}, files),
+            f"bundle format version 3 is not supported; this Lookback ({environment()['lookback']}) reads "
+            f"version 2. Upgrade Lookback to import it.")
 
 
 def test_manifest_without_runs(target, bundle):
@@ -429,3 +438,87 @@ def test_weights_must_fit_the_model_in_the_config(target, bundle, runs):
     rejects(target, pack(manifest, files),
             f"{runs[0]}/weights.pt does not fit the model in config.json: missing ['head.bias'], "
             f"unexpected ['x'].")
+
+
+# -- prepared user data -------------------------------------------------------------------------------
+
+
+def _user_csv(n: int = 40, steps: int = 5) -> bytes:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, steps)).round(3)
+    frame = pd.DataFrame(x, columns=[f"s{i}" for i in range(steps)]).assign(label=np.where(x[:, 0] > 0, "up", "down"))
+    return frame.to_csv(index=False).encode()
+
+
+@pytest.fixture
+def user_bundle(tmp_path, monkeypatch) -> tuple[bytes, str, str]:
+    """(bundle, run id, data sha256) of one tiny GRU run on uploaded data, made under a store in tmp_path/a."""
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "a" / "runs.sqlite"))
+    cfg = prepare(_user_csv(), "mine.csv")
+    result = run_one(cfg, GRU, TrainConfig(epochs=2, batch_size=8), RunStore())
+    return export_bundle(RunStore(), [result.run_id]), result.run_id, cfg.sha256
+
+
+def test_a_bundle_brings_the_user_data_its_runs_trained_on_and_they_rerun(tmp_path, monkeypatch, capsys,
+                                                                             user_bundle):
+    data, run_id, sha = user_bundle
+    manifest, files = unpack(data)
+    assert manifest["format_version"] == 2 and list(manifest["data"]) == [sha]
+    assert files[f"userdata/{sha}.npz"] == (tmp_path / "a" / "userdata" / f"{sha}.npz").read_bytes()
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "b" / "runs.sqlite"))  # another machine
+    report = import_bundle(RunStore(), data)
+    assert report.data == (sha,) and report.no_data == ()
+    assert "kept the prepared user data of 1 dataset(s), so those runs can be rerun" in report.summary()
+    (new_id,) = report.imported
+    stored = RunStore().get(new_id)
+    task = task_from_dict(stored["config"]["task"])
+    assert dataset_sha256(make_dataset(task)) == sha  # the other machine now has the data the run names
+    experiments.dataset.cache_clear()  # a fresh process: only the imported run and the data it brought
+    assert main(["rerun", new_id]) == 0
+    assert "the numbers match" in capsys.readouterr().out
+
+
+def test_without_its_data_an_imported_user_data_run_says_how_to_rerun_it(tmp_path, monkeypatch, user_bundle):
+    data, run_id, sha = user_bundle
+    lean = export_bundle(RunStore(), [run_id], include_data=False)
+    manifest, files = unpack(lean)
+    assert manifest["format_version"] == 1 and "data" not in manifest
+    assert not any(name.startswith("userdata/") for name in files)
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "c" / "runs.sqlite"))
+    report = import_bundle(RunStore(), lean)
+    assert report.data == () and report.no_data == report.imported
+    assert report.summary().endswith(
+        f"Run(s) {report.imported[0]} use user data that the bundle does not carry: prepare the same file with the "
+        f"same settings on the Your data page to rerun them.")
+
+
+def test_user_data_in_a_bundle_are_checked_before_anything_is_written(tmp_path, monkeypatch, user_bundle):
+    data, run_id, sha = user_bundle
+    manifest, files = unpack(data)
+    member = f"userdata/{sha}.npz"
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "d" / "runs.sqlite"))
+    target = RunStore()
+
+    def refused(manifest: dict, files: dict, message: str) -> None:
+        rejects(target, pack(manifest, files), message)
+        assert not (tmp_path / "d" / "userdata").exists()
+
+    with np.load(io.BytesIO(files[member]), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["train_x"] = arrays["train_x"] + 1  # edited data under the original name
+    edited = io.BytesIO()
+    np.savez_compressed(edited, **arrays)
+    refused(manifest, files | {member: edited.getvalue()},
+            f"{member} do not match their SHA-256 (the file was changed or damaged); export the runs again.")
+    refused(manifest, files | {member: b"not a zip"},
+            f"{member} cannot be read (BadZipFile: File is not a zip file); export the runs again.")
+    other = "0" * 64
+    refused(manifest | {"data": {sha: "", other: ""}}, files | {f"userdata/{other}.npz": files[member]},
+            f"userdata/{other}.npz: no run in the bundle trains on these data; bundles carry only the data of "
+            f"their runs.")
+    refused(manifest | {"data": {sha: "0" * 64}}, {k: v for k, v in files.items() if k != member},
+            f"manifest.json lists {member} but the bundle has no such file; export the runs again.")
+    refused(manifest | {"data": {}}, files, "manifest.json: data: {} should be non-empty.")
+    monkeypatch.setenv("LOOKBACK_USERDATA_MAX_MB", "0.001")
+    refused(manifest, files, f"{member}: the prepared data take 1.1 KiB, over the 1.0 KiB kept per dataset on this "
+                             f"install; raise LOOKBACK_USERDATA_MAX_MB to import them.")

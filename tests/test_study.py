@@ -215,8 +215,8 @@ def test_missing_or_damaged_prepared_data_say_what_to_do():
         make_dataset(cfg)
     path.unlink()
     with raises(f"the prepared user data {cfg.sha256[:12]} are not in {path.parent}; prepare the same file with the "
-                f"same settings again (python -m lib study FILE, or the upload page), or set LOOKBACK_DB beside the "
-                f"folder that holds them."):
+                f"same settings again (python -m lib study FILE, or the Your data page), import a bundle that carries "
+                f"them, or set LOOKBACK_DB beside the folder that holds them."):
         make_dataset(cfg)
     with raises("sha256 must be the 64 hex digits that name prepared user data, got ''; prepare the file with "
                 "lib.tasks.userdata.prepare or run `python -m lib study FILE`."):

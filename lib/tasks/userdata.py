@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -123,21 +123,27 @@ def keep(ds: SequenceDataset, spec: UploadSpec, sources: tuple[str, ...] = ()) -
     Refuses (ConfigError) a dataset whose arrays exceed max_prepared_bytes(). Writing is atomic, and data
     already kept under the same hash are left as they are.
     """
-    arrays = _arrays(ds)
-    size, limit = sum(a.nbytes for a in arrays.values()), max_prepared_bytes()
+    sha = save(ds)
+    shape = (len(ds.train), len(ds.val), len(ds.test), ds.seq_len, ds.n_features)
+    return UserDataConfig(sha256=sha, sources=tuple(sources), spec=spec, shape=shape)
+
+
+def save(ds: SequenceDataset) -> str:
+    """Write a dataset's arrays to data_dir()/<sha256>.npz unless kept already; return that SHA-256."""
+    size, limit = prepared_bytes(ds), max_prepared_bytes()
     if size > limit:
         raise ConfigError(f"the prepared data take {_size(size)}, over the {_size(limit)} kept per dataset; use a "
                           f"shorter window or fewer rows or columns, or raise {MAX_MB_ENV}.")
     sha = dataset_sha256(ds)
-    folder = data_dir()
-    path = folder / f"{sha}.npz"
+    path = kept_path(sha)
+    folder = path.parent
     if not path.exists():
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{sha[:12]}-", suffix=".npz")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    np.savez_compressed(f, meta=np.array(json.dumps(_meta(ds))), **arrays)
+                    np.savez_compressed(f, meta=np.array(json.dumps(_meta(ds))), **_arrays(ds))
                 os.chmod(tmp, 0o644)  # readable like the run store beside it (mkstemp makes it 0600)
                 os.replace(tmp, path)
             except BaseException:
@@ -146,8 +152,17 @@ def keep(ds: SequenceDataset, spec: UploadSpec, sources: tuple[str, ...] = ()) -
         except OSError as err:
             raise ConfigError(f"cannot keep the prepared data in {folder} ({err.strerror or err}); make the folder "
                               f"writable or set LOOKBACK_DB to a file in a writable folder.") from err
-    shape = (len(ds.train), len(ds.val), len(ds.test), ds.seq_len, ds.n_features)
-    return UserDataConfig(sha256=sha, sources=tuple(sources), spec=spec, shape=shape)
+    return sha
+
+
+def prepared_bytes(ds: SequenceDataset) -> int:
+    """What a dataset's arrays take, as kept (uncompressed); max_prepared_bytes() caps it."""
+    return sum(a.nbytes for a in _arrays(ds).values())
+
+
+def kept_path(sha256: str) -> Path:
+    """Where the prepared data of that SHA-256 are kept (the file may not exist)."""
+    return data_dir() / f"{sha256}.npz"
 
 
 def _numeric(s: pd.Series) -> bool:
@@ -215,25 +230,16 @@ def prepare(data: bytes, filename: str, spec: UploadSpec | None = None, test: tu
 def make_userdata(cfg: UserDataConfig) -> SequenceDataset:
     """The kept dataset cfg names; ConfigError when it is missing or does not match its hash."""
     cfg.validate()
-    path = data_dir() / f"{cfg.sha256}.npz"
+    path = kept_path(cfg.sha256)
     if not path.exists():
         raise ConfigError(f"the prepared user data {cfg.sha256[:12]} are not in {path.parent}; prepare the same "
-                          f"file with the same settings again (python -m lib study FILE, or the upload page), "
-                          f"or set LOOKBACK_DB beside the folder that holds them.")
+                          f"file with the same settings again (python -m lib study FILE, or the Your data page), "
+                          f"import a bundle that carries them, or set LOOKBACK_DB beside the folder that holds "
+                          f"them.")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        meta = json.loads(str(arrays.pop("meta")))
-        splits = {part: Split(*(torch.from_numpy(arrays[f"{part}_{k}"]) if f"{part}_{k}" in arrays else None
-                                for k in ("x", "y", "distance"))) for part in _SPLITS}
-        ds = SequenceDataset(name=NAME, **splits, **{k: tuple(v) if isinstance(v, list) else v
-                                                     for k, v in meta.items()})
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
-        raise ConfigError(f"the prepared user data {path} cannot be read ({type(err).__name__}: {err}); delete "
-                          f"the file and prepare the data again.") from err
-    if dataset_sha256(ds) != cfg.sha256:
-        raise ConfigError(f"the prepared user data {path} do not match their SHA-256 (the file was changed or "
-                          f"damaged); delete it and prepare the data again.")
+        ds = read_prepared(path, cfg.sha256, f"the prepared user data {path}")
+    except ConfigError as err:
+        raise ConfigError(f"{err}; delete the file and prepare the data again.") from err
     shape = (len(ds.train), len(ds.val), len(ds.test), ds.seq_len, ds.n_features)
     if shape != cfg.shape:
         raise ConfigError(f"the prepared user data {cfg.sha256[:12]} have shape {shape}, but the config says "
@@ -241,5 +247,30 @@ def make_userdata(cfg: UserDataConfig) -> SequenceDataset:
     return ds
 
 
-__all__ = ["UserDataConfig", "choose_spec", "data_dir", "dataset_sha256", "keep", "make_userdata",
-           "max_prepared_bytes", "prepare"]
+def read_prepared(source: Path | BinaryIO, sha256: str, what: str) -> SequenceDataset:
+    """The dataset in a kept .npz (a path or a binary file); ConfigError, naming `what` and the fault but no
+    remedy, unless it reads without pickles, unpacks to at most max_prepared_bytes() and matches sha256."""
+    try:
+        with zipfile.ZipFile(source) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+        if unpacked > max_prepared_bytes() + 2**20:  # the arrays plus .npy headers and the meta string
+            raise ValueError(f"it unpacks to {_size(unpacked)}, over the {_size(max_prepared_bytes())} kept per "
+                             f"dataset")
+        if not isinstance(source, Path):
+            source.seek(0)
+        with np.load(source, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        splits = {part: Split(*(torch.from_numpy(arrays[f"{part}_{k}"]) if f"{part}_{k}" in arrays else None
+                                for k in ("x", "y", "distance"))) for part in _SPLITS}
+        ds = SequenceDataset(name=NAME, **splits, **{k: tuple(v) if isinstance(v, list) else v
+                                                     for k, v in meta.items()})
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+        raise ConfigError(f"{what} cannot be read ({type(err).__name__}: {err})") from err
+    if dataset_sha256(ds) != sha256:
+        raise ConfigError(f"{what} do not match their SHA-256 (the file was changed or damaged)")
+    return ds
+
+
+__all__ = ["UserDataConfig", "choose_spec", "data_dir", "dataset_sha256", "keep", "kept_path", "make_userdata",
+           "max_prepared_bytes", "prepare", "prepared_bytes", "read_prepared", "save"]
