@@ -116,7 +116,57 @@ class Comparison:
 def load_comparison(store, run_ids: Iterable[str]) -> tuple[Comparison | None, list[str]]:
     """Stored runs (lib.store.RunStore) as one Comparison, with their weights where kept, and a note for each
     id left out: not a run id, not in this store, unreadable, or of another task than the first run's."""
-    runs, dropped, task = [], [], None
+    loaded, dropped = _load_runs(store, run_ids)
+    task = loaded[0][0] if loaded else None
+    runs = [run for run_task, run in loaded if run_task == task]
+    dropped += [f"{run.run_id} (another task than the first run's)" for run_task, run in loaded if run_task != task]
+    if not runs:
+        return None, dropped
+    try:
+        ds = dataset(task)
+    except ConfigError as err:
+        return None, [*dropped, f"{', '.join(r.run_id for r in runs)} (their task cannot be rebuilt: {err})"]
+    return Comparison(task, runs, ds), dropped
+
+
+def load_distance_sweep(store, run_ids: Iterable[str]) -> tuple[tuple[TaskConfig, pd.DataFrame, list] | None,
+                                                                  list[str]]:
+    """Stored runs as a distance sweep: ((the first run's task, distance_sweep's frame, the runs), notes).
+
+    The runs may differ in the task's distance only; a note names each id left out (see load_comparison),
+    or of a task without a distance knob.
+    """
+    loaded, dropped = _load_runs(store, run_ids)
+    if not loaded:
+        return None, dropped
+    base = loaded[0][0]
+    if base.distance_field is None:
+        return None, [*dropped, f"{', '.join(r.run_id for _, r in loaded)} (their task has no distance knob)"]
+    field = base.distance_field
+    groups: dict = {}
+    for run_task, run in loaded:
+        if replace(run_task, **{field: getattr(base, field)}) != base:
+            dropped.append(f"{run.run_id} (another task than the first run's, beyond its {field})")
+        else:
+            groups.setdefault(run_task, []).append(run)
+    frames, runs = [], []
+    for cfg, group in sorted(groups.items(), key=lambda item: getattr(item[0], field)):
+        try:
+            ds = dataset(cfg)
+        except ConfigError as err:
+            dropped.append(f"{', '.join(r.run_id for r in group)} (their task cannot be rebuilt: {err})")
+            continue
+        frames.append(summary_frame(group, ds).assign(distance=getattr(cfg, field), cue_lag=ds.cue_lag))
+        runs += group
+    if not frames:
+        return None, dropped
+    return (base, pd.concat(frames, ignore_index=True), runs), dropped
+
+
+def _load_runs(store, run_ids: Iterable[str]) -> tuple[list[tuple[TaskConfig, RunResult]], list[str]]:
+    """(task, run) of each stored run the ids name, with its weights where kept, and a note for each id left
+    out: not a run id, not in this store, or unreadable."""
+    loaded, dropped = [], []
     for run_id in dict.fromkeys(run_ids):
         if not RUN_ID.fullmatch(run_id):
             dropped.append(f"{run_id!r} (not a run id)")
@@ -127,23 +177,11 @@ def load_comparison(store, run_ids: Iterable[str]) -> tuple[Comparison | None, l
             dropped.append(f"{run_id} (not in this run store)")
             continue
         try:
-            run_task = task_from_dict(record["config"]["task"])
-            result = result_from_record(record, store.load_weights(run_id))
+            loaded.append((task_from_dict(record["config"]["task"]), result_from_record(record,
+                                                                                      store.load_weights(run_id))))
         except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as err:
             dropped.append(f"{run_id} (its record cannot be read: {err})")
-            continue
-        if task is not None and run_task != task:
-            dropped.append(f"{run_id} (another task than the first run's)")
-            continue
-        task = run_task
-        runs.append(result)
-    if not runs:
-        return None, dropped
-    try:
-        ds = dataset(task)
-    except ConfigError as err:
-        return None, [*dropped, f"{', '.join(r.run_id for r in runs)} (their task cannot be rebuilt: {err})"]
-    return Comparison(task, runs, ds), dropped
+    return loaded, dropped
 
 
 def history_frame(runs: Iterable[RunResult]) -> pd.DataFrame:

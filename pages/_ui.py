@@ -524,16 +524,16 @@ def result_header(shown: Settings, form: Settings | None, values: dict, key: str
         st.button("Restore these settings", key=f"{key}_restore", on_click=restore, args=(values,))
 
 
-def linked(shown_ids: list[str]) -> Comparison | None:
-    """The runs this page's link names (?runs=id,id), loaded from the run store, unless they are the result
-    shown already; a warning names the ids left out (see lib.experiments.load_comparison)."""
+def linked(shown_ids: list[str], load: Callable = load_comparison):
+    """The runs this page's link names (?runs=id,id), loaded from the run store by `load` (a Comparison by
+    default; see lib.experiments.load_comparison), unless they are the result shown already; a warning names
+    the ids left out."""
     text = st.query_params.get("runs", "")
     link = [i for i in text.split(",") if i]
     if not link or link == shown_ids or text in st.session_state.get("runs_linked", ()):
         return None  # no link, or one this session wrote for a result it has since replaced
     store = run_store()
-    loaded, dropped = load_comparison(store, link) if store is not None else (None, [f"{i} (no run store)"
-                                                                                     for i in link])
+    loaded, dropped = load(store, link) if store is not None else (None, [f"{i} (no run store)" for i in link])
     if dropped:
         st.warning(f"Left out of this link: {', '.join(dropped)}.", icon=":material/link_off:")
     if loaded is None:

@@ -1,10 +1,11 @@
+from dataclasses import replace
 from functools import partial
 
 import streamlit as st
 
 from lib import charts, probes, reference
 from lib.errors import ConfigError
-from lib.experiments import distance_configs, distance_sweep
+from lib.experiments import distance_configs, distance_sweep, load_distance_sweep
 from lib.models import MODEL_KINDS
 from lib.results import Settings, fmt, parse_numbers
 from lib.stats import cancel_note, distance_verdict
@@ -64,14 +65,23 @@ if st.button("Run the distance sweep", type="primary", key="mem_run", disabled=f
 
 ui.job_panel("memory", partial(ui.keep_result, "memory"))
 mem = ui.results().get("memory")
+if not ui.training_here("memory") and (loaded := ui.linked(list(mem[1]["run_id"]) if mem else [],
+                                                          load_distance_sweep)):
+    mem_task, sweep, runs = loaded
+    mem = mem_task, sweep
+    distances = tuple(sorted(set(sweep["distance"].astype(int))))
+    ui.results().update(memory=mem, memory_cancelled=False,
+                        memory_settings=replace(Settings.of_runs(mem_task, runs), distances=distances))
 if mem is not None:
     mem_task, sweep = mem
     shown = ui.results()["memory_settings"]
+    ui.link_runs(list(sweep["run_id"].dropna()))  # a copied link shows these runs, loaded from the store
     st.subheader("Result")
     ui.result_header(shown, form, form_values(shown), "mem", ui.shared_dataset(mem_task).metric)
     if ui.results().get("memory_cancelled"):
         st.warning(cancel_note(sweep, shown.planned_runs))
 elif not ui.training_here("memory") and (ref := reference.matching("distance", form)) is not None:
+    ui.link_runs([])
     mem_task, sweep = ref["task"], ref["frames"]["summary"]
     shown = ref["settings"]
     st.subheader("Reference result")

@@ -93,6 +93,37 @@ def test_a_link_reproduces_the_result_from_the_store(_store):
     assert fresh.query_params["runs"] == link  # the unknown ids are dropped from the link
 
 
+def test_a_link_reproduces_a_distance_sweep_from_the_store(_store):
+    at = app("memory")
+    at.text_input(key="w_mem_dists").set_value("0, 3")
+    at.number_input(key="w_mem_n").set_value(300)
+    at.number_input(key="w_mem_epochs").set_value(2)
+    click_and_wait(at, "mem_run")
+    link = at.query_params["runs"]
+    sweep = at.session_state["results"]["memory"][1]
+    assert link == ",".join(sweep["run_id"]) and len(sweep) == 6  # 3 models at 2 distances, each stored
+    curve = one(figures(at), "Accuracy against dependency distance")
+    other = compare(TextRecallConfig(distance=2, n_train=300, objective="next_word"),
+                    [ModelConfig(kind="gru", hidden=4)], TrainConfig(epochs=1), store=RunStore(_store))
+
+    fresh = AppTest.from_file(str(APP), default_timeout=60)  # another browser opens the copied link
+    for key, value in {"w_mem_dists": "0, 3", "w_mem_n": "300", "w_mem_epochs": "2"}.items():  # the form's
+        fresh.query_params[key] = value
+    fresh.query_params["runs"] = f"{link},{other.runs[0].run_id},bogus"
+    fresh.switch_page("pages/memory.py").run()
+    assert not fresh.exception, [e.value for e in fresh.exception]
+    assert "Result" in subheaders(fresh) and "Reference result" not in subheaders(fresh)
+    assert [w.value for w in fresh.warning] == [
+        f"Left out of this link: 'bogus' (not a run id), {other.runs[0].run_id} (another task than the first run's, "
+        f"beyond its distance)."]
+    assert header(fresh)["Task"] == (
+        "Text recall · objective classify the final word · training sentences 300 · distances 0, 3")
+    again = one(figures(fresh), "Accuracy against dependency distance")
+    assert trace_names(again) == trace_names(curve) == ["FFNN w5", "RNN", "LSTM"]
+    assert [t["y"] for t in again["data"]] == [t["y"] for t in curve["data"]]
+    assert fresh.query_params["runs"] == link  # the ids left out are dropped from the link
+
+
 def test_a_reference_is_shown_only_for_the_settings_that_made_it():
     at = app("window")
     assert subheaders(at) == ["Reference result"]
