@@ -15,6 +15,7 @@ import streamlit as st
 from lib import hosting
 from lib.jobs import Engine, Job, JobRefused
 from lib.store import RunStore
+from lib.tasks import userdata
 
 __all__ = ["Job", "JobRefused", "engine", "forget_gone_visitors", "visitor"]
 
@@ -54,7 +55,8 @@ def visitor() -> str | None:
 def forget_gone_visitors(store: RunStore) -> list[str]:
     """Delete the runs of anonymous visitors whose session has ended, at most every SWEEP_EVERY_S: nobody can
     reach them again. A session ends with the server process, so this process forgets every session it has
-    not seen, and those not seen for SESSION_TTL_S. Returns the visitors whose runs were deleted."""
+    not seen, and those not seen for SESSION_TTL_S; then the prepared user data that no stored run names and
+    nobody used for as long. Returns the visitors whose runs were deleted."""
     seen, now = SEEN, time.time()
     if now - seen.get("", 0.0) < SWEEP_EVERY_S:
         return []
@@ -64,6 +66,9 @@ def forget_gone_visitors(store: RunStore) -> list[str]:
     for owner in gone:
         mine = store.scoped(owner)
         mine.delete(mine.runs()["id"])
+    runs_on_data = store.runs(task=userdata.UserDataConfig.name)["id"]
+    userdata.prune({cfg.get("task", {}).get("sha256") for cfg in store.configs(runs_on_data).values()},
+                   SESSION_TTL_S)  # uploads that no run kept and nobody used since
     for owner in [o for o, t in seen.items() if o and now - t > SESSION_TTL_S]:
         del seen[owner]
     return gone

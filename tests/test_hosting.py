@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
 
+import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -20,6 +22,7 @@ from lib.errors import ConfigError
 from lib.experiments import compare
 from lib.models import ModelConfig
 from lib.store import APPLICATION_ID, MIGRATIONS, RunStore, StoreError
+from lib.tasks import userdata
 from lib.tasks.sine import SineConfig
 from lib.tasks.text import TextRecallConfig
 from lib.tasks.video import VideoConfig
@@ -149,7 +152,8 @@ def _train(store, epochs=2) -> list[str]:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "shared.sqlite"))  # the server's store: user data beside it
     with RunStore(tmp_path / "shared.sqlite") as s:
         yield s
 
@@ -255,6 +259,26 @@ def test_runs_of_ended_anonymous_sessions_are_forgotten(store):
     assert _jobs.forget_gone_visitors(store) == []  # not again within SWEEP_EVERY_S
     with pytest.raises(StoreError, match="^a store scoped to one owner cannot list the others"):
         store.scoped("session:here").owners()
+    _jobs.SEEN.clear()
+
+
+def test_user_data_that_no_run_names_are_deleted_once_nobody_used_them_for_a_session_lifetime(store):
+    used, idle, fresh = (userdata.prepare(pd.DataFrame({"a": np.arange(80.0) % k, "b": np.arange(80.0) % 5})
+                                          .to_csv(index=False).encode(), "series.csv") for k in (6, 7, 8))
+    compare(used, [ModelConfig(kind="gru", hidden=4)], TrainConfig(epochs=1), (0,),
+            store=store.scoped("user:ann@example.com"))
+    old = time.time() - _jobs.SESSION_TTL_S - 60
+    for cfg in (used, idle):
+        os.utime(userdata.kept_path(cfg.sha256), (old, old))
+    leftover = userdata.data_dir() / ".0123456789ab-x.npz"  # a write interrupted long ago
+    leftover.write_bytes(b"")
+    os.utime(leftover, (old, old))
+    _jobs.SEEN.clear()
+    assert _jobs.forget_gone_visitors(store) == []
+    assert [userdata.kept_path(c.sha256).exists() for c in (used, idle, fresh)] == [True, False, True]
+    assert not leftover.exists()
+    userdata.make_userdata(fresh)  # loading the data marks them used
+    assert time.time() - userdata.kept_path(fresh.sha256).stat().st_mtime < 60
     _jobs.SEEN.clear()
 
 

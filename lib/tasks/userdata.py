@@ -13,8 +13,9 @@ import json
 import os
 import re
 import tempfile
+import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -136,22 +137,22 @@ def save(ds: SequenceDataset) -> str:
                           f"shorter window or fewer rows or columns, or raise {MAX_MB_ENV}.")
     sha = dataset_sha256(ds)
     path = kept_path(sha)
-    folder = path.parent
-    if not path.exists():
+    if _used(path):  # kept already
+        return sha
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{sha[:12]}-", suffix=".npz")
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{sha[:12]}-", suffix=".npz")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.savez_compressed(f, meta=np.array(json.dumps(_meta(ds))), **_arrays(ds))
-                os.chmod(tmp, 0o644)  # readable like the run store beside it (mkstemp makes it 0600)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as err:
-            raise ConfigError(f"cannot keep the prepared data in {folder} ({err.strerror or err}); make the folder "
-                              f"writable or set LOOKBACK_DB to a file in a writable folder.") from err
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, meta=np.array(json.dumps(_meta(ds))), **_arrays(ds))
+            os.chmod(tmp, 0o644)  # readable like the run store beside it (mkstemp makes it 0600)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise ConfigError(f"cannot keep the prepared data in {path.parent} ({err.strerror or err}); make the folder "
+                          f"writable or set LOOKBACK_DB to a file in a writable folder.") from err
     return sha
 
 
@@ -163,6 +164,35 @@ def prepared_bytes(ds: SequenceDataset) -> int:
 def kept_path(sha256: str) -> Path:
     """Where the prepared data of that SHA-256 are kept (the file may not exist)."""
     return data_dir() / f"{sha256}.npz"
+
+
+def _used(path: Path) -> bool:
+    """Mark kept data as just used (see prune); False when they are not kept."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass  # read-only data are still kept
+    return path.exists()
+
+
+def prune(keep: Iterable[str], unused_for_s: float) -> list[str]:
+    """Delete the kept data that no SHA-256 in `keep` names and that nobody prepared or loaded for
+    `unused_for_s` seconds, and temporary files left as long by an interrupted write; returns the SHA-256 of
+    the data deleted. A shared server calls it with the SHA-256 its stored runs name."""
+    keep, now, gone = set(keep), time.time(), []
+    for path in data_dir().glob("*.npz") if data_dir().is_dir() else ():
+        sha = path.stem
+        if sha in keep or not (_SHA.fullmatch(sha) or sha.startswith(".")):
+            continue
+        try:
+            if now - path.stat().st_mtime > unused_for_s:
+                path.unlink()
+                gone += [sha] if _SHA.fullmatch(sha) else []
+        except FileNotFoundError:
+            continue
+    return gone
 
 
 def _numeric(s: pd.Series) -> bool:
@@ -240,6 +270,7 @@ def make_userdata(cfg: UserDataConfig) -> SequenceDataset:
         ds = read_prepared(path, cfg.sha256, f"the prepared user data {path}")
     except ConfigError as err:
         raise ConfigError(f"{err}; delete the file and prepare the data again.") from err
+    _used(path)
     shape = (len(ds.train), len(ds.val), len(ds.test), ds.seq_len, ds.n_features)
     if shape != cfg.shape:
         raise ConfigError(f"the prepared user data {cfg.sha256[:12]} have shape {shape}, but the config says "
@@ -273,4 +304,4 @@ def read_prepared(source: Path | BinaryIO, sha256: str, what: str) -> SequenceDa
 
 
 __all__ = ["UserDataConfig", "choose_spec", "data_dir", "dataset_sha256", "keep", "kept_path", "make_userdata",
-           "max_prepared_bytes", "prepare", "prepared_bytes", "read_prepared", "save"]
+           "max_prepared_bytes", "prepare", "prepared_bytes", "prune", "read_prepared", "save"]
