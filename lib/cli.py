@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -117,62 +116,25 @@ def write(table: pd.DataFrame, out: Path) -> None:
         table.to_csv(out, index=False)
 
 
-RERUN_ENV = ("torch", "numpy", "python", "device", "threads", "mkldnn_enabled")  # what can change the numbers
-
-
-def _same(a, b) -> bool:
-    """Equal numbers, NaN included (a diverged run records one)."""
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
-
-
 def _rerun(args: argparse.Namespace) -> int:
     """Retrain a stored run with the torch thread count it recorded; 0 when its history and test metrics come
     out identical (for a run that stopped early: its epochs match the rerun's first ones), 1 otherwise."""
     store = RunStore()
     rec = store.get(args.run_id)
-    cfg = rec["config"]
-    lacking = [k for k in ("task", "model", "train") if not isinstance(cfg.get(k), dict)]
-    try:
-        if lacking:
-            raise ConfigError(f"its config lacks {', '.join(lacking)}.")
-        task = task_from_dict(cfg["task"])
-        model_cfg, train_cfg = from_dict(ModelConfig, cfg["model"]), from_dict(TrainConfig, cfg["train"])
-    except ConfigError as err:
-        raise ConfigError(f"run {args.run_id} cannot be rerun: {err}") from err
-    env = rec["env"] or {}
-    threads = env.get("threads")
-    print(f"rerunning {args.run_id}: {model_cfg.label} on {task.name}, seed {train_cfg.seed}"
+    threads = (rec["env"] or {}).get("threads")
+    print(f"rerunning {args.run_id}: {rec['label']} on {rec['task']}, seed {rec['seed']}"
           + (f", {threads} torch thread(s) as recorded" if isinstance(threads, int) else ""))
-    before = torch.get_num_threads()
-    if isinstance(threads, int) and threads >= 1:
-        torch.set_num_threads(threads)  # the thread count sets the summation order, hence the low bits
-    try:
-        new = experiments.run_one(task, model_cfg, train_cfg, store, force=True)
-    finally:
-        torch.set_num_threads(before)
-    timeless = ("epoch", "train_loss", "val_loss", "val_metric")
-    stored_h, new_h = ([tuple(h.get(k) for k in timeless) for h in hist] for hist in (rec["history"], new.history))
-    stopped = rec["status"] in (Status.INTERRUPTED, Status.CANCELLED, Status.FAILED)
-    compared = new_h[:len(stored_h)] if stopped else new_h
-    same_history = len(stored_h) == len(compared) and all(
-        _same(a, b) for old, now in zip(stored_h, compared, strict=False) for a, b in zip(old, now, strict=True))
-    rows = [{"metric": k, "stored": v, "rerun": new.test.get(k), "equal": _same(new.test.get(k), v)}
-            for k, v in ({} if stopped else rec["metrics"] or {}).items()]
-    if rows:
-        print(pd.DataFrame(rows).to_string(index=False))
-    print(f"history: {len(stored_h)} stored epochs, {len(new_h)} rerun epochs, "
-          f"{'identical' if same_history else 'different'}"
-          + (f" (the stored run was {rec['status']}: its {len(stored_h)} epoch(s) against the rerun's first "
-             f"{len(stored_h)})" if stopped else "") + f"; new run {new.run_id}")
-    same = same_history and all(r["equal"] for r in rows)
-    if same:
-        print("the numbers match")
-        return 0
-    changed = [f"{k} {env.get(k)!r} -> {new.env.get(k)!r}" for k in RERUN_ENV if env.get(k) != new.env.get(k)]
-    print("the numbers differ; " + (f"the environment differs: {', '.join(changed)}" if changed else
-                                    "the recorded environment is the same (versions, device, threads), "
-                                    "so the machine or its libraries (BLAS, oneDNN) differ"))
-    return 1
+    done = experiments.rerun(store, args.run_id)
+    if done.metrics:
+        print(pd.DataFrame([{"metric": k, "stored": old, "rerun": new, "equal": experiments._same(old, new)}
+                            for k, old, new in done.metrics]).to_string(index=False))
+    n = done.stored_epochs
+    print(f"history: {n} stored epochs, {len(done.new.history)} rerun epochs, "
+          f"{'identical' if done.same_history else 'different'}"
+          + (f" (the stored run was {done.status}: its {n} epoch(s) against the rerun's first {n})"
+             if done.stopped else "") + f"; new run {done.new.run_id}")
+    print(done.verdict())
+    return 0 if done.same else 1
 
 
 def _export_mlflow(args: argparse.Namespace) -> int:

@@ -1,11 +1,12 @@
 """Comparisons and sweeps over tasks, models and seeds, returned as tidy pandas DataFrames."""
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,113 @@ def run_one(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store=None
                      best_epoch=result.best_epoch, n_params=result.n_params)
     result.run_id = run_id
     return result
+
+
+RERUN_ENV = ("torch", "numpy", "python", "device", "threads", "mkldnn_enabled")  # what can change the numbers
+TIMELESS = ("epoch", "train_loss", "val_loss", "val_metric")  # an epoch's numbers, without its seconds
+STOPPED = (Status.INTERRUPTED, Status.CANCELLED, Status.FAILED)  # ended before training did
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """A stored run trained again from its config and seed, and how the numbers compare."""
+
+    run_id: str  # the stored run
+    label: str
+    status: str  # the stored run's
+    new: RunResult  # the rerun, stored as a new run
+    metrics: tuple[tuple[str, float, float | None], ...]  # (test metric, stored, rerun), for a run that ended
+    stored_epochs: int
+    same_history: bool  # every stored epoch's numbers (a stopped run: against the rerun's first epochs)
+    largest_difference: float  # between any stored number and the rerun's, of the epochs both have
+    env_changes: tuple[str, ...]  # "threads 2 -> 1": what differs in the environment that sets the numbers
+
+    @property
+    def stopped(self) -> bool:
+        """The stored run stopped before the end (interrupted, cancelled, failed): only its epochs compare."""
+        return self.status in STOPPED
+
+    @property
+    def same(self) -> bool:
+        return self.same_history and all(_same(old, new) for _, old, new in self.metrics)
+
+    def verdict(self) -> str:
+        if self.same:
+            return "the numbers match"
+        return "the numbers differ; " + (f"the environment differs: {', '.join(self.env_changes)}" if self.env_changes
+                                         else "the recorded environment is the same (versions, device, threads), "
+                                              "so the machine or its libraries (BLAS, oneDNN) differ")
+
+
+def _same(a, b) -> bool:
+    """Equal numbers, NaN included (a diverged run records one)."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+def stored_configs(run_id: str, config: dict) -> tuple[TaskConfig, ModelConfig, TrainConfig]:
+    """The task, model and training configs of a stored run's config; ConfigError saying why it cannot be
+    rerun when they cannot be rebuilt."""
+    try:
+        lacking = [k for k in ("task", "model", "train") if not isinstance(config.get(k), dict)]
+        if lacking:
+            raise ConfigError(f"its config lacks {', '.join(lacking)}.")
+        return (task_from_dict(config["task"]), from_dict(ModelConfig, config["model"]),
+                from_dict(TrainConfig, config["train"]))
+    except ConfigError as err:
+        raise ConfigError(f"run {run_id} cannot be rerun: {err}") from err
+
+
+def rerun(store, run_id: str, max_threads: int | None = None, on_epoch=None, should_stop=None) -> Rerun:
+    """Train a stored run again from its config and seed (stored as a new run) and compare its numbers.
+
+    It trains with the torch thread count the run recorded (the count sets the summation order, hence the
+    low bits), at most max_threads (e.g. a worker's share of the cores); a different count is named in
+    env_changes. Raises ConfigError when the stored config cannot be rebuilt.
+    """
+    rec = store.get(run_id)
+    task, model_cfg, train_cfg = stored_configs(run_id, rec["config"])
+    env = rec["env"] or {}
+    before, recorded = torch.get_num_threads(), env.get("threads")
+    if isinstance(recorded, int) and recorded >= 1:
+        torch.set_num_threads(min(recorded, max_threads or recorded))
+    try:
+        new = run_one(task, model_cfg, train_cfg, store, force=True, on_epoch=on_epoch, should_stop=should_stop)
+    finally:
+        torch.set_num_threads(before)
+    stored_h, new_h = ([tuple(h.get(k) for k in TIMELESS) for h in hist] for hist in (rec["history"], new.history))
+    stopped = rec["status"] in STOPPED
+    compared = new_h[:len(stored_h)] if stopped else new_h
+    in_epochs = [(a, b) for old, now in zip(stored_h, compared, strict=False) for a, b in zip(old, now, strict=True)]
+    metrics = tuple((k, v, new.test.get(k)) for k, v in ({} if stopped else rec["metrics"] or {}).items())
+    gaps = [abs(a - b) for a, b in [*in_epochs, *((old, now) for _, old, now in metrics)]
+            if _finite(a) and _finite(b)]
+    changes = tuple(f"{k} {env.get(k)!r} -> {new.env.get(k)!r}" for k in RERUN_ENV if env.get(k) != new.env.get(k))
+    return Rerun(run_id, rec["label"], rec["status"], new, metrics, len(stored_h),
+                 len(stored_h) == len(compared) and all(_same(a, b) for a, b in in_epochs), max(gaps, default=0.0),
+                 changes)
+
+
+def _finite(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
+
+
+def rerun_job(run_ids: Sequence[str], *, store, on_epoch=None, should_stop=None, on_run=None, **_) -> list[Rerun]:
+    """Rerun stored runs one after another, each with its recorded thread count but at most this process's (a
+    job of lib.jobs: it trains within its worker's share of the cores); stops when asked, keeping the reruns
+    that finished."""
+    done = []
+    for run_id in run_ids:
+        if should_stop is not None and should_stop():
+            break
+        rec = store.get(run_id)
+        epoch = None if on_epoch is None else partial(on_epoch, rec["label"], rec["seed"])  # (label, seed, record)
+        again = rerun(store, run_id, torch.get_num_threads(), on_epoch=epoch, should_stop=should_stop)
+        if again.new.status == Status.CANCELLED:  # stopped while it trained: nothing to compare
+            break
+        done.append(again)
+        if on_run is not None:
+            on_run(again.new)
+    return done
 
 
 @dataclass

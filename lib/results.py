@@ -295,6 +295,39 @@ def human_table(frame: pd.DataFrame, names: dict[str, str] = COST_COLUMNS) -> pd
     return frame[[c for c in names if c in frame]].rename(columns=names)
 
 
+def rerun_table(reruns: Iterable) -> pd.DataFrame:
+    """One row per rerun (lib.experiments.Rerun): the stored run, its test metrics stored and rerun, its epochs,
+    whether every number matches and the largest difference, the new run and what the environment changed."""
+    rows = []
+    for r in reruns:
+        metrics = "; ".join(f"{k} {fmt(old)} → {fmt(new)}" for k, old, new in r.metrics)
+        rows.append({"run": r.run_id, "model": r.label, "stored status": r.status,
+                     "test metrics (stored → rerun)": metrics or f"none ({r.status})",
+                     "epochs (stored, rerun)": f"{r.stored_epochs}, {len(r.new.history)}",
+                     "same numbers": r.same, "largest difference": r.largest_difference, "new run": r.new.run_id,
+                     "environment changed": ", ".join(r.env_changes)})
+    return pd.DataFrame(rows)
+
+
+def rerun_verdict(table: pd.DataFrame, planned: int) -> str:
+    """One or two sentences on whether the reruns of rerun_table reproduced their stored numbers."""
+    done = len(table)
+    if not done:
+        return "No run was rerun: it stopped before the first rerun finished."
+    same = int(table["same numbers"].sum())
+    left = f" {planned - done} of the {planned} runs were not rerun (stopped first)." if done < planned else ""
+    if same == done:
+        return (f"{'Every one' if done > 1 else 'The one'} of the {done} rerun(s) reproduced its stored test metrics "
+                f"and every epoch's losses exactly.{left}")
+    changed = sorted({c for c in table.loc[~table["same numbers"], "environment changed"] if c})
+    why = (f"the environment differs ({'; '.join(changed)})" if changed else
+           "the recorded versions, device and thread count are the same, so the machine or its math libraries "
+           "differ, or the stored numbers did not come from this config (an edited import)")
+    gap = table.loc[~table["same numbers"], "largest difference"].max()
+    return (f"{done - same} of {done} rerun(s) came out with other numbers than stored (by up to {gap:.2g}): "
+            f"{why}.{left}")
+
+
 def parse_numbers(text: str, what: str) -> tuple[int, ...]:
     """Comma-separated whole numbers ("0, 10, 20") as a sorted tuple without repeats; ConfigError naming
     `what` (e.g. "distances") and the first part that is not a whole number, or when there is none."""
@@ -333,4 +366,5 @@ def json_with_settings(frame: pd.DataFrame, settings: Settings) -> str:
 
 
 __all__ = ["COST_COLUMNS", "INIT_TITLES", "TASK_TITLES", "Settings", "config_frame", "fmt", "human_table",
-           "json_with_settings", "parse_numbers", "side_by_side", "task_knobs", "task_title", "with_settings"]
+           "json_with_settings", "parse_numbers", "rerun_table", "rerun_verdict", "side_by_side", "task_knobs",
+           "task_title", "with_settings"]

@@ -5,13 +5,14 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from lib import hosting, reference
 from lib.errors import ConfigError
-from lib.experiments import Comparison, dataset, load_comparison, validate_models
+from lib.experiments import Comparison, dataset, load_comparison, rerun_job, stored_configs, validate_models
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, match_params
 from lib.results import INIT_TITLES, TASK_TITLES, Settings, json_with_settings, with_settings
 from lib.stats import timing_note
@@ -309,6 +310,27 @@ def measure(page: str, title: str, fn: Callable, task, models: list[ModelConfig]
     try:
         hosting.check_job(hosting.limits(), task, models, TrainConfig(epochs=1), [0], len(models))
         job = engine().submit(Job(title, fn, len(models), 1, meta, owner=visitor(), exclusive=True))
+    except ConfigError as err:
+        st.error(f"{fail}: {err}")
+        return
+    _started(job, page)
+
+
+def rerun_runs(page: str, run_ids: list[str], fail: str = "Cannot rerun") -> None:
+    """Queue a job that trains stored runs again from their config and seed and compares the numbers
+    (lib.experiments.rerun_job), each run checked against this server's caps first."""
+    store = run_store()
+    if _busy() or store is None:
+        return
+    try:
+        configs, epochs = store.configs(run_ids), 1
+        for run_id in run_ids:
+            task, model_cfg, train_cfg = stored_configs(run_id, configs.get(run_id, {}))
+            hosting.check_job(hosting.limits(), task, [model_cfg], train_cfg, [train_cfg.seed], len(run_ids))
+            epochs = max(epochs, train_cfg.epochs)
+        job = engine().submit(Job(f"Rerunning {len(run_ids)} run(s)", partial(rerun_job, run_ids), len(run_ids),
+                                  epochs, {"ids": run_ids}, owner=visitor(), store_path=str(store.path),
+                                  quota=hosting.limits().stored_runs))
     except ConfigError as err:
         st.error(f"{fail}: {err}")
         return

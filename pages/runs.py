@@ -10,7 +10,7 @@ from lib import charts, hosting
 from lib.bundles import export_bundle, import_bundle
 from lib.errors import ConfigError
 from lib.mlflow_export import DEFAULT_EXPERIMENT, export_runs
-from lib.results import config_frame, side_by_side, task_title
+from lib.results import config_frame, rerun_table, rerun_verdict, side_by_side, task_title
 from lib.runtime import Status
 from pages import _ui as ui
 
@@ -58,6 +58,22 @@ with st.expander("Import a bundle"):
         else:
             st.session_state["runs_imported"] = report.summary()  # shown after the rerun lists the runs
             st.rerun()
+
+
+def finish_rerun(job) -> None:
+    if job.result is not None:
+        ui.results()["runs_rerun"] = rerun_table(job.result), len(job.meta["ids"])
+
+
+ui.job_panel("runs", finish_rerun)
+if (rerun := ui.results().get("runs_rerun")) is not None:
+    reruns, planned = rerun
+    st.subheader("Reruns")
+    all_same = len(reruns) == planned and reruns["same numbers"].all()
+    (st.success if all_same else st.warning)(rerun_verdict(reruns, planned))
+    st.dataframe(reruns, hide_index=True, key="runs_reruns")
+    st.caption("Each selected run trained again from its stored config and seed, and stored as a new run; "
+               "“same numbers” means identical test metrics and identical losses and metrics in every epoch.")
 
 if runs.empty:
     st.info("No runs yet. Train something on the Compare or Window tradeoff page and it appears here.")
@@ -128,7 +144,7 @@ if histories:
              "setting chosen above; hover a line to see its run.")
 
 finished = [r for r in selected if runs.set_index("id").loc[r, "status"] in Status.finished()]
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns(5)
 c1.download_button("Runs CSV", lambda: store.export_csv(selected), "lookback-runs.csv", "text/csv", key="runs_csv")
 c2.download_button("Runs JSON", lambda: public_json(selected), "lookback-runs.json", "application/json",
                    key="runs_json")
@@ -138,6 +154,10 @@ if finished:  # files are made only when a button is clicked
                        help="Config, history, metrics, environment and weights of each finished run, and the "
                             "prepared data of runs on your own data: import it on the Runs page of any Lookback "
                             "to list, chart and rerun them there.")
+if finished and c4.button(f"Rerun {len(finished)} run(s)", key="runs_rerun",
+                          help="Train the finished runs again from their stored config and seed, and compare "
+                               "every number with the stored ones."):
+    ui.rerun_runs("runs", finished)
 if finished and not hosting.hosted():  # a shared server must not send data to addresses visitors type in
     with st.expander("Export to MLflow"):
         uri = st.text_input("Tracking URI", os.environ.get("MLFLOW_TRACKING_URI", ""), key="runs_mlflow_uri",
@@ -151,7 +171,7 @@ if finished and not hosting.hosted():  # a shared server must not send data to a
             else:
                 st.success(f"Exported {len(done['exported'])} run(s) to experiment “{experiment}” at {uri}; "
                            f"skipped {len(done['skipped'])} exported before.")
-if c4.button(f"Delete {len(selected)} run(s)", key="runs_delete"):
+if c5.button(f"Delete {len(selected)} run(s)", key="runs_delete"):
     st.session_state["runs_confirm"] = selected
 if st.session_state.get("runs_confirm") == selected:
     training = [r for r in selected if runs.set_index("id").loc[r, "status"] == Status.RUNNING]

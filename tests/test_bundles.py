@@ -17,8 +17,9 @@ import torch
 from lib import experiments
 from lib.bundles import MAX_MEMBERS, BundleError, export_bundle, import_bundle
 from lib.cli import main
-from lib.experiments import dataset, run_config, run_one
+from lib.experiments import compare, dataset, rerun_job, run_config, run_one
 from lib.models import ModelConfig, ModelIO, build_model, count_params
+from lib.results import rerun_table, rerun_verdict
 from lib.runtime import environment
 from lib.store import RunStore, StoreError
 from lib.tasks import make_dataset, task_from_dict
@@ -522,3 +523,27 @@ def test_user_data_in_a_bundle_are_checked_before_anything_is_written(tmp_path, 
     monkeypatch.setenv("LOOKBACK_USERDATA_MAX_MB", "0.001")
     refused(manifest, files, f"{member}: the prepared data take 1.1 KiB, over the 1.0 KiB kept per dataset on this "
                              f"install; raise LOOKBACK_USERDATA_MAX_MB to import them.")
+
+
+def test_a_rerun_names_an_imported_run_whose_numbers_do_not_reproduce(store, target):
+    comp = compare(TASK, [GRU], TrainConfig(epochs=2, batch_size=8), (0,), store=store)
+    manifest, files = unpack(export_bundle(store, [comp.runs[0].run_id]))
+    member = f"{comp.runs[0].run_id}/history.csv"
+    header, first, *rest = files[member].decode().splitlines()
+    cells = first.split(",")
+    cells[1] = repr(float(cells[1]) * 0.5)  # epoch 1's training loss, edited after training
+    files[member] = "\n".join([header, ",".join(cells), *rest, ""]).encode()
+    (imported,) = import_bundle(target, pack(manifest, files)).imported
+    (original,) = import_bundle(target, export_bundle(store, [comp.runs[0].run_id])).imported
+    reruns = rerun_job([imported, original], store=target)
+    table = rerun_table(reruns)
+    assert list(table["same numbers"]) == [False, True]
+    assert [r.run_id for r in reruns] == [imported, original]
+    assert rerun_verdict(table, 2) == (
+        "1 of 2 rerun(s) came out with other numbers than stored (by up to 0.89): the recorded versions, device and "
+        "thread count are the same, so the machine or its math libraries differ, or the stored numbers did not come "
+        "from this config (an edited import).")
+    assert rerun_verdict(table.iloc[1:], 3) == (
+        "The one of the 1 rerun(s) reproduced its stored test metrics and every epoch's losses exactly. 2 of the 3 "
+        "runs were not rerun (stopped first).")
+    assert rerun_job([imported], store=target, should_stop=lambda: True) == []

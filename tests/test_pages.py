@@ -235,6 +235,7 @@ def test_runs_lists_stored_runs_and_deletes_them(_store, monkeypatch):
     assert exported == []
     assert all(b.proto.deferred_file_id for b in at.download_button), [b.proto for b in at.download_button]
     assert {b.proto.label for b in at.download_button} == {"Runs CSV", "Runs JSON", "Bundle (.zip, with weights)"}
+    assert at.button(key="runs_rerun").label == "Rerun 2 run(s)"
     at.button(key="runs_delete").click().run()
     assert [w.value for w in at.warning] == ["Delete 2 run(s) and their weights for good?"]
     at.button(key="runs_delete_yes").click().run()
@@ -243,6 +244,24 @@ def test_runs_lists_stored_runs_and_deletes_them(_store, monkeypatch):
     assert len(left) == n_before - 2
     assert not set(table["id"].iloc[rows]) & set(left["id"])
     assert not [b for b in at.button if b.key == "runs_delete"]  # nothing is selected after a delete
+
+
+def test_runs_reruns_the_selected_runs_as_a_job_and_says_whether_the_numbers_match(_store):
+    at = app("compare")
+    tiny(at, "w_cmp")
+    at.multiselect(key="w_cmp_kinds").set_value(["ffnn", "gru"])
+    click_and_wait(at, "cmp_run")
+    at.switch_page("pages/runs.py").run()
+    ids = list(runs_table(at).value["id"])
+    at.session_state[runs_table(at).key] = {"selection": {"rows": [0, 1], "columns": []}}
+    at.run()
+    click_and_wait(at, "runs_rerun")
+    assert [s.value for s in at.subheader][:1] == ["Reruns"]
+    assert [s.value for s in at.success] == [
+        "Every one of the 2 rerun(s) reproduced its stored test metrics and every epoch's losses exactly."]
+    reruns = next(d.value for d in at.dataframe if "same numbers" in d.value.columns)
+    assert sorted(reruns["run"]) == sorted(ids[:2]) and reruns["same numbers"].all()
+    assert set(runs_table(at).value["id"]) == set(ids) | set(reruns["new run"])  # each rerun is stored as a run
 
 
 def _compared(kinds=("ffnn", "rnn", "lstm"), task: str | None = None) -> AppTest:
