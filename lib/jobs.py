@@ -394,23 +394,17 @@ def _work(job_id: str, slot: int, fn: Callable, store_path: str | None, owner: s
             result = replace(result, dataset=None)
         send("result", pickle.dumps(result))
     except ConfigError as err:
-        send("error", _shown(str(err), store_path))
+        send("error", hosting.shown(str(err), store_path))
     except Exception as err:  # shown to the visitor instead of ending the worker
         detail = "" if hosting.hosted() else "\n" + traceback.format_exc(limit=3)
-        send("error", _shown(f"training failed unexpectedly: {type(err).__name__}: {err}{detail}", store_path))
+        send("error", hosting.shown(f"training failed unexpectedly: {type(err).__name__}: {err}{detail}",
+                                   store_path))
     finally:
         if store is not None:
             store.close()
         if hosting.hosted():  # keep a worker's memory to the job it trains
             dataset.cache_clear()
         send("end")
-
-
-def _shown(message: str, store_path: str | None) -> str:
-    """An error message as a visitor may see it: on a shared host, without the run store's path."""
-    if hosting.hosted() and store_path:
-        message = message.replace(store_path, "the run store")
-    return message
 
 
 __all__ = ["DONE", "QUEUED", "RUNNING", "Engine", "Job", "JobRefused"]

@@ -268,7 +268,7 @@ def checked_dataset(task, fail: str = "Cannot train"):
     try:
         return shared_dataset(task)
     except ConfigError as err:
-        st.error(f"{fail}: {in_widget_words(task, str(err))}")
+        st.error(f"{fail}: {hosting.shown(in_widget_words(task, str(err)))}")
         return None
 
 
@@ -295,7 +295,7 @@ def launch(page: str, title: str, task, train_cfg: TrainConfig, seeds: list[int]
                                   owner=visitor(), store_path=None if store is None else str(store.path),
                                   quota=hosting.limits().stored_runs))
     except ConfigError as err:
-        st.error(f"{fail}: {err}")
+        st.error(f"{fail}: {hosting.shown(str(err))}")
         return
     _started(job, page, switch_to)
 
@@ -311,7 +311,7 @@ def measure(page: str, title: str, fn: Callable, task, models: list[ModelConfig]
         hosting.check_job(hosting.limits(), task, models, TrainConfig(epochs=1), [0], len(models))
         job = engine().submit(Job(title, fn, len(models), 1, meta, owner=visitor(), exclusive=True))
     except ConfigError as err:
-        st.error(f"{fail}: {err}")
+        st.error(f"{fail}: {hosting.shown(str(err))}")
         return
     _started(job, page)
 
@@ -332,7 +332,7 @@ def rerun_runs(page: str, run_ids: list[str], fail: str = "Cannot rerun") -> Non
                                   epochs, {"ids": run_ids}, owner=visitor(), store_path=str(store.path),
                                   quota=hosting.limits().stored_runs))
     except ConfigError as err:
-        st.error(f"{fail}: {err}")
+        st.error(f"{fail}: {hosting.shown(str(err))}")
         return
     _started(job, page)
 
@@ -557,7 +557,7 @@ def linked(shown_ids: list[str], load: Callable = load_comparison):
     store = run_store()
     loaded, dropped = load(store, link) if store is not None else (None, [f"{i} (no run store)" for i in link])
     if dropped:
-        st.warning(f"Left out of this link: {', '.join(dropped)}.", icon=":material/link_off:")
+        st.warning(hosting.shown(f"Left out of this link: {', '.join(dropped)}."), icon=":material/link_off:")
     if loaded is None:
         st.query_params.pop("runs", None)
     return loaded

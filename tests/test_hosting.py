@@ -282,6 +282,17 @@ def test_user_data_that_no_run_names_are_deleted_once_nobody_used_them_for_a_ses
     _jobs.SEEN.clear()
 
 
+def test_a_shared_server_shows_no_path_of_its_run_store_or_its_data(monkeypatch):
+    store = "/srv/app/data/lookback.sqlite"
+    message = ("the prepared user data 0123456789ab are not in /srv/app/data/userdata; prepare the same file again; "
+               f"{store} is locked")
+    assert hosting.shown(message, store) == message  # locally the paths help
+    monkeypatch.setattr(hosting, "hosted", lambda: True)
+    assert hosting.shown(message, store) == (
+        "the prepared user data 0123456789ab are not in the server's data folder/userdata; prepare the same file "
+        "again; the run store is locked")
+
+
 # -- the app in hosted mode (AppTest sessions share one server process, as browser sessions do) ----------
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
