@@ -344,6 +344,20 @@ def busy(should_stop, **_):
         time.sleep(0.02)
 
 
+def test_a_rerun_beyond_the_servers_caps_is_refused_before_it_trains(hosted):
+    at = visit("runs")
+    mine = RunStore(hosted).scoped(at.session_state["_visitor"])
+    compare(TASK, [TINY], TrainConfig(epochs=500, patience=1), (0,), store=mine)  # e.g. brought in a bundle
+    at.run()
+    at.session_state[next(d.key for d in at.dataframe if (d.key or "").startswith("runs_table"))] = {
+        "selection": {"rows": [0], "columns": []}}
+    at.run()
+    at.button(key="runs_rerun").click().run()
+    assert "job" not in at.session_state  # nothing was queued
+    assert [e.value for e in at.error] == [
+        "Cannot rerun: epochs is 500, above this server's limit of 100; lower Max epochs."]
+
+
 def test_hosted_pages_render_without_server_internals(hosted):
     at = visit()
     # AppTest runs app.py (and so the sidebar) on a session's first run only
