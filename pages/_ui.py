@@ -156,7 +156,8 @@ def task_picker(prefix: str):
     names = [name for name in TASK_LABELS if name != "userdata" or user is not None]
     name = st.selectbox("Task", names, format_func=TASK_LABELS.get, **setting(f"{prefix}_task"))
     if name == "userdata":
-        st.caption(f"Prepared on the Your data page from {st.session_state['user_data']['file']}.")
+        prepared = st.session_state["user_data"]
+        st.caption(prepared.get("caption") or f"Prepared on the Your data page from {prepared['file']}.")
         return user
     if name == "text_recall":
         d = st.slider("Distance: filler words between the cue and the answer", *LIMITS["dist"], 20,

@@ -324,3 +324,27 @@ def test_prepared_data_is_a_task_on_every_page():
     ok(at)
     assert at.dataframe[-1].value["model"].tolist() == list(dict.fromkeys(
         r.label for r in comp.runs))
+
+
+def test_the_data_a_stored_run_trained_on_can_be_trained_on_again():
+    from lib.experiments import run_one
+    from lib.models import ModelConfig
+    from lib.store import RunStore
+    from lib.tasks.userdata import prepare
+    from lib.train import TrainConfig
+
+    cfg = prepare((EXAMPLES / CITY).read_bytes(), CITY)  # as a bundle import brings them
+    with RunStore() as store:
+        run_id = run_one(cfg, ModelConfig(kind="gru", hidden=4), TrainConfig(epochs=1), store).run_id
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/runs.py").run()
+    table = next(d for d in at.dataframe if (d.key or "").startswith("runs_table"))
+    row = list(table.value["id"]).index(run_id)
+    at.session_state[table.key] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    at.button(key="runs_use_data").click().run()
+    ok(at)
+    at.switch_page("pages/compare.py").run()
+    at.selectbox(key="w_cmp_task").set_value("userdata").run()
+    ok(at)
+    assert f"The data run {run_id} trained on (chosen on the Runs page)." in [c.value for c in at.caption]
