@@ -164,7 +164,7 @@ c1.download_button("Runs CSV", lambda: store.export_csv(selected), "lookback-run
 c2.download_button("Runs JSON", lambda: public_json(selected), "lookback-runs.json", "application/json",
                    key="runs_json")
 if finished:  # files are made only when a button is clicked
-    c3.download_button("Bundle (.zip, with weights)", lambda: export_bundle(store, finished), "lookback-bundle.zip",
+    c3.download_button("Bundle (.zip)", lambda: export_bundle(store, finished), "lookback-bundle.zip",
                        "application/zip", key="runs_bundle",
                        help="Config, history, metrics, environment and weights of each finished run, and the "
                             "prepared data of runs on your own data: import it on the Runs page of any Lookback "

@@ -234,7 +234,7 @@ def test_runs_lists_stored_runs_and_deletes_them(_store, monkeypatch):
     # files are made on click only: the buttons carry a deferred download, and no bundle was built
     assert exported == []
     assert all(b.proto.deferred_file_id for b in at.download_button), [b.proto for b in at.download_button]
-    assert {b.proto.label for b in at.download_button} == {"Runs CSV", "Runs JSON", "Bundle (.zip, with weights)"}
+    assert {b.proto.label for b in at.download_button} == {"Runs CSV", "Runs JSON", "Bundle (.zip)"}
     assert at.button(key="runs_rerun").label == "Rerun 2 run(s)"
     at.button(key="runs_delete").click().run()
     assert [w.value for w in at.warning] == ["Delete 2 run(s) and their weights for good?"]
