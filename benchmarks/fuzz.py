@@ -1,9 +1,9 @@
 """Generated bad inputs against every surface a user or a file reaches: how many give a clear error, how
 many crash, how many are silently accepted with a wrong result.
 
-Surfaces: bundle import (JSON edits, generated histories, damaged bytes), link parameters (the value
-sanitiser, and real page renders in AppTest), command-line values, config construction, user data (arrays,
-series, tables). Each input ends as one of:
+Surfaces: bundle import (JSON edits, generated histories, damaged bytes, edited user data), link parameters
+(the value sanitiser, and real page renders in AppTest), command-line values, config construction, user data
+(arrays, series, tables). Each input ends as one of:
   accepted     valid, and the result is sound (finite data, a listable and never-reused import, ...)
   clear error  refused with the project's own error (ConfigError and its kinds) and a message
   crash        any other exception, or a traceback / unexpected exit status from the CLI
@@ -42,13 +42,15 @@ from lib import models as model_lib
 from lib.bundles import HISTORY_REQUIRED, export_bundle, import_bundle
 from lib.configs import _hints, from_dict
 from lib.errors import ConfigError
-from lib.experiments import dataset, run_config
+from lib.experiments import dataset, run_config, run_one
 from lib.models import ModelConfig, ModelIO, build_model, count_params
 from lib.runtime import environment
 from lib.store import RunStore
+from lib.tasks import make_dataset, task_from_dict, userdata
 from lib.tasks.sine import SineConfig
 from lib.tasks.text import TextRecallConfig
 from lib.tasks.user import from_arrays, from_dataframe, from_series
+from lib.tasks.userdata import prepare
 from lib.tasks.video import VideoConfig
 from lib.train import TrainConfig
 
@@ -100,6 +102,17 @@ def valid_bundle() -> bytes:
         return export_bundle(s, ids)
 
 
+@cache
+def valid_user_bundle() -> bytes:
+    """A bundle of one completed run on uploaded data, with the prepared arrays it trained on."""
+    frame = pd.DataFrame({"s0": np.linspace(-1, 1, 40), "s1": np.cos(np.arange(40.0)),
+                          "label": ["up", "down"] * 20})
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"LOOKBACK_DB": f"{tmp}/source.sqlite"}):
+        cfg = prepare(frame.to_csv(index=False).encode(), "mine.csv")
+        result = run_one(cfg, MODEL, TrainConfig(epochs=2, batch_size=8), RunStore())
+        return export_bundle(RunStore(), [result.run_id])
+
+
 def members(data: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         return {n: zf.read(n) for n in zf.namelist()}
@@ -114,6 +127,10 @@ def pack(files: dict[str, bytes]) -> bytes:
             for name in entry["files"]:
                 if f"{entry.get('id')}/{name}" in files:
                     entry["files"][name] = hashlib.sha256(files[f"{entry['id']}/{name}"]).hexdigest()
+    data = manifest.get("data") if isinstance(manifest, dict) else None
+    for sha in data if isinstance(data, dict) else {}:
+        if f"userdata/{sha}.npz" in files:
+            data[sha] = hashlib.sha256(files[f"userdata/{sha}.npz"]).hexdigest()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in {**files, "manifest.json": json.dumps(manifest).encode()}.items():
@@ -184,9 +201,52 @@ def byte_edits(draw) -> bytes:
     return bytes(data)
 
 
+ARRAY_JUNK = st.one_of(
+    hnp.arrays(st.sampled_from([np.float32, np.float64, np.int64, np.uint8, np.bool_]),
+               hnp.array_shapes(min_dims=0, max_dims=4, max_side=5)),
+    st.just(np.array([{"a": 1}], dtype=object)), st.just(np.array(["text"])), st.just(np.full((3, 5, 2), np.nan)))
+
+
+@st.composite
+def data_edits(draw) -> bytes:
+    """The valid user-data bundle with its prepared arrays edited: one array replaced, dropped or added, the
+    description junk, or the bytes damaged; with or without the manifest's record of the data."""
+    files = members(valid_user_bundle())
+    name = next(n for n in files if n.startswith("userdata/"))
+    how = draw(st.sampled_from(["replace", "drop", "add", "meta", "bytes"]))
+    if how == "bytes":
+        blob = bytearray(files[name])
+        for _ in range(draw(st.integers(1, 4))):
+            blob[draw(st.integers(0, len(blob) - 1))] ^= draw(st.integers(1, 255))
+        files[name] = bytes(blob[:draw(st.integers(0, len(blob)))]) if draw(st.booleans()) else bytes(blob)
+    else:
+        with np.load(io.BytesIO(files[name]), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        key = draw(st.sampled_from(sorted(arrays)))
+        if how == "replace":
+            arrays[key] = draw(ARRAY_JUNK)
+        elif how == "drop":
+            del arrays[key]
+        elif how == "add":
+            arrays[draw(st.sampled_from(["train_distance", "extra", "val_x"]))] = draw(ARRAY_JUNK)
+        else:
+            meta = json.loads(str(arrays["meta"]))
+            meta[draw(st.sampled_from(sorted(meta)))] = draw(JUNK)
+            arrays["meta"] = np.array(json.dumps(meta))
+        out = io.BytesIO()
+        np.savez_compressed(out, **arrays)  # object arrays are pickled here: an import must refuse them
+        files[name] = out.getvalue()
+    if draw(st.booleans()):
+        manifest = json.loads(files["manifest.json"])
+        manifest["data"] = draw(st.one_of(JUNK, st.just({"0" * 64: "0" * 64})))
+        files["manifest.json"] = json.dumps(manifest).encode()
+    return pack(files)
+
+
 def check_import(data: bytes) -> str | None:
     """Import into a fresh store; what is wrong with an accepted import, if anything (None: sound)."""
-    with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "runs.sqlite") as store:
+    with (tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"LOOKBACK_DB": f"{tmp}/runs.sqlite"}),
+          RunStore(Path(tmp) / "runs.sqlite") as store):
         try:
             report = import_bundle(store, data)
         except ConfigError:
@@ -204,6 +264,11 @@ def check_import(data: bytes) -> str | None:
                 return "a non-finite test metric"
             if store.find(rec["config"], rec["seed"], environment()["code"]) is not None:
                 return "an imported run would be reused as a training's result"
+        for sha in report.data:  # kept data must load as what their name says they are
+            task = next(task_from_dict(c["task"]) for c in store.configs(report.imported).values()
+                        if c["task"].get("sha256") == sha)
+            if userdata.dataset_sha256(make_dataset(task)) != sha:
+                return "kept user data do not match their SHA-256"
     return None
 
 
@@ -379,6 +444,7 @@ SURFACES = {
     "bundle import: JSON edits": (st.tuples(json_edits()), check_import),
     "bundle import: histories": (st.tuples(history_edits()), check_import),
     "bundle import: damaged bytes": (st.tuples(byte_edits()), check_import),
+    "bundle import: user data": (st.tuples(data_edits()), check_import),
     "link values": (st.tuples(st.sampled_from(KEYS), NUMBER_TEXT), check_link_value),
     "command-line values": (st.tuples(CLI_ARGS), check_cli),
     "config construction": (config_values(), check_config),

@@ -513,6 +513,16 @@ def test_user_data_in_a_bundle_are_checked_before_anything_is_written(tmp_path, 
             f"{member} do not match their SHA-256 (the file was changed or damaged); export the runs again.")
     refused(manifest, files | {member: b"not a zip"},
             f"{member} cannot be read (BadZipFile: File is not a zip file); export the runs again.")
+    arrays["meta"] = np.array(3.5)  # a description that is not a JSON object
+    junk = io.BytesIO()
+    np.savez_compressed(junk, **arrays)
+    refused(manifest, files | {member: junk.getvalue()},
+            f"{member} cannot be read (ValueError: its description is not a JSON object); export the runs again.")
+    damaged = bytearray(files[member])  # a flipped byte inside the first array's deflate stream
+    name_len, extra_len = int.from_bytes(damaged[26:28], "little"), int.from_bytes(damaged[28:30], "little")
+    damaged[30 + name_len + extra_len + 5] ^= 0xFF
+    with pytest.raises(BundleError, match=re.escape(f"{member} cannot be read (")):
+        import_bundle(target, pack(manifest, files | {member: bytes(damaged)}))
     other = "0" * 64
     refused(manifest | {"data": {sha: "", other: ""}}, files | {f"userdata/{other}.npz": files[member]},
             f"userdata/{other}.npz: no run in the bundle trains on these data; bundles carry only the data of "

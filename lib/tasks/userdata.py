@@ -15,6 +15,7 @@ import re
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -292,11 +293,14 @@ def read_prepared(source: Path | BinaryIO, sha256: str, what: str) -> SequenceDa
         with np.load(source, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(str(arrays.pop("meta")))
+        if not isinstance(meta, dict):
+            raise ValueError("its description is not a JSON object")
         splits = {part: Split(*(torch.from_numpy(arrays[f"{part}_{k}"]) if f"{part}_{k}" in arrays else None
                                 for k in ("x", "y", "distance"))) for part in _SPLITS}
         ds = SequenceDataset(name=NAME, **splits, **{k: tuple(v) if isinstance(v, list) else v
                                                      for k, v in meta.items()})
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as err:  # RuntimeError, NotImplementedError: a damaged zip header
         raise ConfigError(f"{what} cannot be read ({type(err).__name__}: {err})") from err
     if dataset_sha256(ds) != sha256:
         raise ConfigError(f"{what} do not match their SHA-256 (the file was changed or damaged)")
