@@ -2,8 +2,8 @@
 (ConfigError and its kinds: BundleError, StoreError), never another exception and never a non-finite dataset.
 
 Surfaces and checks live in benchmarks/fuzz.py, which draws more inputs and counts the outcomes: bundle import
-(JSON edits, generated histories, damaged bytes, edited user data), link parameters, command-line values, config construction
-and user data. Here Hypothesis runs derandomized (the same examples every run) and keeps no database.
+(JSON edits, generated histories, damaged bytes, edited user data), link parameters, command-line values,
+config construction and user data. Here Hypothesis runs derandomized (the same examples every run) and keeps no database.
 """
 from __future__ import annotations
 
