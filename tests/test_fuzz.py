@@ -3,7 +3,8 @@
 
 Surfaces and checks live in benchmarks/fuzz.py, which draws more inputs and counts the outcomes: bundle import
 (JSON edits, generated histories, damaged bytes, edited user data), link parameters, command-line values,
-config construction and user data. Here Hypothesis runs derandomized (the same examples every run) and keeps no database.
+config construction and user data. Here Hypothesis runs derandomized (the same examples every run) and keeps
+no database.
 """
 from __future__ import annotations
 
