@@ -247,7 +247,7 @@ def export_bundle(store: RunStore, run_ids, include_weights: bool = True, includ
                 _write_member(zf, f"{run_id}/{name}", blob)
             entries.append({"id": run_id, "label": rec["label"], "task": rec["task"],
                             "files": {name: _sha256(blob) for name, blob in files.items()}})
-            sha = _userdata_sha(rec["config"])
+            sha = userdata.named_by(rec["config"])
             if include_data and sha and sha not in data and (path := userdata.kept_path(sha)).exists():
                 data[sha] = path.read_bytes()
         for sha, blob in data.items():
@@ -258,12 +258,6 @@ def export_bundle(store: RunStore, run_ids, include_weights: bool = True, includ
             manifest["data"] = {sha: _sha256(blob) for sha, blob in data.items()}
         _write_member(zf, "manifest.json", _json_bytes(manifest))
     return buf.getvalue()
-
-
-def _userdata_sha(config: dict) -> str | None:
-    """The SHA-256 of the prepared user data a stored config trains on, or None for a built-in task."""
-    task = config.get("task", {})
-    return task.get("sha256") if task.get("name") == userdata.UserDataConfig.name else None
 
 
 def _write_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
@@ -349,7 +343,7 @@ def import_bundle(store: RunStore, data: bytes, max_bytes: int = MAX_BYTES,
                                "created": r.created, "record": r.record, "state_dict": r.state_dict,
                                "origin": "imported"} for r in new]) if new else []
     no_data = tuple(new_id for new_id, run in zip(ids, new, strict=True)
-                    if (sha := _userdata_sha(run.config)) and not userdata.kept_path(sha).exists())
+                    if (sha := userdata.named_by(run.config)) and not userdata.kept_path(sha).exists())
     return ImportReport(tuple(ids), tuple(existing), kept, no_data)
 
 
@@ -532,7 +526,7 @@ def _parse_run(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], entry: 
 def _parse_data(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], manifest: dict,
                 runs: list[_Run]) -> list:
     """The prepared user data the manifest lists, each checked against its name and used by a run."""
-    used = {_userdata_sha(run.config) for run in runs}
+    used = {userdata.named_by(run.config) for run in runs}
     datasets = []
     for sha, digest in manifest.get("data", {}).items():
         member = f"{DATA_FOLDER}/{sha}.npz"

@@ -126,8 +126,9 @@ def _rerun(args: argparse.Namespace) -> int:
           + (f", {threads} torch thread(s) as recorded" if isinstance(threads, int) else ""))
     done = experiments.rerun(store, args.run_id)
     if done.metrics:
-        print(pd.DataFrame([{"metric": k, "stored": old, "rerun": new, "equal": experiments._same(old, new)}
-                            for k, old, new in done.metrics]).to_string(index=False))
+        rows = [{"metric": k, "stored": old, "rerun": new, "equal": experiments.same_number(old, new)}
+                for k, old, new in done.metrics]
+        print(pd.DataFrame(rows).to_string(index=False))
     n = done.stored_epochs
     print(f"history: {n} stored epochs, {len(done.new.history)} rerun epochs, "
           f"{'identical' if done.same_history else 'different'}"

@@ -122,7 +122,7 @@ class Rerun:
 
     @property
     def same(self) -> bool:
-        return self.same_history and all(_same(old, new) for _, old, new in self.metrics)
+        return self.same_history and all(same_number(old, new) for _, old, new in self.metrics)
 
     def verdict(self) -> str:
         if self.same:
@@ -132,7 +132,7 @@ class Rerun:
                                               "so the machine or its libraries (BLAS, oneDNN) differ")
 
 
-def _same(a, b) -> bool:
+def same_number(a, b) -> bool:
     """Equal numbers, NaN included (a diverged run records one)."""
     return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
 
@@ -175,9 +175,9 @@ def rerun(store, run_id: str, max_threads: int | None = None, on_epoch=None, sho
     gaps = [abs(a - b) for a, b in [*in_epochs, *((old, now) for _, old, now in metrics)]
             if _finite(a) and _finite(b)]
     changes = tuple(f"{k} {env.get(k)!r} -> {new.env.get(k)!r}" for k in RERUN_ENV if env.get(k) != new.env.get(k))
-    return Rerun(run_id, rec["label"], rec["status"], new, metrics, len(stored_h),
-                 len(stored_h) == len(compared) and all(_same(a, b) for a, b in in_epochs), max(gaps, default=0.0),
-                 changes)
+    same_history = len(stored_h) == len(compared) and all(same_number(a, b) for a, b in in_epochs)
+    return Rerun(run_id, rec["label"], rec["status"], new, metrics, len(stored_h), same_history,
+                 max(gaps, default=0.0), changes)
 
 
 def _finite(x) -> bool:

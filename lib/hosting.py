@@ -187,7 +187,6 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
-
 def shown(message: str, store_path: str | os.PathLike | None = None) -> str:
     """An error message as a visitor may see it: on a shared host, without the path of the run store
     (default: LOOKBACK_DB's) or of its folder, which also holds the prepared user data."""
@@ -199,6 +198,7 @@ def shown(message: str, store_path: str | os.PathLike | None = None) -> str:
         store_path = default_path()
     return message.replace(str(store_path), "the run store").replace(str(Path(store_path).parent),
                                                                      "the server's data folder")
+
 
 __all__ = ["HOSTED", "HOSTED_ENV", "JOBS_ENV", "LOCAL", "Limits", "Plan", "available_cores", "check_job", "duration",
            "estimated_start", "hosted", "limits", "plan", "shown", "task_distance", "task_samples"]

@@ -67,7 +67,7 @@ def forget_gone_visitors(store: RunStore) -> list[str]:
         mine = store.scoped(owner)
         mine.delete(mine.runs()["id"])
     runs_on_data = store.runs(task=userdata.UserDataConfig.name)["id"]
-    userdata.prune({cfg.get("task", {}).get("sha256") for cfg in store.configs(runs_on_data).values()},
+    userdata.prune(map(userdata.named_by, store.configs(runs_on_data).values()),
                    SESSION_TTL_S)  # uploads that no run kept and nobody used since
     for owner in [o for o, t in seen.items() if o and now - t > SESSION_TTL_S]:
         del seen[owner]

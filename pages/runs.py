@@ -144,16 +144,16 @@ if histories:
              "Loss curves of the selected runs: dashed training, solid validation, one colour per value of the "
              "setting chosen above; hover a line to see its run.")
 
-on_data = {i: task_from_dict(c["task"]) for i, c in store.configs(selected).items()
-           if c.get("task", {}).get("name") == userdata.UserDataConfig.name}
-if len({t.sha256 for t in on_data.values()}) == 1:  # one dataset: offer it as "Your data" on the other pages
-    run_id, task = next(iter(on_data.items()))
-    if not userdata.kept_path(task.sha256).exists():
+on_data = {i: sha for i, c in store.configs(selected).items() if (sha := userdata.named_by(c))}
+if len(set(on_data.values())) == 1:  # one dataset: offer it as "Your data" on the other pages
+    run_id, sha = next(iter(on_data.items()))
+    if not userdata.kept_path(sha).exists():
         st.info(f"The data run {run_id} trained on are not on this install: prepare the same file on the Your data "
                 f"page, or import a bundle that carries them.")
     elif st.button("Train more models on these data", key="runs_use_data",
                    help="Makes the data these runs trained on “Your data”, a task on every page."):
-        st.session_state["user_data"] = {"key": ("run", task.sha256), "cfg": task, "file": f"run {run_id}",
+        task = task_from_dict(store.configs([run_id])[run_id]["task"])  # checked when stored or imported
+        st.session_state["user_data"] = {"key": ("run", sha), "cfg": task, "file": f"run {run_id}",
                                          "caption": f"The data run {run_id} trained on (chosen on the Runs page).",
                                          "test": None}
         st.success("Pick “Your data” as the task on the Compare, Window tradeoff, Costs or Probe page to train "

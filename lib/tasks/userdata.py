@@ -162,6 +162,12 @@ def prepared_bytes(ds: SequenceDataset) -> int:
     return sum(a.nbytes for a in _arrays(ds).values())
 
 
+def named_by(config: dict) -> str | None:
+    """The SHA-256 of the prepared data a stored run's config trains on; None for a built-in task."""
+    task = config.get("task")
+    return task.get("sha256") if isinstance(task, dict) and task.get("name") == UserDataConfig.name else None
+
+
 def kept_path(sha256: str) -> Path:
     """Where the prepared data of that SHA-256 are kept (the file may not exist)."""
     return data_dir() / f"{sha256}.npz"
@@ -308,4 +314,4 @@ def read_prepared(source: Path | BinaryIO, sha256: str, what: str) -> SequenceDa
 
 
 __all__ = ["UserDataConfig", "choose_spec", "data_dir", "dataset_sha256", "keep", "kept_path", "make_userdata",
-           "max_prepared_bytes", "prepare", "prepared_bytes", "prune", "read_prepared", "save"]
+           "max_prepared_bytes", "named_by", "prepare", "prepared_bytes", "prune", "read_prepared", "save"]
