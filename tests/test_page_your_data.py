@@ -13,8 +13,13 @@ from streamlit.testing.v1 import AppTest
 
 from lib import report
 from lib.errors import ConfigError
+from lib.experiments import run_one
+from lib.models import ModelConfig
+from lib.store import RunStore
 from lib.tasks import upload
 from lib.tasks.upload import UploadSpec, build_dataset, guess_spec, load_table
+from lib.tasks.userdata import prepare
+from lib.train import TrainConfig
 from pages import _jobs
 from pages._ui import _open_store
 
@@ -327,12 +332,6 @@ def test_prepared_data_is_a_task_on_every_page():
 
 
 def test_the_data_a_stored_run_trained_on_can_be_trained_on_again():
-    from lib.experiments import run_one
-    from lib.models import ModelConfig
-    from lib.store import RunStore
-    from lib.tasks.userdata import prepare
-    from lib.train import TrainConfig
-
     cfg = prepare((EXAMPLES / CITY).read_bytes(), CITY)  # as a bundle import brings them
     with RunStore() as store:
         run_id = run_one(cfg, ModelConfig(kind="gru", hidden=4), TrainConfig(epochs=1), store).run_id
