@@ -42,8 +42,8 @@ from lib import models as model_lib
 from lib.bundles import HISTORY_REQUIRED, export_bundle, import_bundle
 from lib.configs import _hints, from_dict
 from lib.errors import ConfigError
-from lib.experiments import dataset, run_config, run_one
 from lib.models import ModelConfig, ModelIO, build_model, count_params
+from lib.runs import dataset, run_config, run_one
 from lib.runtime import environment
 from lib.store import RunStore
 from lib.tasks import make_dataset, task_from_dict, userdata

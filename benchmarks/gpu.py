@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from _common import emit, parser
-from lib.experiments import compare, dataset
+from lib.experiments import compare
 from lib.models import ModelConfig
+from lib.runs import dataset
 from lib.runtime import environment
 from lib.tasks.sine import SineConfig
 from lib.tasks.text import TextRecallConfig, cue_lag

@@ -72,7 +72,7 @@ def small_sweep(page) -> None:
     # Each change reruns the page; waiting for the rerun before the next change keeps a stale rerun from
     # resetting a widget that was changed meanwhile.
     settle(page)
-    set_slider(page, "Distance: filler words between the cue and the answer", 10)
+    set_slider(page, "Distance (filler words)", 10)
     thumb = page.get_by_test_id("stSliderThumbValue").first
     fields = {"Training sentences": "1000", "Smallest window": "1", "Largest window": "20", "Windows to try": "5"}
     for label, value in fields.items():

@@ -37,8 +37,8 @@ def peak_rss_mb() -> float:
 
 
 def study(name: str, data: bytes, target: str, out_dir: Path, jobs: int) -> dict:
-    from lib import experiments
     from lib.report import write_study
+    from lib.runs import dataset
     from lib.study import memory_study
     from lib.tasks.upload import load_table
     from lib.tasks.userdata import choose_spec, prepare
@@ -50,7 +50,7 @@ def study(name: str, data: bytes, target: str, out_dir: Path, jobs: int) -> dict
     phases["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     task = prepare(data, name, spec, source=source)
-    ds = experiments.dataset(task)
+    ds = dataset(task)
     phases["prepare"] = time.perf_counter() - t0
     result = memory_study(task, n_jobs=jobs, on_run=lambda run: print(
         f"{name}: {run.label} seed {run.train_config.seed} {len(run.history)} epochs, "

@@ -10,7 +10,7 @@ import torch
 
 from _common import emit, parser
 from _window import WINDOWS, sweep, timed
-from lib.experiments import worker_plan
+from lib.backends import worker_plan
 from lib.runtime import environment
 
 EPOCHS = 60

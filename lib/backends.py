@@ -12,7 +12,7 @@ import itertools
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from lib.errors import ConfigError
 
 if TYPE_CHECKING:  # imported where used, so that the progress actor's process never loads torch
     from lib.models import ModelConfig
+    from lib.runs import RunRecorder
     from lib.train import RunResult, TrainConfig
 
 BACKENDS = ("local", "joblib", "ray")
@@ -58,6 +59,44 @@ def resolve(backend: str | RayBackend | None, n_jobs: int = 1) -> str | RayBacke
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
     return RayBackend() if backend == "ray" else backend
+
+
+# -- the joblib backend -----------------------------------------------------------------------------
+
+
+def worker_plan(n_jobs: int, n_tasks: int) -> tuple[int, int]:
+    """(workers, torch threads per worker) so that workers x threads <= cores."""
+    cores = os.cpu_count() or 1
+    workers = cores if n_jobs < 0 else min(n_jobs, cores)
+    workers = max(1, min(workers, n_tasks))
+    return workers, max(1, cores // workers)
+
+
+def _worker(task_cfg, model_cfg, train_cfg, threads, store_path, force) -> RunResult:
+    import torch
+
+    from lib.runs import run_one
+
+    torch.set_num_threads(threads)
+    if store_path is None:
+        return run_one(task_cfg, model_cfg, train_cfg, force=force)
+    from lib.store import RunStore
+
+    with RunStore(store_path) as store:
+        return run_one(task_cfg, model_cfg, train_cfg, store, force)
+
+
+def run_on_joblib(task_cfg, specs: Sequence[tuple[ModelConfig, TrainConfig]], store=None, force: bool = False,
+                  n_jobs: int = -1) -> Iterator[RunResult]:
+    """Train (model, train config) specs in n_jobs worker processes on this machine (-1: one per core), each
+    run with cores // workers torch threads and each worker writing the run store itself; yields the runs in
+    spec order as they finish."""
+    from joblib import Parallel, delayed
+
+    workers, threads = worker_plan(n_jobs, len(specs))
+    path = None if store is None else str(store.path)
+    return Parallel(n_jobs=workers, return_as="generator", batch_size=1)(
+        delayed(_worker)(task_cfg, m, tc, threads, path, force) for m, tc in specs)
 
 
 # -- connecting --------------------------------------------------------------------------------------
@@ -188,10 +227,8 @@ def _train_task(ds, model_cfg: ModelConfig, train_cfg: TrainConfig, threads: int
 class _Run:
     """A run the driver has sent to the cluster."""
 
-    model_cfg: ModelConfig
-    train_cfg: TrainConfig
+    recorder: RunRecorder  # its configs, and its record in the run store once started
     env: dict | None = None  # set by the task's "start" report
-    run_id: str | None = None  # the run store's id, once started
     history: list[dict] = field(default_factory=list)  # the epochs reported so far
 
 
@@ -213,139 +250,184 @@ def run_on_ray(
     kept. A run whose worker or node dies ends "failed" with a message saying so; the others go on. An
     exception raised by the training itself marks its run failed, cancels the rest and is raised here.
     """
-    from lib import experiments
-    from lib.models import ModelIO, build_model, count_params
-    from lib.runtime import Status
-    from lib.train import RunResult
+    sweep = _RaySweep(connect(backend.address), task_cfg, specs, backend, store, on_epoch, on_run)
+    todo = sweep.reuse(force)
+    if todo:
+        sweep.submit(todo)
+        sweep.wait(should_stop)
+    return sweep.outcome()
 
-    ray = connect(backend.address)
-    ds = experiments.dataset(task_cfg)
-    io = ModelIO.from_dataset(ds)
-    finished: dict[int, RunResult] = {}
 
-    def done(key: int, result: RunResult) -> None:
-        finished[key] = result
-        if on_run is not None:
-            on_run(result)
+class _RaySweep:
+    """One run_on_ray call, driven from this process: the runs it sent to the cluster and what they reported.
+    It writes the run store alone, through each run's lib.runs.RunRecorder."""
 
-    todo = []
-    for key, (model_cfg, train_cfg) in enumerate(specs):
-        hit = None if store is None or force else experiments.stored_result(task_cfg, model_cfg, train_cfg, store)
-        if hit is not None:
-            done(key, hit)
-        else:
-            todo.append(key)
-    if not todo:
-        return [finished[k] for k in sorted(finished)], False
+    def __init__(self, ray, task_cfg, specs, backend: RayBackend, store, on_epoch, on_run):
+        from lib.runs import dataset
 
-    cluster_gpus = ray.cluster_resources().get("GPU", 0)
-    gpus = {key: _gpus(specs[key][1].device, cluster_gpus, backend) for key in todo}  # refuse before submitting
-    hub, sweep = _progress_hub(ray), next(_sweeps)
-    task = ray.remote(_train_task)
-    ds_ref = ray.put(ds)
-    runs: dict[int, _Run] = {}
-    pending: dict = {}  # ObjectRef -> key
-    for key in todo:
-        model_cfg, train_cfg = specs[key]
-        runs[key] = _Run(model_cfg, train_cfg)
-        options = {"num_cpus": backend.cpus_per_run, "num_gpus": gpus[key],
-                   "max_retries": 0}  # a lost worker fails its run; see the docstring
-        ref = task.options(**options).remote(ds_ref, model_cfg, train_cfg, backend.cpus_per_run, hub, sweep, key)
-        pending[ref] = key
+        self.ray, self.task_cfg, self.specs, self.backend, self.store = ray, task_cfg, specs, backend, store
+        self.on_epoch, self.on_run = on_epoch, on_run
+        self.ds = dataset(task_cfg)
+        self.finished: dict[int, RunResult] = {}  # spec index -> its result, reused or trained
+        self.runs: dict[int, _Run] = {}  # spec index -> its run on the cluster, until it ends
+        self.pending: dict = {}  # ObjectRef -> spec index, until its task returns
+        self.hub, self.sweep = None, None  # the progress actor, and this sweep's number on it
+        self.cancel_at: float | None = None  # when should_stop() turned True
+        self.forced = False  # whether the tasks still running after CANCEL_GRACE_S were killed
 
-    def start(run: _Run, env: dict) -> None:
-        run.env = env
-        if store is not None:
-            run.run_id = store.start_run(experiments.run_config(task_cfg, run.model_cfg, run.train_cfg),
-                                         run.train_cfg.seed, run.model_cfg.label, task_cfg.name, env)
+    def done(self, key: int, result: RunResult) -> None:
+        self.finished[key] = result
+        if self.on_run is not None:
+            self.on_run(result)
 
-    def log(run: _Run, record: dict) -> None:
-        if run.run_id is not None:
-            store.log_epoch(run.run_id, record)
-        run.history.append(record)
-        if on_epoch is not None:
-            on_epoch(run.model_cfg.label, run.train_cfg.seed, record)
+    def reuse(self, force: bool) -> list[int]:
+        """Take the stored identical runs (unless force); the spec indexes left to train."""
+        from lib.runs import stored_result
 
-    def collect() -> None:
-        for key, kind, payload in ray.get(hub.drain.remote(sweep)):
-            run = runs.get(key)
+        todo = []
+        for key, (model_cfg, train_cfg) in enumerate(self.specs):
+            hit = None if self.store is None or force else stored_result(self.task_cfg, model_cfg, train_cfg,
+                                                                         self.store)
+            if hit is not None:
+                self.done(key, hit)
+            else:
+                todo.append(key)
+        return todo
+
+    def submit(self, todo: list[int]) -> None:
+        """One task per run, after checking every run's GPU request (a refusal submits nothing)."""
+        from lib.runs import RunRecorder
+
+        cluster_gpus = self.ray.cluster_resources().get("GPU", 0)
+        gpus = {key: _gpus(self.specs[key][1].device, cluster_gpus, self.backend) for key in todo}
+        self.hub, self.sweep = _progress_hub(self.ray), next(_sweeps)
+        task = self.ray.remote(_train_task)
+        ds_ref = self.ray.put(self.ds)
+        cpus = self.backend.cpus_per_run
+        for key in todo:
+            model_cfg, train_cfg = self.specs[key]
+            self.runs[key] = _Run(RunRecorder(self.store, self.task_cfg, model_cfg, train_cfg))
+            options = {"num_cpus": cpus, "num_gpus": gpus[key],
+                       "max_retries": 0}  # a lost worker fails its run; see run_on_ray
+            ref = task.options(**options).remote(ds_ref, model_cfg, train_cfg, cpus, self.hub, self.sweep, key)
+            self.pending[ref] = key
+
+    def wait(self, should_stop) -> None:
+        """Until every task has returned: pass on progress, settle the finished tasks, cancel when asked. On an
+        exception, the runs still open are recorded as failed or cancelled and it is raised."""
+        try:
+            while self.pending:
+                ready, _ = self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=POLL_S)
+                self.collect()
+                self.settle(ready)
+                self.maybe_cancel(should_stop)
+        except BaseException as err:
+            self.abort(err)
+            if isinstance(err, self.ray.exceptions.RayTaskError):
+                raise err.as_instanceof_cause() from None  # still an instance of the original error type
+            raise
+        finally:
+            self.hub.close.remote(self.sweep)
+
+    def collect(self) -> None:
+        """The reports the tasks sent since the last call."""
+        for key, kind, payload in self.ray.get(self.hub.drain.remote(self.sweep)):
+            run = self.runs.get(key)
             if run is None:
                 continue  # a report that arrived after its run's result
             if kind == "start":
-                start(run, payload)
+                self.start(run, payload)
             elif not run.history or payload["epoch"] > run.history[-1]["epoch"]:
-                log(run, payload)
+                self.log(run, payload)
 
-    def close(key: int, result: RunResult) -> None:
-        run = runs.pop(key)
+    def start(self, run: _Run, env: dict) -> None:
+        run.env = env
+        run.recorder.start(env)
+
+    def log(self, run: _Run, record: dict) -> None:
+        run.recorder.log(record)
+        run.history.append(record)
+        if self.on_epoch is not None:
+            self.on_epoch(run.recorder.model_cfg.label, run.recorder.train_cfg.seed, record)
+
+    def settle(self, ready) -> None:
+        """Close the run of each task that returned: with its result, or as cancelled or lost."""
+        from lib.runtime import Status
+
+        errors = self.ray.exceptions
+        for ref in ready:
+            key = self.pending.pop(ref)
+            try:
+                self.close(key, self.ray.get(ref))
+            except errors.TaskCancelledError:
+                if self.runs[key].env is None:
+                    self.runs.pop(key)  # cancelled before it started: like a run a serial sweep never reached
+                else:
+                    self.lost(key, Status.CANCELLED, f"cancelled during epoch {len(self.runs[key].history) + 1}")
+            except errors.RuntimeEnvSetupError as err:
+                raise ConfigError(f"the Ray workers cannot set up Lookback's code: {err}") from err
+            except errors.RayTaskError:
+                raise  # the training itself raised: handled in wait like a serial run's error
+            except errors.RayError as err:
+                self.lost(key, Status.FAILED, _death_message(err, len(self.runs[key].history)))
+
+    def close(self, key: int, result: RunResult) -> None:
+        """Record a run's result, with any epochs whose reports had not arrived yet."""
+        run = self.runs.pop(key)
         if run.env is None:  # the task ended before its first report
-            start(run, result.env)
+            self.start(run, result.env)
         for record in result.history[len(run.history):]:
-            log(run, record)
-        if run.run_id is not None:
-            store.finish_run(run.run_id, result.status, result.message, result.test,
-                             state_dict=result.model.state_dict() if result.status == Status.COMPLETED else None,
-                             best_epoch=result.best_epoch, n_params=result.n_params)
-        result.run_id = run.run_id
-        done(key, result)
+            self.log(run, record)
+        self.done(key, run.recorder.finish(result))
 
-    def lost(key: int, status: str, message: str) -> None:
+    def lost(self, key: int, status: str, message: str) -> None:
         """A run that returned no result: keep what it reported."""
-        run = runs[key]
-        close(key, RunResult(run.model_cfg, run.train_cfg, status, message, list(run.history), None, {},
-                             count_params(build_model(run.model_cfg, io)), run.env or {}, None))
+        from lib.models import ModelIO, build_model, count_params
+        from lib.train import RunResult
 
-    cancel_at, forced = None, False
-    try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
-            collect()
-            for ref in ready:
-                key = pending.pop(ref)
-                try:
-                    close(key, ray.get(ref))
-                except ray.exceptions.TaskCancelledError:
-                    if runs[key].env is None:
-                        runs.pop(key)  # cancelled before it started: like a run a serial sweep never reached
-                    else:
-                        lost(key, Status.CANCELLED, f"cancelled during epoch {len(runs[key].history) + 1}")
-                except ray.exceptions.RuntimeEnvSetupError as err:
-                    raise ConfigError(f"the Ray workers cannot set up Lookback's code: {err}") from err
-                except ray.exceptions.RayTaskError:
-                    raise  # the training itself raised: handled below like a serial run's error
-                except ray.exceptions.RayError as err:
-                    lost(key, Status.FAILED, _death_message(err, len(runs[key].history)))
-            if cancel_at is None and should_stop is not None and should_stop():
-                cancel_at = time.monotonic()
-                hub.cancel.remote(sweep)
-                for ref, key in pending.items():
-                    if runs[key].env is None:
-                        ray.cancel(ref)  # still queued: it never starts
-            elif cancel_at is not None and not forced and time.monotonic() - cancel_at > CANCEL_GRACE_S:
-                for ref in pending:
-                    ray.cancel(ref, force=True)
-                forced = True
-    except BaseException as err:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else err
-        for run_key, run in runs.items():
-            if run.run_id is None:
-                continue
-            if run_key in pending.values():  # stopped because of another run's error
-                store.finish_run(run.run_id, Status.CANCELLED, f"cancelled: the sweep stopped on "
-                                 f"{type(cause).__name__}", {})
+        run = self.runs[key]
+        model_cfg, train_cfg = run.recorder.model_cfg, run.recorder.train_cfg
+        n_params = count_params(build_model(model_cfg, ModelIO.from_dataset(self.ds)))
+        self.close(key, RunResult(model_cfg, train_cfg, status, message, list(run.history), None, {}, n_params,
+                                  run.env or {}, None))
+
+    def maybe_cancel(self, should_stop) -> None:
+        """Once should_stop() turns True: drop the queued tasks and ask the running ones to stop; kill those
+        still running CANCEL_GRACE_S seconds later."""
+        if self.cancel_at is None and should_stop is not None and should_stop():
+            self.cancel_at = time.monotonic()
+            self.hub.cancel.remote(self.sweep)
+            for ref, key in self.pending.items():
+                if self.runs[key].env is None:
+                    self.ray.cancel(ref)  # still queued: it never starts
+        elif self.cancel_at is not None and not self.forced and time.monotonic() - self.cancel_at > CANCEL_GRACE_S:
+            for ref in self.pending:
+                self.ray.cancel(ref, force=True)
+            self.forced = True
+
+    def abort(self, err: BaseException) -> None:
+        """Stop every task and record each open run: cancelled when another run's error stopped it, else
+        failed."""
+        from lib.runtime import Status
+
+        for ref in self.pending:
+            self.ray.cancel(ref, force=True)
+        cause = err.cause if isinstance(err, self.ray.exceptions.RayTaskError) else err
+        stopped = set(self.pending.values())
+        for key, run in self.runs.items():
+            if key in stopped:
+                run.recorder.fail(Status.CANCELLED, f"cancelled: the sweep stopped on {type(cause).__name__}")
             else:
-                store.finish_run(run.run_id, Status.FAILED, f"{type(cause).__name__}: {cause}", {})
-        if isinstance(err, ray.exceptions.RayTaskError):
-            raise err.as_instanceof_cause() from None  # still an instance of the original error type
-        raise
-    finally:
-        hub.close.remote(sweep)
-    runs_out = [finished[k] for k in sorted(finished)]
-    cancelled = cancel_at is not None and (len(runs_out) < len(specs) or any(
-        r.status == Status.CANCELLED for r in runs_out))
-    return runs_out, cancelled
+                run.recorder.fail(Status.FAILED, f"{type(cause).__name__}: {cause}")
+
+    def outcome(self) -> tuple[list[RunResult], bool]:
+        """(runs in spec order, cancelled: asked to stop, and some run is missing or was cancelled)."""
+        from lib.runtime import Status
+
+        runs = [self.finished[k] for k in sorted(self.finished)]
+        cancelled = self.cancel_at is not None and (len(runs) < len(self.specs) or any(
+            r.status == Status.CANCELLED for r in runs))
+        return runs, cancelled
 
 
 def _gpus(device: str, cluster_gpus: float, backend: RayBackend) -> int:

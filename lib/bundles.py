@@ -117,7 +117,7 @@ CONFIG_SCHEMA = {
         "seed": {**_INT64, "minimum": 0},
         "created": {"type": ["string", "null"], "maxLength": 40},
         "config_hash": _SHA256,
-        "config": {  # lib.experiments.run_config: each part is rebuilt and validated by the code
+        "config": {  # lib.runs.run_config: each part is rebuilt and validated by the code
             "type": "object",
             "required": ["task", "model", "train", "io"],
             "properties": {part: {"type": "object", "maxProperties": 32} for part in ("task", "model", "train")}

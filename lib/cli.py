@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lib import backends, experiments
+from lib import backends, experiments, runs
 from lib.configs import from_dict
 from lib.errors import ConfigError
 from lib.mlflow_export import DEFAULT_EXPERIMENT
@@ -181,7 +181,7 @@ def _study(args: argparse.Namespace) -> int:
                        window=args.window, horizon=args.horizon, length=args.length, missing=args.missing)
     test = None if args.test_file is None else (_read(args.test_file), args.test_file.name)
     task = prepare(data, args.file.name, spec, test, source=source)
-    ds = experiments.dataset(task)
+    ds = runs.dataset(task)
     print(f"data {task.sha256[:12]}: {ds.description}")
 
     def progress(run) -> None:

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from lib.errors import ConfigError
-from lib.experiments import dataset
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, count_params
+from lib.runs import dataset
 from lib.runtime import environment, resolve_device, sync
 from lib.tasks.base import REGRESSION, SequenceDataset, Split
 from lib.train import TrainConfig, make_optimizer, seeded_model, train_step

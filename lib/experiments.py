@@ -2,98 +2,24 @@
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 
-from lib.configs import from_dict, to_dict
+from lib import backends
+from lib.configs import from_dict
 from lib.errors import ConfigError
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, validate
-from lib.runtime import Status, environment, resolve_device
-from lib.tasks import SequenceDataset, TaskConfig, make_dataset, task_dict, task_from_dict
-from lib.train import RunResult, TrainConfig, train
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, validate
+from lib.runs import RUN_ID, dataset, result_from_record, run_one
+from lib.runtime import Status
+from lib.tasks import SequenceDataset, TaskConfig, task_from_dict
+from lib.train import RunResult, TrainConfig
 
 EpochCallback = Callable[[str, int, dict], None]  # (model label, seed, epoch record)
-RUN_ID = re.compile(r"[0-9a-f]{12}")  # a run store id (lib.store)
-
-
-@lru_cache(maxsize=8)
-def dataset(task_cfg) -> SequenceDataset:
-    """Datasets are deterministic in their frozen config, so one build serves every run."""
-    return make_dataset(task_cfg)
-
-
-def run_config(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict:
-    """The full, JSON-friendly config of one run: what the store hashes and a bundle records."""
-    return {"task": task_dict(task_cfg), "model": to_dict(model_cfg), "train": to_dict(train_cfg),
-            "io": to_dict(ModelIO.from_dataset(dataset(task_cfg)))}
-
-
-def result_from_record(record: dict, state_dict: dict | None) -> RunResult:
-    """Rebuild a stored run; its model carries the stored weights, or is None without them."""
-    cfg = record["config"]
-    model_cfg, train_cfg = from_dict(ModelConfig, cfg["model"]), from_dict(TrainConfig, cfg["train"])
-    model = None
-    if state_dict is not None:
-        model = build_model(model_cfg, from_dict(ModelIO, cfg["io"]))
-        model.load_state_dict(state_dict)
-        model.eval()
-    return RunResult(model_cfg, train_cfg, record["status"], record["message"], record["history"],
-                     record["best_epoch"], record["metrics"] or {}, record["n_params"], record["env"], model,
-                     record["id"])
-
-
-def stored_result(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store) -> RunResult | None:
-    """The stored completed run of the identical config, seed and code fingerprint, with its weights; or None."""
-    env = environment(resolve_device(train_cfg.device))  # its "code" fingerprint is part of the reuse key
-    hit = store.find(run_config(task_cfg, model_cfg, train_cfg), train_cfg.seed, env["code"])
-    if hit is None:
-        return None
-    result = result_from_record(hit, store.load_weights(hit["id"]))
-    if result.model is None:
-        return None
-    result.message = f"reused stored run {hit['id']}: {result.message}"
-    result.run_id, result.reused = hit["id"], str(hit["created"])
-    return result
-
-
-def run_one(task_cfg, model_cfg: ModelConfig, train_cfg: TrainConfig, store=None, force: bool = False,
-            on_epoch=None, should_stop=None) -> RunResult:
-    """Train one model, or return the stored result of the identical config, seed and code fingerprint.
-
-    With a store, the run is recorded as it trains (so a crash leaves it "interrupted", never completed)
-    and its weights are kept. force=True retrains even when a stored result exists.
-    """
-    ds = dataset(task_cfg)
-    if store is None:
-        return train(ds, model_cfg, train_cfg, on_epoch=on_epoch, should_stop=should_stop)
-    if not force and (stored := stored_result(task_cfg, model_cfg, train_cfg, store)) is not None:
-        return stored
-    config = run_config(task_cfg, model_cfg, train_cfg)
-    env = environment(resolve_device(train_cfg.device))
-    run_id = store.start_run(config, train_cfg.seed, model_cfg.label, task_cfg.name, env)
-
-    def log(record: dict) -> None:
-        store.log_epoch(run_id, record)
-        if on_epoch is not None:
-            on_epoch(record)
-
-    try:
-        result = train(ds, model_cfg, train_cfg, on_epoch=log, should_stop=should_stop)
-    except BaseException as err:
-        store.finish_run(run_id, Status.FAILED, f"{type(err).__name__}: {err}", {})
-        raise
-    store.finish_run(run_id, result.status, result.message, result.test,
-                     state_dict=result.model.state_dict() if result.status == Status.COMPLETED else None,
-                     best_epoch=result.best_epoch, n_params=result.n_params)
-    result.run_id = run_id
-    return result
 
 
 RERUN_ENV = ("torch", "numpy", "python", "device", "threads", "mkldnn_enabled")  # what can change the numbers
@@ -381,8 +307,6 @@ def compare(
     means one per core) or "ray" / a lib.backends.RayBackend (one Ray task per run, with live on_epoch
     and cancel); None picks local or joblib by n_jobs.
     """
-    from lib import backends
-
     train_cfg.validate()
     kind = backends.resolve(backend, n_jobs)
     ds = validate_models(task_cfg, models, seeds)
@@ -396,7 +320,7 @@ def compare(
                            (lambda rec, _m=m, _s=tc.seed: on_epoch(_m.label, _s, rec)) if on_epoch else None,
                            should_stop) for m, tc in specs)
     else:
-        results = _parallel(task_cfg, specs, store, force, -1 if n_jobs == 1 else n_jobs)
+        results = backends.run_on_joblib(task_cfg, specs, store, force, -1 if n_jobs == 1 else n_jobs)
     for run in results:
         runs.append(run)
         if on_run is not None:
@@ -404,33 +328,6 @@ def compare(
         if run.status == Status.CANCELLED or (should_stop is not None and should_stop()):
             return Comparison(task_cfg, runs, ds, cancelled=len(runs) < len(specs) or run.status == Status.CANCELLED)
     return Comparison(task_cfg, runs, ds)
-
-
-def worker_plan(n_jobs: int, n_tasks: int) -> tuple[int, int]:
-    """(workers, torch threads per worker) so that workers x threads <= cores."""
-    cores = os.cpu_count() or 1
-    workers = cores if n_jobs < 0 else min(n_jobs, cores)
-    workers = max(1, min(workers, n_tasks))
-    return workers, max(1, cores // workers)
-
-
-def _worker(task_cfg, model_cfg, train_cfg, threads, store_path, force) -> RunResult:
-    torch.set_num_threads(threads)
-    if store_path is None:
-        return run_one(task_cfg, model_cfg, train_cfg, force=force)
-    from lib.store import RunStore
-
-    with RunStore(store_path) as store:
-        return run_one(task_cfg, model_cfg, train_cfg, store, force)
-
-
-def _parallel(task_cfg, specs, store, force, n_jobs):
-    from joblib import Parallel, delayed
-
-    workers, threads = worker_plan(n_jobs, len(specs))
-    path = None if store is None else str(store.path)
-    return Parallel(n_jobs=workers, return_as="generator", batch_size=1)(
-        delayed(_worker)(task_cfg, m, tc, threads, path, force) for m, tc in specs)
 
 
 def default_window_range(seq_len: int, cue_lag: int | None) -> tuple[int, int, int]:

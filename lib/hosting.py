@@ -2,7 +2,8 @@
 
 Hosted mode (a shared server, e.g. Streamlit Community Cloud) is on when the environment variable
 LOOKBACK_HOSTED is 1; it caps every job's size, bounds the queue and the time each job may train, and gives
-each visitor a storage quota. Locally the caps are the settings widgets' own bounds and nothing else changes.
+each visitor a storage quota. Locally nothing is capped beyond each setting's own range. Which setting a cap
+applies to is declared with the setting (`Knob.cap`, lib.configs).
 In both modes `plan` decides how many jobs train at once and with how many torch threads each, so that
 jobs x threads never exceed the machine's cores.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lib.configs import knobs
 from lib.errors import ConfigError
 
 HOSTED_ENV = "LOOKBACK_HOSTED"
@@ -28,12 +30,12 @@ def hosted() -> bool:
 class Limits:
     """What one job may ask for, and how the server shares its cores. None means no limit."""
 
-    epochs: int  # max epochs per run
-    samples: int  # training samples per task: n_train (sentences, clips), or a series' length
-    hidden: int  # hidden units per layer
-    layers: int  # stacked layers
-    seeds: int  # seeds per job
-    distance: int  # dependency distance (words, frames) and input window of a series
+    epochs: int | None  # max epochs per run
+    samples: int | None  # training samples per task: n_train (sentences, clips), or a series' length
+    hidden: int | None  # hidden units per layer
+    layers: int | None  # stacked layers
+    seeds: int | None  # seeds per job
+    distance: int | None  # dependency distance (words, frames) and input window of a series
     runs: int | None  # runs per job: models x seeds x sweep points
     jobs: int  # jobs training at once on this server (before `plan` fits them to the cores)
     job_seconds: float | None  # wall-clock limit per job; the job is then cancelled, finished runs kept
@@ -55,8 +57,8 @@ class Limits:
         return text + "."
 
 
-# The settings widgets' own bounds: local use has no other cap.
-LOCAL = Limits(epochs=200, samples=20_000, hidden=512, layers=3, seeds=5, distance=400, runs=None, jobs=1,
+# Local use: no caps beyond each setting's own range.
+LOCAL = Limits(epochs=None, samples=None, hidden=None, layers=None, seeds=None, distance=None, runs=None, jobs=1,
                job_seconds=None, queue=None, idle_seconds=None, upload_mb=20, unpacked_mb=1024, stored_runs=None)
 # Sized for 2 cores and five visitors pressing "Run the default comparison" at once (benchmarks/load.py):
 # the default comparison fits every cap, and two jobs with one thread each drain the queue in about a minute.
@@ -135,34 +137,20 @@ def check_job(lim: Limits, task, models, train, seeds, runs: int) -> None:
         if cap is not None and value is not None and value > cap:
             problems.append(f"{what} is {value:,}, above this server's limit of {cap:,}; {change}")
 
-    over("epochs", train.epochs, lim.epochs, "lower Max epochs")
+    def capped(cfg, whose: str = "", also: dict | None = None) -> None:
+        for name, k in knobs(cfg).items():
+            if k.cap is not None:
+                value = getattr(cfg, name)
+                over(f"{whose}{k.words}", value, getattr(lim, k.cap), f"lower {k.label}{(also or {}).get(name, '')}")
+
+    capped(train)
     over("the number of seeds", len(seeds), lim.seeds, "use fewer seeds")
     over("the number of runs", runs, lim.runs, "train fewer models, seeds, windows or distances")
-    over("training samples", task_samples(task), lim.samples, "use fewer training samples")
-    over("the distance", task_distance(task), lim.distance, "shorten it")
-    for m in models:
-        over(f"{m.label}'s hidden units", m.hidden, lim.hidden, "lower Hidden units or the parameter budget")
-        over(f"{m.label}'s layers", m.layers, lim.layers, "use fewer layers")
+    capped(task)
+    for m in models:  # a parameter budget sets the hidden units too
+        capped(m, f"{m.label}'s ", {"hidden": " or the parameter budget"})
     if problems:
         raise ConfigError("; ".join(dict.fromkeys(problems)) + ".")
-
-
-def task_samples(task) -> int | None:
-    """A task's training size: its n_train, or for a series task its length."""
-    names = {f.name for f in fields(task)}
-    for name in ("n_train", "length"):
-        if name in names:
-            return int(getattr(task, name))
-    return None
-
-
-def task_distance(task) -> int | None:
-    """How far back a task reaches: its dependency-distance field, or a series task's input window."""
-    name = getattr(task, "distance_field", None)
-    if name is not None:
-        return int(getattr(task, name))
-    seq_len = getattr(task, "seq_len", None)
-    return int(seq_len) if isinstance(seq_len, int) else None
 
 
 def estimated_start(running_left: list[float], slots: int, ahead: list[float | tuple[float, bool]],
@@ -201,4 +189,4 @@ def shown(message: str, store_path: str | os.PathLike | None = None) -> str:
 
 
 __all__ = ["HOSTED", "HOSTED_ENV", "JOBS_ENV", "LOCAL", "Limits", "Plan", "available_cores", "check_job", "duration",
-           "estimated_start", "hosted", "limits", "plan", "shown", "task_distance", "task_samples"]
+           "estimated_start", "hosted", "limits", "plan", "shown"]

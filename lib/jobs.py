@@ -373,7 +373,8 @@ def _warm() -> None:
 
 def _work(job_id: str, slot: int, fn: Callable, store_path: str | None, owner: str | None,
           quota: int | None) -> None:
-    from lib.experiments import Comparison, dataset
+    from lib.experiments import Comparison
+    from lib.runs import dataset
     from lib.store import RunStore
 
     def send(kind: str, payload=None) -> None:

@@ -168,7 +168,7 @@ def dataset_fingerprint(ds) -> str:
 
 def _dataset_fingerprint(task: Mapping) -> str:
     """The fingerprint of the dataset that this task config builds (datasets are deterministic in it)."""
-    from lib.experiments import dataset
+    from lib.runs import dataset
     from lib.tasks import task_from_dict
 
     try:

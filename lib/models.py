@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from lib.configs import Checked
+from lib.configs import Checked, check_knobs, knob
 from lib.errors import ConfigError
 
 INITS = ("auto", "pytorch", "orthogonal", "forget1", "chrono")
@@ -19,12 +19,14 @@ INITS = ("auto", "pytorch", "orthogonal", "forget1", "chrono")
 @dataclass(frozen=True)
 class ModelConfig(Checked):
     kind: str = "lstm"  # one of MODEL_KINDS
-    hidden: int = 64  # hidden units per layer
-    layers: int = 1  # stacked hidden / recurrent layers
-    dropout: float = 0.0  # between layers and before the output head
-    window: int = 5  # windowed kinds (the FFNN) only: how many of the last steps it sees
-    embed_dim: int = 16  # token tasks: embedding size per word
-    init: str = "auto"  # "auto" = best practice for the kind (see MODEL_KINDS), or one of INITS
+    hidden: int = knob(64, "Hidden units", low=1, high=4096, cap="hidden", form=(4, 512), step=4)  # per layer
+    layers: int = knob(1, "Layers", low=1, high=4, cap="layers", form=(1, 3))  # stacked hidden / recurrent layers
+    dropout: float = knob(0.0, "Dropout", low=0.0, high=1.0, excludes="high", form=(0.0, 0.5), step=0.05)
+    window: int = knob(5, "FFNN window", unit="steps", form=(1, 400))  # windowed kinds: the last steps seen
+    embed_dim: int = knob(16, "Embedding size", low=1, high=1024)  # token tasks: embedding size per word
+    init: str = knob("auto", "Recurrent initialisation", choices=INITS, header="initialisation",  # "auto" = best
+                     titles=("best practice", "PyTorch default", "orthogonal recurrent", "forget-gate bias 1",
+                             "chrono + orthogonal"))  # practice for the kind (see MODEL_KINDS)
 
     @property
     def label(self) -> str:
@@ -172,14 +174,7 @@ def validate(cfg: ModelConfig, io: ModelIO) -> None:
     """Raise ConfigError with what to change when cfg cannot run on io."""
     if cfg.kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model {cfg.kind!r}; choose one of: {', '.join(MODEL_KINDS)}.")
-    if not 1 <= cfg.hidden <= 4096:
-        raise ConfigError(f"hidden size must be between 1 and 4096, got {cfg.hidden}.")
-    if not 1 <= cfg.layers <= 4:
-        raise ConfigError(f"layers must be between 1 and 4, got {cfg.layers}.")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ConfigError(f"dropout must be in [0, 1), got {cfg.dropout}.")
-    if io.tokens and not 1 <= cfg.embed_dim <= 1024:
-        raise ConfigError(f"embedding size must be between 1 and 1024, got {cfg.embed_dim}.")
+    check_knobs(cfg)
     kind = MODEL_KINDS[cfg.kind]
     if cfg.init != "auto" and cfg.init not in kind.inits:
         raise ConfigError(

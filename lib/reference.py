@@ -20,11 +20,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lib import experiments
+from lib import backends, experiments
 from lib.configs import from_dict, to_dict
 from lib.models import ModelConfig, ModelIO, build_model
-from lib.results import Settings
+from lib.runs import dataset
 from lib.runtime import environment, resolve_device
+from lib.settings import Settings
 from lib.tasks import task_dict
 from lib.tasks.sine import SineConfig
 from lib.tasks.text import TextRecallConfig
@@ -66,7 +67,7 @@ def settings(name: str) -> Settings:
     if how == "compare":
         return Settings(task, STORY_MODELS, train, SEEDS)
     if how == "window":
-        ds = experiments.dataset(task)
+        ds = dataset(task)
         lo, hi, count = experiments.default_window_range(ds.seq_len, task.cue_lag)
         windows = experiments.window_grid(lo, hi, count, ds.seq_len, task.cue_lag)
         ffnn = [replace(ModelConfig(kind="ffnn"), window=w) for w in windows]
@@ -111,7 +112,7 @@ def save_models(name: str, comp: experiments.Comparison, out: Path = REFERENCE_D
 
 def regenerate(out: Path = REFERENCE_DIR, n_jobs: int = -1, names=tuple(EXPERIMENTS)) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    workers, threads = experiments.worker_plan(n_jobs, 100)
+    workers, threads = backends.worker_plan(n_jobs, 100)
     env = environment(resolve_device("cpu")) | {"threads": threads if workers > 1 else torch.get_num_threads(),
                                                  "workers": workers}
     meta = {"command": COMMAND, "seeds": list(SEEDS), "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -173,7 +174,7 @@ def comparison(name: str = "compare_text", folder: Path = REFERENCE_DIR) -> expe
     if not index_path.exists() or ref is None:
         return None
     task = EXPERIMENTS[name][0]
-    ds = experiments.dataset(task)
+    ds = dataset(task)
     summary, history = ref["frames"]["summary"], ref["frames"].get("history")
     runs = []
     for item in json.loads(index_path.read_text()):

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lib import charts
+from lib.stats import fmt_metric
 from lib.study import StudyResult
 
 CSS = """
@@ -33,18 +34,12 @@ HEADLINES = {"needed": "Memory helps on this data.", "inconclusive": "Whether me
              "not needed": "Memory beyond the last {window} step(s) does not pay on this data."}
 
 
-def _metric_text(metric: str, v: float) -> str:
-    if pd.isna(v):
-        return ""
-    return f"{v:.1%}" if metric == "accuracy" else f"{v:.4g}"
-
-
 def model_frame(result: StudyResult) -> pd.DataFrame:
     """The per-model table as shown: metric as mean ± 95% CI, costs rounded, issue or "converged"."""
     metric, t = result.dataset.metric, result.table
     return pd.DataFrame({
         "model": t["label"],
-        f"test {metric} (mean ± 95% CI)": [f"{_metric_text(metric, m)} ± {_metric_text(metric, h)}"
+        f"test {metric} (mean ± 95% CI)": [f"{fmt_metric(metric, m)} ± {fmt_metric(metric, h)}"
                                            for m, h in zip(t["metric_mean"], t["metric_ci95"], strict=True)],
         "seeds": t["seeds"],
         "parameters": [f"{n:,}" for n in t["n_params"]],
@@ -110,7 +105,7 @@ def study_html(result: StudyResult, source: str | None = None) -> str:
             "sequences (train / val / test)": f"{len(ds.train)} / {len(ds.val)} / {len(ds.test)}",
             "steps per sequence": ds.seq_len, "features per step": ds.n_features}
     if ds.chance is not None:
-        data["chance (majority class)"] = f"{ds.chance:.1%}"
+        data["chance (majority class)"] = fmt_metric("accuracy", ds.chance)
     for name, value in ds.baselines.items():
         data[f"baseline {name}"] = f"{value:.4g}"
     if hasattr(result.task, "sha256"):

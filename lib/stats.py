@@ -50,8 +50,12 @@ def compare_groups(a_name: str, a, b_name: str, b, higher_is_better: bool = True
     return Difference(better, worse, float(abs(ma - mb)), p, bool(np.isfinite(p) and p < alpha))
 
 
-def _fmt(metric: str, v: float) -> str:
-    return f"{v:.0%}" if metric == "accuracy" else f"{v:.4g}"
+def fmt_metric(metric: str, value: float) -> str:
+    """A test metric as the app's sentences and tables say it: accuracy as a percentage to one decimal
+    ("96.7%"), any other metric to four significant digits ("0.1234"); "" when there is none (NaN)."""
+    if pd.isna(value):
+        return ""
+    return f"{value:.1%}" if metric == "accuracy" else f"{value:.4g}"
 
 
 def _names(labels) -> str:
@@ -75,18 +79,19 @@ def verdict(summary: pd.DataFrame, metric: str, higher_is_better: bool, chance: 
     per = ok.groupby("label", sort=False)["metric"].apply(list)
     means = per.apply(np.mean).sort_values(ascending=not higher_is_better, kind="stable")
     top = [lab for lab, m in means.items() if np.isclose(m, means.iloc[0], rtol=1e-9, atol=1e-12)]
-    best_text = _fmt(metric, means.iloc[0])
+    best_text = fmt_metric(metric, means.iloc[0])
     text = (f"{top[0]} is best with test {metric} {best_text}" if len(top) == 1
             else f"{_names(top)} tie at test {metric} {best_text}")
     if chance is not None:
-        near = [f"{lab} ({_fmt(metric, m)})" for lab, m in means.items() if m <= chance + 0.10]
+        near = [f"{lab} ({fmt_metric(metric, m)})" for lab, m in means.items() if m <= chance + 0.10]
         if near:
-            text += f"; {_names(near)} {'stays' if len(near) == 1 else 'stay'} near chance level ({chance:.0%})"
+            level = fmt_metric("accuracy", chance)
+            text += f"; {_names(near)} {'stays' if len(near) == 1 else 'stay'} near chance level ({level})"
     text += "."
     rest = [lab for lab in means.index if lab not in top]
     if rest:
         best, runner = top[0], rest[0]
-        lead = f" {'Its' if len(top) == 1 else 'Their'} lead over {runner} ({_fmt(metric, means[runner])})"
+        lead = f" {'Its' if len(top) == 1 else 'Their'} lead over {runner} ({fmt_metric(metric, means[runner])})"
         d = compare_groups(best, per[best], runner, per[runner], higher_is_better)
         n = min(len(per[best]), len(per[runner]))
         if n < 2:
@@ -201,18 +206,18 @@ def distance_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, c
             clauses.append(f"{label} is at chance at every {distance_name} tried")
         elif all(holds):
             worst = min(vals) if higher_is_better else max(vals)
-            bound = "" if _fmt(metric, worst) == _fmt(metric, best) else (
+            bound = "" if fmt_metric(metric, worst) == fmt_metric(metric, best) else (
                 " or above" if higher_is_better else " or below")
-            clauses.append(f"{label} stays at {_fmt(metric, worst)}{bound} up to {at(ds_[-1])}")
+            clauses.append(f"{label} stays at {fmt_metric(metric, worst)}{bound} up to {at(ds_[-1])}")
         elif holds[0]:
-            kept = f"holds {_fmt(metric, vals[0])} up to {at(ds_[last_hold])}" if last_hold else (
-                f"scores {_fmt(metric, vals[0])} at {at(ds_[0])}")
+            kept = f"holds {fmt_metric(metric, vals[0])} up to {at(ds_[last_hold])}" if last_hold else (
+                f"scores {fmt_metric(metric, vals[0])} at {at(ds_[0])}")
             then = (f"but is at chance from {at(ds_[first_chance])}" if first_chance is not None
-                    else f"then falls to {_fmt(metric, vals[-1])} at {at(ds_[-1])}")
+                    else f"then falls to {fmt_metric(metric, vals[-1])} at {at(ds_[-1])}")
             clauses.append(f"{label} {kept} {then}")
         else:
-            clauses.append(f"{label} goes from {_fmt(metric, vals[0])} at {at(ds_[0])} to "
-                           f"{_fmt(metric, vals[-1])} at {at(ds_[-1])}")
+            clauses.append(f"{label} goes from {fmt_metric(metric, vals[0])} at {at(ds_[0])} to "
+                           f"{fmt_metric(metric, vals[-1])} at {at(ds_[-1])}")
     return "; ".join(clauses) + "."
 
 
@@ -228,7 +233,8 @@ def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue
     by_w = ff.groupby("window").agg(metric=("metric", "mean"), n_params=("n_params", "first")).sort_index()
     best_w = int(by_w["metric"].idxmax() if higher_is_better else by_w["metric"].idxmin())
     if refs.empty:
-        text = f"The FFNN does best with a window of {best_w} ({metric} {_fmt(metric, by_w.loc[best_w, 'metric'])})."
+        text = (f"The FFNN does best with a window of {best_w} "
+                f"({metric} {fmt_metric(metric, by_w.loc[best_w, 'metric'])}).")
     else:
         ref = refs.groupby("label", sort=False).agg(metric=("metric", "mean"), n_params=("n_params", "first"))
         ref_label = ref["metric"].idxmax() if higher_is_better else ref["metric"].idxmin()
@@ -238,11 +244,12 @@ def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue
             w = int(ok.idxmax())  # smallest window that matches
             n = by_w.loc[w, "n_params"]
             text = (f"The FFNN needs a window of {w} to match the {ref_label} ({metric} "
-                    f"{_fmt(metric, by_w.loc[w, 'metric'])} vs {_fmt(metric, target)}), with {n:,} parameters: "
+                    f"{fmt_metric(metric, by_w.loc[w, 'metric'])} vs {fmt_metric(metric, target)}), "
+                    f"with {n:,} parameters: "
                     f"{n / ref_params:.1f}× the {ref_label}'s {ref_params:,}.")
         else:
-            text = (f"No FFNN window tried matches the {ref_label} ({metric} {_fmt(metric, target)}); the best, "
-                    f"window {best_w}, reaches {_fmt(metric, by_w.loc[best_w, 'metric'])}.")
+            text = (f"No FFNN window tried matches the {ref_label} ({metric} {fmt_metric(metric, target)}); the best, "
+                    f"window {best_w}, reaches {fmt_metric(metric, by_w.loc[best_w, 'metric'])}.")
     if cue_lag is not None:
         text += f" The decisive input lies {cue_lag} steps back."
     return text

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lib import costs, experiments
+from lib import costs, experiments, runs
 from lib.errors import ConfigError
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO
 from lib.runtime import Status, environment, resolve_device
-from lib.stats import compare_groups, mean_ci
+from lib.stats import compare_groups, fmt_metric, mean_ci
 from lib.tasks import CLASSIFICATION, SequenceDataset
 from lib.train import RunResult, TrainConfig
 
@@ -79,7 +79,7 @@ def plan_budget(n_train: int, min_updates: int = MIN_UPDATES, max_batch: int = M
     return Budget(epochs * steps, batch, steps, epochs, max(1, math.ceil(patience_fraction * epochs)))
 
 
-def window_grid(seq_len: int) -> tuple[int, ...]:
+def geometric_windows(seq_len: int) -> tuple[int, ...]:
     """1, 2, 4, ... below seq_len, then seq_len itself."""
     grid = [2 ** k for k in range(max(seq_len, 1).bit_length()) if 2 ** k < seq_len]
     return (*grid, seq_len)
@@ -95,8 +95,8 @@ def study_plan(task_cfg, windows: Sequence[int] | None = None, kinds: Sequence[s
             raise ConfigError(f"{kind!r} is not a recurrent model; choose from: {', '.join(recurrent)}.")
     if not kinds:
         raise ConfigError("choose at least one recurrent model to compare the FFNN windows with.")
-    ds = experiments.dataset(task_cfg)
-    windows = window_grid(ds.seq_len) if windows is None else tuple(sorted(set(windows)))
+    ds = runs.dataset(task_cfg)
+    windows = geometric_windows(ds.seq_len) if windows is None else tuple(sorted(set(windows)))
     if not windows:
         raise ConfigError("choose at least one FFNN window.")
     budget = plan_budget(len(ds.train), min_updates)
@@ -162,13 +162,9 @@ class Verdict:
         return " ".join(self.sentences)
 
 
-def _fmt(metric: str, v: float) -> str:
-    return f"{v:.1%}" if metric == "accuracy" else f"{v:.3g}"
-
-
 def _spread(metric: str, values) -> str:
     mean, half = mean_ci(values)
-    return f"{_fmt(metric, mean)} ± {_fmt(metric, half)}" if len(values) > 1 else _fmt(metric, mean)
+    return f"{fmt_metric(metric, mean)} ± {fmt_metric(metric, half)}" if len(values) > 1 else fmt_metric(metric, mean)
 
 
 def _noise(a, b, metric: str, higher_is_better: bool) -> tuple[bool, str]:
@@ -180,6 +176,143 @@ def _noise(a, b, metric: str, higher_is_better: bool) -> tuple[bool, str]:
         return bool(gap > tol), "one seed, so seed noise is not measured"
     d = compare_groups("a", a, "b", b, higher_is_better, ALPHA)
     return d.significant and d.worse == "a", f"p = {d.p_value:.2g}, {n} seeds"
+
+
+@dataclass(frozen=True, eq=False)
+class Standings:
+    """A study's finished runs per model, best mean first: what every sentence of the verdict reads.
+
+    scores: per-seed test metrics of each model with a completed run, best mean first. issue: why a model did
+    not converge, or None. windows: each FFNN model's window. costs: one row per model (label index) with
+    n_params, epoch_seconds and latency_ms.
+    """
+
+    metric: str
+    higher_is_better: bool
+    scores: dict[str, list[float]]
+    issue: dict[str, str | None]
+    windows: dict[str, int]
+    costs: pd.DataFrame
+
+    @classmethod
+    def of(cls, summary: pd.DataFrame, table: pd.DataFrame, metric: str, higher_is_better: bool) -> Standings:
+        """From judge's summary (one row per run) and table (one row per model)."""
+        done = summary[summary["status"] == Status.COMPLETED]
+        per = done.groupby("label", sort=False)["metric"].apply(list).to_dict()
+        info = table.set_index("label")
+        labels = [lab for lab in info.index if lab in per]
+        order = sorted(labels, key=lambda lab: -np.mean(per[lab]) if higher_is_better else np.mean(per[lab]))
+        issue = {lab: info.at[lab, "issue"] if isinstance(info.at[lab, "issue"], str) else None for lab in order}
+        windows = {lab: int(info.at[lab, "window"]) for lab in labels if pd.notna(info.at[lab, "window"])}
+        return cls(metric, higher_is_better, {lab: per[lab] for lab in order}, issue, windows, info)
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.scores)
+
+    @property
+    def ffnn(self) -> list[str]:
+        """The FFNN models, smallest window first."""
+        return sorted(self.windows, key=self.windows.__getitem__)
+
+    @property
+    def recurrent(self) -> list[str]:
+        """The recurrent models (no window), best mean first."""
+        return [lab for lab in self.order if lab not in self.windows]
+
+    def mean(self, label: str) -> float:
+        return float(np.mean(self.scores[label]))
+
+    def worse(self, a: str, b: str) -> bool:
+        """Whether model a is worse than model b beyond seed noise."""
+        return _noise(self.scores[a], self.scores[b], self.metric, self.higher_is_better)[0]
+
+    def evidence(self, a: str, b: str) -> str:
+        """The evidence for `worse(a, b)` in words: "p = 0.01, 3 seeds" or "one seed, ..."."""
+        return _noise(self.scores[a], self.scores[b], self.metric, self.higher_is_better)[1]
+
+    def said(self, label: str, evidence: str = "") -> str:
+        """A model with its metric and any evidence: "GRU (accuracy 98.0% ± 2.5%; p = 0.01, 3 seeds)"."""
+        extra = f"; {evidence}" if evidence else ""
+        return f"{label} ({self.metric} {_spread(self.metric, self.scores[label])}{extra})"
+
+
+def best_model(s: Standings) -> tuple[str, list[str]]:
+    """The model with the best mean, and the others within seed noise of it (best first)."""
+    best = s.order[0]
+    return best, [lab for lab in s.order[1:] if not s.worse(lab, best)]
+
+
+def best_sentence(s: Standings, best: str, close: list[str]) -> str:
+    """Which model is best beyond seed noise; a model that did not converge is never called the worse one."""
+    rivals = [lab for lab in s.order[1:] if s.issue[lab] is None]
+    if len(s.order) == 1:
+        return f"Only {s.said(best)} finished."
+    if not close and rivals:
+        return (f"{s.said(best)} is best, beyond seed noise of the runner-up, "
+                f"{s.said(rivals[0], s.evidence(rivals[0], best))}.")
+    if not close:
+        return f"{s.said(best)} has the best mean; no other model converged."
+    shown = ", ".join(close[:4]) + (f" and {len(close) - 4} more" if len(close) > 4 else "")
+    if all(s.mean(lab) == s.mean(best) for lab in close):
+        return f"{best} and {shown} tie at {s.metric} {fmt_metric(s.metric, s.mean(best))}."
+    return (f"{s.said(best)} has the best mean, but {shown} {'is' if len(close) == 1 else 'are'} within seed noise "
+            f"of it, so no single model is best beyond noise.")
+
+
+def baseline_sentence(s: Standings, baselines: dict[str, float] | None) -> str:
+    """For an MSE task, the best naive forecast ("*_mse" baselines) and how many models beat it; else ""."""
+    naive = [(v, k.removesuffix("_mse")) for k, v in (baselines or {}).items() if k.endswith("_mse")]
+    if s.metric != "mse" or not naive:
+        return ""
+    value, name = min(naive)
+    beat = sum(s.mean(lab) < value for lab in s.order)
+    return (f"For comparison, {NAIVE.get(name, name.replace('_', ' '))} gives test mse {fmt_metric('mse', value)}; "
+            f"{beat} of {len(s.order)} models beat it.")
+
+
+def at_chance(s: Standings, best: str, chance: float | None) -> bool:
+    """Whether even the best model is within ONE_SEED_TOLERANCE of chance accuracy."""
+    return chance is not None and s.higher_is_better and s.mean(best) <= chance + ONE_SEED_TOLERANCE["accuracy"]
+
+
+def smallest_matching_window(s: Standings, best_recurrent: str) -> str | None:
+    """The FFNN model with the smallest window that is within seed noise of both the best recurrent model and
+    the best FFNN model; None when no window is."""
+    if not s.ffnn:
+        return None
+    top = min(s.ffnn, key=s.order.index)
+    return next((lab for lab in s.ffnn if not s.worse(lab, best_recurrent) and not s.worse(lab, top)), None)
+
+
+def memory_sentences(s: Standings, updates: int) -> tuple[str, int | None, str | None, list[str]]:
+    """Whether memory pays: (memory, the matching window, the best converged recurrent model, sentences), from
+    the smallest FFNN window that matches the best converged recurrent model."""
+    converged = [lab for lab in s.recurrent if s.issue[lab] is None]
+    top_ffnn = min(s.ffnn, key=s.order.index) if s.ffnn else None
+    if not converged:
+        text = (f"No recurrent model converged within {updates:,} updates, so whether memory helps on this data is "
+                f"inconclusive")
+        return "inconclusive", None, None, [text + (f"; the best FFNN window is {s.said(top_ffnn)}." if top_ffnn
+                                                    else ".")]
+    rec = converged[0]
+    if top_ffnn is None:
+        return "inconclusive", None, rec, []
+    match = smallest_matching_window(s, rec)
+    if match is None:
+        widest = s.windows[s.ffnn[-1]]
+        return "needed", None, rec, [
+            f"Memory helps on this data: {s.said(rec)} beats the best FFNN window up to {widest} steps, "
+            f"{s.said(top_ffnn, s.evidence(top_ffnn, rec))}, beyond seed noise.",
+            _costs(rec, s.costs.loc[rec], top_ffnn, s.costs.loc[top_ffnn])]
+    window = s.windows[match]
+    ahead = not s.worse(rec, match)
+    evidence = s.evidence(match, rec) if ahead else s.evidence(rec, match)
+    return "not needed", window, rec, [
+        f"Memory beyond the last {window} step{'s' * (window != 1)} does not pay on this data: {s.said(match)} "
+        f"{'matches' if ahead else 'beats'} the best recurrent model, {s.said(rec, evidence)}, "
+        f"{'within' if ahead else 'beyond'} seed noise.",
+        _costs(match, s.costs.loc[match], rec, s.costs.loc[rec])]
 
 
 _COSTS = (("n_params", "parameters", "{:,.0f}", ""), ("epoch_seconds", "training time", "{:.3g}", " s per epoch"),
@@ -215,97 +348,36 @@ def judge(summary: pd.DataFrame, table: pd.DataFrame, metric: str, higher_is_bet
     or whose gap is not beyond seed noise (Welch's t-test at ALPHA); with one seed, within
     ONE_SEED_TOLERANCE. baselines: naive test metrics by name (the dataset's), the best *_mse one quoted.
     """
-    done = summary[summary["status"] == Status.COMPLETED]
-    if done.empty:
+    if not (summary["status"] == Status.COMPLETED).any():
         return Verdict("inconclusive", None, None, None, ("No run finished, so there is nothing to judge yet.",))
-    per = done.groupby("label", sort=False)["metric"].apply(list).to_dict()
-    info = table.set_index("label")
-    labels = [lab for lab in info.index if lab in per]
-    mean = {lab: float(np.mean(per[lab])) for lab in labels}
-    order = sorted(labels, key=lambda lab: -mean[lab] if higher_is_better else mean[lab])
-    issue = {lab: info.at[lab, "issue"] if isinstance(info.at[lab, "issue"], str) else None for lab in labels}
-    ffnn = sorted((lab for lab in labels if pd.notna(info.at[lab, "window"])), key=lambda lab: info.at[lab, "window"])
-    recurrent = [lab for lab in order if pd.isna(info.at[lab, "window"])]
-
-    def said(lab: str, evidence: str = "") -> str:
-        return f"{lab} ({metric} {_spread(metric, per[lab])}{'; ' + evidence if evidence else ''})"
-
-    sentences: list[str] = []
-
-    # which model is best beyond seed noise; a model that did not converge is never called the worse one
-    best = order[0]
-    close = [lab for lab in order[1:] if not _noise(per[lab], per[best], metric, higher_is_better)[0]]
-    rivals = [lab for lab in order[1:] if issue[lab] is None]
-    if len(order) == 1:
-        sentences.append(f"Only {said(best)} finished.")
-    elif not close and rivals:
-        evidence = _noise(per[rivals[0]], per[best], metric, higher_is_better)[1]
-        sentences.append(f"{said(best)} is best, beyond seed noise of the runner-up, {said(rivals[0], evidence)}.")
-    elif not close:
-        sentences.append(f"{said(best)} has the best mean; no other model converged.")
-    else:
-        shown = ", ".join(close[:4]) + (f" and {len(close) - 4} more" if len(close) > 4 else "")
-        if all(mean[lab] == mean[best] for lab in close):
-            sentences.append(f"{best} and {shown} tie at {metric} {_fmt(metric, mean[best])}.")
-        else:
-            sentences.append(f"{said(best)} has the best mean, but {shown} {'is' if len(close) == 1 else 'are'} "
-                             f"within seed noise of it, so no single model is best beyond noise.")
-    naive = [(v, k.removesuffix("_mse")) for k, v in (baselines or {}).items() if k.endswith("_mse")]
-    if metric == "mse" and naive:
-        value, name = min(naive)
-        beat = sum(mean[lab] < value for lab in order)
-        sentences.append(f"For comparison, {NAIVE.get(name, name.replace('_', ' '))} gives test mse {value:.3g}; "
-                         f"{beat} of {len(order)} models beat it.")
-    if chance is not None and higher_is_better and mean[best] <= chance + ONE_SEED_TOLERANCE["accuracy"]:
-        sentences.append(f"No model did better than chance ({chance:.1%}) within {updates:,} updates, so the data "
-                         f"show no signal these models can learn at this size; whether memory helps is "
-                         f"inconclusive.")
-        return Verdict("inconclusive", None, None, None, tuple(sentences + _flags(issue, order, updates)))
-
-    # does memory pay: the smallest FFNN window that matches the best converged recurrent model
-    converged = [lab for lab in recurrent if issue[lab] is None]
-    memory, window, best_rec = "inconclusive", None, converged[0] if converged else None
-    if best_rec is None:
-        top_ffnn = min(ffnn, key=order.index) if ffnn else None
-        text = (f"No recurrent model converged within {updates:,} updates, so whether memory helps on this data is "
-                f"inconclusive")
-        sentences.append(text + (f"; the best FFNN window is {said(top_ffnn)}." if top_ffnn else "."))
-    elif ffnn:
-        top_ffnn = min(ffnn, key=order.index)
-        match = next((lab for lab in ffnn if not _noise(per[lab], per[best_rec], metric, higher_is_better)[0]
-                      and not _noise(per[lab], per[top_ffnn], metric, higher_is_better)[0]), None)
-        if match is not None:
-            memory, window = "not needed", int(info.at[match, "window"])
-            ahead = not _noise(per[best_rec], per[match], metric, higher_is_better)[0]
-            relation = "matches" if ahead else "beats"
-            evidence = _noise(per[match], per[best_rec], metric, higher_is_better)[1] if ahead else \
-                _noise(per[best_rec], per[match], metric, higher_is_better)[1]
-            sentences.append(f"Memory beyond the last {window} step{'s' * (window != 1)} does not pay on this data: "
-                             f"{said(match)} {relation} the best recurrent model, {said(best_rec, evidence)}, "
-                             f"{'within' if ahead else 'beyond'} seed noise.")
-            sentences.append(_costs(match, info.loc[match], best_rec, info.loc[best_rec]))
-        else:
-            memory = "needed"
-            widest = int(info.at[ffnn[-1], "window"])
-            evidence = _noise(per[top_ffnn], per[best_rec], metric, higher_is_better)[1]
-            sentences.append(f"Memory helps on this data: {said(best_rec)} beats the best FFNN window up to "
-                             f"{widest} steps, {said(top_ffnn, evidence)}, beyond seed noise.")
-            sentences.append(_costs(best_rec, info.loc[best_rec], top_ffnn, info.loc[top_ffnn]))
-    sentences = [s for s in sentences if s] + _flags(issue, order, updates)
+    s = Standings.of(summary, table, metric, higher_is_better)
+    best, close = best_model(s)
+    sentences = [best_sentence(s, best, close), baseline_sentence(s, baselines)]
+    if at_chance(s, best, chance):
+        sentences.append(f"No model did better than chance ({fmt_metric('accuracy', chance)}) within {updates:,} "
+                         f"updates, so the data show no signal these models can learn at this size; whether memory "
+                         f"helps is inconclusive.")
+        return Verdict("inconclusive", None, None, None, tuple(_said(sentences) + _flags(s, updates)))
+    memory, window, best_rec, more = memory_sentences(s, updates)
+    sentences = _said(sentences + more) + _flags(s, updates)
     return Verdict(memory, None if close else best, best_rec, window, tuple(sentences))
 
 
-def _flags(issue: dict, order: list[str], updates: int) -> list[str]:
+def _said(sentences: list[str]) -> list[str]:
+    return [text for text in sentences if text]
+
+
+def _flags(s: Standings, updates: int) -> list[str]:
     """One sentence per reason a model did not converge, naming every model it applies to."""
     groups: dict[str, list[str]] = {}
-    for lab in order:
-        if issue[lab]:
-            groups.setdefault(re.sub(r"^\d+ of \d+ seeds: ", "", issue[lab]), []).append(lab)
+    for lab in s.order:
+        if s.issue[lab]:
+            groups.setdefault(re.sub(r"^\d+ of \d+ seeds: ", "", s.issue[lab]), []).append(lab)
     out = []
     for reason, labs in groups.items():
         if len(labs) == 1:
-            out.append(f"{labs[0]} did not converge within {updates:,} updates ({issue[labs[0]]}); the comparison is "
-                       f"inconclusive for it.")
+            out.append(f"{labs[0]} did not converge within {updates:,} updates ({s.issue[labs[0]]}); the comparison "
+                       f"is inconclusive for it.")
         else:
             their = re.sub(r"^it ended ", "they ended ", re.sub(r"^its ", "their ", reason))
             names = f"{', '.join(labs[:-1])} and {labs[-1]}"
@@ -390,13 +462,13 @@ def memory_study(
 ) -> StudyResult:
     """Train FFNN windows and recurrent models on task_cfg with the same update budget, and judge them.
 
-    windows: FFNN windows (default window_grid of the sequence length). train_cfg supplies the optimizer,
+    windows: FFNN windows (default geometric_windows of the sequence length). train_cfg supplies the optimizer,
     learning rate, clipping and device; the budget sets batch size, epochs and patience. on_epoch(label,
     seed, record), should_stop() and on_run(result) are passed to experiments.compare, as are store,
     force and n_jobs. A cancelled study judges the runs finished so far.
     """
     models, base, budget = study_plan(task_cfg, windows, kinds, hidden, min_updates, train_cfg)
-    ds = experiments.dataset(task_cfg)
+    ds = runs.dataset(task_cfg)
     t0 = time.perf_counter()
     comp = experiments.compare(task_cfg, models, base, seeds, on_epoch=on_epoch, should_stop=should_stop,
                                on_run=on_run, store=store, force=force, n_jobs=n_jobs)
@@ -418,5 +490,6 @@ def memory_study(
                        environment(resolve_device(base.device)))
 
 
-__all__ = ["KINDS", "MIN_UPDATES", "Budget", "StudyResult", "Verdict", "judge", "memory_study", "model_table",
-           "plan_budget", "run_issue", "study_plan", "window_grid"]
+__all__ = ["KINDS", "MIN_UPDATES", "Budget", "Standings", "StudyResult", "Verdict", "at_chance", "baseline_sentence",
+           "best_model", "best_sentence", "geometric_windows", "judge", "memory_sentences", "memory_study",
+           "model_table", "plan_budget", "run_issue", "smallest_matching_window", "study_plan"]

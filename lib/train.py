@@ -10,13 +10,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lib.configs import Checked
-from lib.errors import ConfigError
+from lib.configs import Checked, check_knobs, knob
 from lib.models import ModelConfig, ModelIO, build_model, count_params
 from lib.runtime import Status, environment, resolve_device, sync
 from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
@@ -24,34 +24,23 @@ from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
 
 @dataclass(frozen=True)
 class TrainConfig(Checked):
-    optimizer: str = "adam"  # "adam" or "adamw"
-    lr: float = 3e-3  # learning rate
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    epochs: int = 60  # upper bound; early stopping usually ends sooner
-    patience: int = 10  # epochs without a better validation metric before stopping; 0 = never stop early
-    min_delta: float = 0.0  # the validation metric must improve by more than this to count as better
-    clip: float = 1.0  # max gradient norm; 0 = no clipping
+    shown: ClassVar[tuple[str, ...]] = ("lr", "batch_size", "epochs", "patience")  # in every result's header
+
+    optimizer: str = knob("adam", "Optimizer", choices=("adam", "adamw"))
+    lr: float = knob(3e-3, "Learning rate", low=0, high=1, excludes="low",
+                     offers=(3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0))
+    weight_decay: float = knob(0.0, "Weight decay", low=0)
+    batch_size: int = knob(64, "Batch size", low=1, high=8192, key="batch", offers=(16, 32, 64, 128, 256))
+    epochs: int = knob(60, "Max epochs", low=1, high=1000, cap="epochs", form=(1, 200))  # early stopping ends sooner
+    patience: int = knob(10, "Early-stopping patience", low=0, form=(0, 50),  # epochs without a better validation
+                         note="(0 = off)")  # metric before stopping
+    min_delta: float = knob(0.0, "Min improvement", low=0)  # how much better the validation metric must get to count
+    clip: float = knob(1.0, "Gradient clip", low=0, note="(0 turns it off)")  # max gradient norm
     seed: int = 0  # model init, dropout and batch order
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
 
     def validate(self) -> None:
-        if self.optimizer not in ("adam", "adamw"):
-            raise ConfigError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}.")
-        if not 0 < self.lr <= 1:
-            raise ConfigError(f"learning rate must be in (0, 1], got {self.lr}.")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight decay must be at least 0, got {self.weight_decay}.")
-        if not 1 <= self.batch_size <= 8192:
-            raise ConfigError(f"batch size must be between 1 and 8192, got {self.batch_size}.")
-        if not 1 <= self.epochs <= 1000:
-            raise ConfigError(f"epochs must be between 1 and 1000, got {self.epochs}.")
-        if self.min_delta < 0:
-            raise ConfigError(f"min_delta must be at least 0, got {self.min_delta}.")
-        if self.patience < 0:
-            raise ConfigError(f"patience must be at least 0, got {self.patience}.")
-        if self.clip < 0:
-            raise ConfigError(f"gradient clip must be at least 0 (0 turns it off), got {self.clip}.")
+        check_knobs(self)
 
 
 @dataclass
@@ -60,7 +49,7 @@ class RunResult:
 
     model_config: ModelConfig
     train_config: TrainConfig
-    status: str  # Status.COMPLETED, CANCELLED or DIVERGED
+    status: str  # a finished Status: COMPLETED, CANCELLED, DIVERGED or FAILED
     message: str
     history: list[dict]  # one record per finished epoch
     best_epoch: int | None

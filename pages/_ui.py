@@ -1,10 +1,7 @@
 """Widgets and state shared by the pages. Pages stay thin: widgets -> config -> lib -> charts."""
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Callable
 from functools import partial
 
 import pandas as pd
@@ -12,47 +9,31 @@ import streamlit as st
 
 from lib import hosting, reference
 from lib.errors import ConfigError
-from lib.experiments import Comparison, dataset, load_comparison, rerun_job, stored_configs, validate_models
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, match_params
-from lib.results import INIT_TITLES, TASK_TITLES, Settings, json_with_settings, with_settings
+from lib.experiments import Comparison, load_comparison, rerun_job, stored_configs, validate_models
+from lib.models import MODEL_KINDS, ModelConfig
+from lib.settings import Settings, json_with_settings, with_settings
 from lib.stats import timing_note
 from lib.store import RunStore, StoreError, default_path
 from lib.tasks import make_dataset
-from lib.tasks.sine import SineConfig
-from lib.tasks.text import TextRecallConfig
-from lib.tasks.video import GAP_MODES, VideoConfig
 from lib.train import TrainConfig
+from pages._form import (  # noqa: F401  (until the pages import the form from pages._form)
+    LIMITS,
+    TRAIN_FIELDS,
+    build_models,
+    clean_links,
+    in_widget_words,
+    kind_picker,
+    kinds_of,
+    link_value,
+    restore,
+    setting,
+    task_picker,
+    task_values,
+    train_settings,
+    train_values,
+    user_task,
+)
 from pages._jobs import Job, engine, forget_gone_visitors, visitor
-
-TASK_LABELS, INIT_LABELS = TASK_TITLES, INIT_TITLES  # the names the app gives tasks and init schemes
-LRS, BATCHES = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), (16, 32, 64, 128, 256)
-
-# Bounds of the settings widgets; on a shared host each job's caps (lib.hosting.HOSTED) narrow them.
-_BOUNDS = {
-    "dist": (0, 200), "n": (200, 20_000), "clips": (200, 20_000), "period": (4, 200), "period2": (0, 200),
-    "noise": (0.0, 1.0), "horizon": (1, 50), "seq": (8, 400), "gap": (0, 60), "hidden": (4, 512), "layers": (1, 3),
-    "dropout": (0.0, 0.5), "epochs": (1, 200), "patience": (0, 50), "seeds": (1, 5),
-    "budget": (0, 2_000_000), "window": (1, 400), "lo": (1, 400), "hi": (1, 400), "count": (2, 16),
-}
-_CAPS = {"n": "samples", "clips": "samples", "epochs": "epochs", "hidden": "hidden", "layers": "layers",  # widget ->
-         "seeds": "seeds", "dist": "distance", "gap": "distance", "seq": "distance"}  # field of lib.hosting.Limits
-
-
-class _Limits(Mapping):
-    """The widgets' (low, high) bounds, each high lowered to this server's cap; read when a widget is drawn."""
-
-    def __getitem__(self, name: str) -> tuple:
-        lo, hi = _BOUNDS[name]
-        return (lo, min(hi, getattr(hosting.limits(), _CAPS[name]))) if name in _CAPS else (lo, hi)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_BOUNDS)
-
-    def __len__(self) -> int:
-        return len(_BOUNDS)
-
-
-LIMITS = _Limits()
 
 RECURRENT = [k for k, kind in MODEL_KINDS.items() if kind.recurrent]
 WINDOWED = next(k for k, kind in MODEL_KINDS.items() if kind.windowed)  # the kind whose window the pages sweep
@@ -61,66 +42,6 @@ WINDOWED = next(k for k, kind in MODEL_KINDS.items() if kind.windowed)  # the ki
 def results() -> dict:
     """Finished results per page, kept for the whole session."""
     return st.session_state.setdefault("results", {})
-
-
-def setting(key: str) -> dict:
-    """Widget arguments for a setting: kept across page switches and mirrored in the page's URL, so a
-    copied link reproduces the setup (`clean_links` makes the link's values safe first)."""
-    return {"key": key, "persist_state": "session", "bind": "query-params"}
-
-
-def link_value(key: str, text: str) -> tuple[str | None, str | None]:
-    """A link's value for setting `key` as the page may use it (None: drop it), and a note when it changed.
-
-    Text that reads as NaN or infinity ("inf", "1e400") is dropped for every setting: Streamlit's number
-    widgets crash on it. A numeric setting (LIMITS names them; a key ends in its setting's name) also drops
-    text and fractions of whole numbers, and clamps numbers to its bounds. Other values pass: Streamlit
-    ignores those its widgets would reject.
-    """
-    try:
-        number = float(text)
-    except (TypeError, ValueError):
-        number = None
-    if number is not None and not math.isfinite(number):
-        return None, f"{key}={text} dropped (not a finite number)"
-    name = key.rsplit("_", 1)[-1]
-    if name not in LIMITS:
-        return text, None
-    lo, hi = LIMITS[name]
-    if number is None:
-        return None, f"{key}={text} dropped (not a number)"
-    if isinstance(lo, int) and isinstance(hi, int) and not number.is_integer():
-        return None, f"{key}={text} dropped (not a whole number)"
-    if not lo <= number <= hi:
-        clamped = type(lo)(min(max(number, lo), hi))
-        return str(clamped), f"{key}={text} set to {clamped} (the setting allows {lo} to {hi})"
-    return text, None
-
-
-def clean_links() -> None:
-    """Make this page's link parameters safe (see `link_value`) before any widget reads them, and say what
-    changed, so that no link can crash a page."""
-    notes = []
-    for key in list(st.query_params):
-        values = st.query_params.get_all(key)
-        kept = []
-        for text in values:
-            value, note = link_value(key, text)
-            notes += [note] if note else []
-            kept += [value] if value is not None else []
-        if kept != values:
-            if kept:
-                st.query_params[key] = kept if len(kept) > 1 else kept[0]
-            else:
-                del st.query_params[key]
-    if notes and not st.session_state.pop("_links_cleaned", False):
-        # widgets bound to the URL take their first value from the request's query string, not from the
-        # edited st.query_params: run again from the cleaned link, and say what changed there
-        st.session_state["_links_cleaned"], st.session_state["_link_notes"] = True, notes
-        st.rerun()
-    st.session_state.pop("_links_cleaned", None)
-    if notes := notes or st.session_state.pop("_link_notes", None):
-        st.warning(f"This link's settings were adjusted: {'; '.join(notes)}.", icon=":material/link:")
 
 
 @st.cache_resource(show_spinner=False)
@@ -141,120 +62,6 @@ def run_store() -> RunStore | None:
         return store
     forget_gone_visitors(store)
     return store.scoped(visitor(), hosting.limits().stored_runs)
-
-
-def user_task():
-    """The dataset prepared on the Your data page in this session (a UserDataConfig), or None."""
-    prepared = st.session_state.get("user_data")
-    return None if prepared is None else prepared["cfg"]
-
-
-def task_picker(prefix: str):
-    """Task selector and its knobs; returns a task config (not yet validated). Your data is offered once the
-    Your data page has prepared a dataset in this session."""
-    user = user_task()
-    names = [name for name in TASK_LABELS if name != "userdata" or user is not None]
-    name = st.selectbox("Task", names, format_func=TASK_LABELS.get, **setting(f"{prefix}_task"))
-    if name == "userdata":
-        prepared = st.session_state["user_data"]
-        st.caption(prepared.get("caption") or f"Prepared on the Your data page from {prepared['file']}.")
-        return user
-    if name == "text_recall":
-        d = st.slider("Distance: filler words between the cue and the answer", *LIMITS["dist"], 20,
-                      **setting(f"{prefix}_dist"),
-                      help="The cue word opens the sentence; the answer depends on it alone.")
-        objective = st.radio("Objective", ["classify", "next_word"], horizontal=True, **setting(f"{prefix}_obj"),
-                             format_func={"classify": "classify the final word",
-                                          "next_word": "next word at every position"}.get)
-        n = st.number_input("Training sentences", *LIMITS["n"], TextRecallConfig.n_train, 200, **setting(f"{prefix}_n"))
-        return TextRecallConfig(distance=d, objective=objective, n_train=int(n))
-    if name == "sine":
-        c1, c2 = st.columns(2)
-        main, second = (int(p) for p in SineConfig.periods)
-        period = c1.number_input("Main period (steps)", *LIMITS["period"], main, **setting(f"{prefix}_period"))
-        period2 = c2.number_input("Second period (steps, 0 = none)", *LIMITS["period2"], second,
-                                  **setting(f"{prefix}_period2"))
-        noise = c1.slider("Noise (std)", *LIMITS["noise"], 0.1, 0.05, **setting(f"{prefix}_noise"))
-        horizon = c2.number_input("Forecast horizon (steps)", *LIMITS["horizon"], 1, **setting(f"{prefix}_horizon"))
-        seq_len = st.number_input("Input window of the recurrent models (steps)", *LIMITS["seq"], 48,
-                                  **setting(f"{prefix}_seq"))
-        periods = (float(period),) + ((float(period2),) if period2 else ())
-        return SineConfig(periods=periods, amplitudes=(1.0, 0.5)[:len(periods)], noise=noise,
-                          horizon=int(horizon), seq_len=int(seq_len))
-    c1, c2 = st.columns(2)
-    gap = c1.slider("Gap: frames between the digit and the answer", *LIMITS["gap"], 20, **setting(f"{prefix}_gap"))
-    mode = c2.selectbox("Gap frames show", GAP_MODES, **setting(f"{prefix}_mode"))
-    features = c1.radio("Frame features", ["pixels", "pca"], horizontal=True, **setting(f"{prefix}_feat"))
-    n = c2.number_input("Training clips", *LIMITS["clips"], min(VideoConfig.n_train, LIMITS["clips"][1]), 200,
-                        **setting(f"{prefix}_clips"))
-    return VideoConfig(gap=gap, gap_mode=mode, features=features, n_train=int(n))
-
-
-TRAIN_FIELDS = ("hidden", "layers", "dropout", "init", "lr", "batch", "epochs", "patience", "seeds", "budget")
-
-
-def train_settings(prefix: str, epochs: int = 60, fields: tuple[str, ...] = TRAIN_FIELDS,
-                   metric: str = "metric") -> tuple[TrainConfig, list[int], dict]:
-    """The advanced expander: training settings, seeds and per-model options; only `fields` are shown (the
-    others keep their defaults), so a page offers no setting that does nothing there."""
-    defaults = {"hidden": 64, "layers": 1, "dropout": 0.0, "init": "auto", "lr": 3e-3, "batch": 64, "epochs": epochs,
-                "patience": 10, "seeds": 1, "budget": 0}
-    v = dict(defaults)
-    with st.expander("Advanced settings"):
-        cols = st.columns(3)
-        widgets = {
-            "hidden": lambda c: c.number_input("Hidden units", *LIMITS["hidden"], 64, 4, **setting(f"{prefix}_hidden")),
-            "layers": lambda c: c.number_input("Layers", *LIMITS["layers"], 1, **setting(f"{prefix}_layers")),
-            "dropout": lambda c: c.slider("Dropout", *LIMITS["dropout"], 0.0, 0.05, **setting(f"{prefix}_dropout")),
-            "init": lambda c: c.selectbox(
-                "Recurrent initialisation", list(INIT_LABELS), format_func=INIT_LABELS.get,
-                **setting(f"{prefix}_init"), help="Best practice: orthogonal for the RNN, chrono for LSTM and GRU "
-                "(Tallec & Ollivier 2018). Not every scheme applies to every model."),
-            "lr": lambda c: c.select_slider("Learning rate", LRS, 3e-3, **setting(f"{prefix}_lr")),
-            "batch": lambda c: c.select_slider("Batch size", BATCHES, 64, **setting(f"{prefix}_batch")),
-            "epochs": lambda c: c.number_input("Max epochs", *LIMITS["epochs"], epochs, **setting(f"{prefix}_epochs")),
-            "patience": lambda c: c.number_input(
-                "Early-stopping patience (0 = off)", *LIMITS["patience"], 10, **setting(f"{prefix}_patience"),
-                help=f"Training stops after this many epochs without a better validation {metric}; 0 trains every "
-                     f"epoch. Either way the epoch with the best validation {metric} (ties: the lower validation "
-                     "loss) is kept, and its weights are the ones tested."),
-            "seeds": lambda c: c.number_input("Seeds", *LIMITS["seeds"], 1, **setting(f"{prefix}_seeds")),
-            "budget": lambda c: c.number_input("Parameter budget (0 = off)", *LIMITS["budget"], 0, 1000,
-                                               **setting(f"{prefix}_budget"),
-                                               help="Size every model's hidden layer to about this many parameters."),
-        }
-        for i, name in enumerate(f for f in TRAIN_FIELDS if f in fields):
-            v[name] = widgets[name](cols[i % 3])
-    cfg = TrainConfig(lr=float(v["lr"]), batch_size=int(v["batch"]), epochs=int(v["epochs"]),
-                      patience=int(v["patience"]))
-    model = {"hidden": int(v["hidden"]), "layers": int(v["layers"]), "dropout": float(v["dropout"]),
-             "init": v["init"], "budget": int(v["budget"])}
-    return cfg, list(range(int(v["seeds"]))), model
-
-
-def build_models(task, kinds: list[str], windows: list[int], opts: dict) -> list[ModelConfig]:
-    """Model configs for the chosen kinds; an init that does not apply to a kind falls back to best practice."""
-    models = []
-    for kind in kinds:
-        init = opts["init"] if opts["init"] in MODEL_KINDS[kind].inits else "auto"
-        base = ModelConfig(kind=kind, hidden=opts["hidden"], layers=opts["layers"], dropout=opts["dropout"],
-                           init=init)
-        models += [replace(base, window=w) for w in windows] if MODEL_KINDS[kind].windowed else [base]
-    if opts.get("budget"):
-        io = ModelIO.from_dataset(dataset(task))
-        models = [match_params(m, io, opts["budget"]) for m in models]
-    return models
-
-
-def kinds_of(models) -> list[str]:
-    """The model kinds among `models`, in order: the default choice of a page whose reference used them."""
-    return list(dict.fromkeys(m.kind for m in models))
-
-
-def kind_picker(where, label: str, key: str, default: list[str], options=tuple(MODEL_KINDS)) -> list[str]:
-    """A multiselect of model kinds, named by their titles."""
-    return where.multiselect(label, list(options), default=default, format_func=lambda k: MODEL_KINDS[k].title,
-                             **setting(key))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -469,69 +276,6 @@ def _job_status() -> None:
 
 
 # -- results: what produced them, and when the form no longer matches ------------------------------------
-
-# Task config fields -> the labels of the widgets that set them, so messages speak the page's words.
-WIDGET_WORDS = {
-    "text_recall": {"distance": "Distance", "objective": "Objective", "n_train": "Training sentences"},
-    "sine": {"seq_len": "Input window of the recurrent models (steps)", "horizon": "Forecast horizon (steps)",
-             "noise": "Noise (std)"},
-    "video": {"gap": "Gap", "gap_mode": "Gap frames show", "features": "Frame features",
-              "n_train": "Training clips"},
-}
-
-
-def in_widget_words(task, message: str) -> str:
-    """A ConfigError message about a task's form with its config field names replaced by widget labels."""
-    for field, label in WIDGET_WORDS.get(task.name, {}).items():
-        message = re.sub(rf"\b{field}\b", f"“{label}”", message)
-    return message
-
-
-def task_values(prefix: str, task) -> dict:
-    """The widget values of task_picker(prefix) that give `task` (for Restore buttons)."""
-    values = {f"{prefix}_task": task.name}
-    if isinstance(task, TextRecallConfig):
-        values |= {f"{prefix}_dist": task.distance, f"{prefix}_obj": task.objective, f"{prefix}_n": task.n_train}
-    elif isinstance(task, SineConfig):
-        values |= {f"{prefix}_period": int(task.periods[0]),
-                   f"{prefix}_period2": int(task.periods[1]) if len(task.periods) > 1 else 0,
-                   f"{prefix}_noise": task.noise, f"{prefix}_horizon": task.horizon, f"{prefix}_seq": task.seq_len}
-    elif isinstance(task, VideoConfig):
-        values |= {f"{prefix}_gap": task.gap, f"{prefix}_mode": task.gap_mode, f"{prefix}_feat": task.features,
-                   f"{prefix}_clips": task.n_train}
-    return values
-
-
-def train_values(prefix: str, settings: Settings) -> dict:
-    """The widget values of train_settings(prefix) that give these settings' models, training and seeds."""
-    model = settings.models[0] if settings.models else ModelConfig()
-    t = settings.train
-    return {f"{prefix}_hidden": model.hidden, f"{prefix}_layers": model.layers, f"{prefix}_dropout": model.dropout,
-            f"{prefix}_init": next((m.init for m in settings.models if m.init != "auto"), "auto"),
-            f"{prefix}_lr": t.lr, f"{prefix}_batch": t.batch_size, f"{prefix}_epochs": t.epochs,
-            f"{prefix}_patience": t.patience, f"{prefix}_seeds": max(len(settings.seeds), 1),
-            f"{prefix}_budget": settings.budget}
-
-
-def _accepts(key: str, value) -> bool:
-    """Whether the widget behind `key` can show `value` (a result from the CLI may use other values)."""
-    name = key.rsplit("_", 1)[-1]
-    if name == "lr":
-        return value in LRS
-    if name == "batch":
-        return value in BATCHES
-    if name in LIMITS and isinstance(value, int | float):
-        lo, hi = LIMITS[name]
-        return lo <= value <= hi
-    return True
-
-
-def restore(values: dict) -> None:
-    """Put values into their widgets (a button callback: it runs before the widgets are drawn again)."""
-    for key, value in values.items():
-        if _accepts(key, value):
-            st.session_state[key] = value
-
 
 def result_header(shown: Settings, form: Settings | None, values: dict, key: str, metric: str = "metric",
                   groups: tuple[str, ...] = ("Task", "Models", "Training", "Seeds"),

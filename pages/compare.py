@@ -7,7 +7,7 @@ from lib import charts, reference
 from lib.errors import ConfigError
 from lib.experiments import Comparison, compare
 from lib.models import MODEL_KINDS
-from lib.results import Settings
+from lib.settings import Settings
 from lib.stats import cancel_note, eta_text, results_table, timing_note, verdict
 from pages import _ui as ui
 

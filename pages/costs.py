@@ -6,8 +6,9 @@ import streamlit as st
 from lib import charts, costs, reference
 from lib.errors import ConfigError
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, match_params
-from lib.results import Settings, human_table
 from lib.runtime import environment, resolve_device
+from lib.settings import Settings
+from lib.tables import human_table
 from lib.train import TrainConfig
 from pages import _ui as ui
 

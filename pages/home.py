@@ -4,7 +4,7 @@ import streamlit as st
 
 from lib.experiments import compare
 from lib.reference import STORY_MODELS, STORY_TASK
-from lib.results import Settings
+from lib.settings import Settings
 from lib.train import TrainConfig
 from pages import _ui as ui
 

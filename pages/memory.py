@@ -7,10 +7,11 @@ from lib import charts, probes, reference
 from lib.errors import ConfigError
 from lib.experiments import distance_configs, distance_sweep, load_distance_sweep
 from lib.models import MODEL_KINDS
-from lib.results import Settings, fmt, parse_numbers
+from lib.settings import TASK_TITLES, Settings, fmt
 from lib.stats import cancel_note, distance_verdict
 from lib.tasks import TASKS
 from pages import _ui as ui
+from pages._form import parse_numbers
 
 P = "w_mem"
 st.title("Memory")
@@ -19,8 +20,8 @@ st.caption("How far back can each model still use what it saw? Measured three wa
 st.header("Accuracy against dependency distance")
 task = ui.task_picker(P)
 if task.distance_field is None:
-    with_knob = ", ".join(ui.TASK_LABELS[name].lower() for name, (cls, _) in TASKS.items() if cls.distance_field)
-    st.info(f"{ui.TASK_LABELS[task.name]} has no dependency-distance knob; pick one that has: {with_knob}.")
+    with_knob = ", ".join(TASK_TITLES[name].lower() for name, (cls, _) in TASKS.items() if cls.distance_field)
+    st.info(f"{TASK_TITLES[task.name]} has no dependency-distance knob; pick one that has: {with_knob}.")
     task = None
 c1, c2, c3 = st.columns([2, 2, 1])
 text = c1.text_input("Distances (comma-separated)", fmt(reference.DISTANCES["distance_text"]),

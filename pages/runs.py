@@ -6,11 +6,10 @@ import re
 import pandas as pd
 import streamlit as st
 
-from lib import charts, hosting
+from lib import charts, hosting, tables
 from lib.bundles import export_bundle, import_bundle
 from lib.errors import ConfigError
 from lib.mlflow_export import DEFAULT_EXPERIMENT, export_runs
-from lib.results import config_frame, rerun_table, rerun_verdict, side_by_side, task_title
 from lib.runtime import Status
 from lib.tasks import task_from_dict, userdata
 from pages import _ui as ui
@@ -63,7 +62,7 @@ with st.expander("Import a bundle"):
 
 def finish_rerun(job) -> None:
     if job.result is not None:
-        ui.results()["runs_rerun"] = rerun_table(job.result), len(job.meta["ids"])
+        ui.results()["runs_rerun"] = tables.rerun_table(job.result), len(job.meta["ids"])
 
 
 ui.job_panel("runs", finish_rerun)
@@ -71,7 +70,7 @@ if (rerun := ui.results().get("runs_rerun")) is not None:
     reruns, planned = rerun
     st.subheader("Reruns")
     all_same = len(reruns) == planned and reruns["same numbers"].all()
-    (st.success if all_same else st.warning)(rerun_verdict(reruns, planned))
+    (st.success if all_same else st.warning)(tables.rerun_verdict(reruns, planned))
     st.dataframe(reruns, hide_index=True, key="runs_reruns")
     st.caption("Each selected run trained again from its stored config and seed, and stored as a new run; "
                "“same numbers” means identical test metrics and identical losses and metrics in every epoch.")
@@ -81,10 +80,7 @@ if runs.empty:
     st.stop()
 
 # One row per run with its config as columns (task knobs in the widgets' words, model, training).
-configs = config_frame(store.configs(runs["id"])).reindex(runs["id"]).set_axis(runs.index)
-table = pd.concat([runs.drop(columns=["task"]), configs], axis=1)
-table["task"] = table["task"].fillna(runs["task"].map(task_title))
-keys = [c for c in configs.columns if c != "task" and table[c].notna().any()]  # the config columns
+table, keys = tables.runs_table(runs, store.configs(runs["id"]))  # keys: the config columns
 
 c1, c2, c3, c4 = st.columns(4)
 tasks = c1.multiselect("Task", sorted(table["task"].unique()), **ui.setting("w_runs_task"))
@@ -92,16 +88,9 @@ statuses = c2.multiselect("Status", sorted(table["status"].unique()), **ui.setti
 key = c3.selectbox("Filter by", ["", *keys], format_func=lambda k: k or "(no filter)", **ui.setting("w_runs_key"))
 values = c4.multiselect(f"where {key} is", sorted(table[key].dropna().astype(str).unique()),
                         key=f"runs_where_{re.sub(r'[^a-z0-9]+', '_', key.lower())}") if key else []
-mask = pd.Series(True, index=table.index)
-if tasks:
-    mask &= table["task"].isin(tasks)
-if statuses:
-    mask &= table["status"].isin(statuses)
-if key and values:
-    mask &= table[key].astype(str).isin(values)
-shown = table[mask]
-metric_cols = [c for c in shown.columns if c.startswith("test_")]
-knobs = [c for c in keys if shown[c].notna().any()]
+shown = tables.filter_runs(table, tasks, statuses, key, values)
+metric_cols = tables.metric_columns(shown)
+knobs = tables.filled(shown, keys)
 cols = ["id", "created", "task", "label", "status", "origin", "seed", *knobs, "epochs", *metric_cols, "n_params",
         "message"]
 # A selection is row positions: key the table by the runs it shows, so a delete, an import or a filter
@@ -115,10 +104,7 @@ st.caption(f"{len(shown)} run(s) shown; select rows to compare, export or delete
 group = st.selectbox("Group by", ["", "label", *knobs], format_func=lambda k: k or "(no grouping)",
                      **ui.setting("w_runs_group"))
 if group and not shown.empty:
-    groups = shown.assign(**{group: shown[group].astype(str)}).groupby(group, sort=True)
-    means = {f"mean {c.replace('test_', 'test ')}": (c, "mean") for c in [*metric_cols, "epochs"]}
-    summary = groups.agg(runs=("id", "size"), **means).reset_index()
-    st.dataframe(summary, hide_index=True, key="runs_groups")
+    st.dataframe(tables.group_runs(shown, group), hide_index=True, key="runs_groups")
     st.caption(f"Runs grouped by {group}: how many, and their mean test metrics and epochs.")
 if not selected:
     st.stop()
@@ -130,7 +116,7 @@ if len(selected) > 1:
     only = st.toggle("Only the settings and results that differ", True, **ui.setting("w_runs_diff"))
     rows = picked_rows[["task", "seed", *knobs, "status", "epochs", *metric_cols, "n_params"]].rename(
         columns=lambda c: c.replace("test_", "test ").replace("n_params", "parameters"))
-    st.dataframe(side_by_side(rows, names, only), key="runs_side")
+    st.dataframe(tables.side_by_side(rows, names, only), key="runs_side")
     st.caption("One column per selected run; “differs” marks the rows where they disagree.")
 
 histories = []

@@ -7,7 +7,7 @@ from lib import charts, reference
 from lib.errors import ConfigError
 from lib.experiments import default_window_range, window_grid, window_sweep
 from lib.models import MODEL_KINDS
-from lib.results import Settings, fmt
+from lib.settings import Settings, fmt
 from lib.stats import cancel_note, window_verdict
 from pages import _ui as ui
 

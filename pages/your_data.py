@@ -8,7 +8,7 @@ import streamlit as st
 
 from lib import charts, hosting, report
 from lib.errors import ConfigError
-from lib.study import KINDS, MIN_UPDATES, memory_study, study_plan, window_grid
+from lib.study import KINDS, MIN_UPDATES, geometric_windows, memory_study, study_plan
 from lib.tasks import CLASSIFICATION, userdata
 from lib.tasks.upload import (
     MAX_UPLOAD_BYTES,
@@ -268,7 +268,7 @@ st.header("4. Does my data need memory?")
 st.markdown("FFNNs see only the last *window* steps; the GRU, LSTM and RNN see every step. If some window matches "
             "the best recurrent model within seed noise, memory beyond it does not pay on this data.")
 c1, c2 = st.columns(2)
-grid = window_grid(ds.seq_len)
+grid = geometric_windows(ds.seq_len)
 windows = c1.multiselect("FFNN windows (steps)", grid, default=grid, **kept("study_windows"))
 kinds = ui.kind_picker(c2, "Recurrent models", "yd_study_kinds", list(KINDS), options=ui.RECURRENT)
 c1, c2, c3 = st.columns(3)

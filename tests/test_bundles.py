@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import experiments
 from lib.bundles import MAX_MEMBERS, BundleError, export_bundle, import_bundle
 from lib.cli import main
-from lib.experiments import compare, dataset, rerun_job, run_config, run_one
+from lib.experiments import compare, rerun_job
 from lib.models import ModelConfig, ModelIO, build_model, count_params
-from lib.results import rerun_table, rerun_verdict
+from lib.runs import dataset, run_config, run_one
 from lib.runtime import environment
 from lib.store import RunStore, StoreError
+from lib.tables import rerun_table, rerun_verdict
 from lib.tasks import make_dataset, task_from_dict
 from lib.tasks.text import TextRecallConfig
 from lib.tasks.userdata import dataset_sha256, prepare
@@ -474,7 +474,7 @@ def test_a_bundle_brings_the_user_data_its_runs_trained_on_and_they_rerun(tmp_pa
     stored = RunStore().get(new_id)
     task = task_from_dict(stored["config"]["task"])
     assert dataset_sha256(make_dataset(task)) == sha  # the other machine now has the data the run names
-    experiments.dataset.cache_clear()  # a fresh process: only the imported run and the data it brought
+    dataset.cache_clear()  # a fresh process: only the imported run and the data it brought
     assert main(["rerun", new_id]) == 0
     assert "the numbers match" in capsys.readouterr().out
 

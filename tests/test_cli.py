@@ -59,13 +59,13 @@ BIG = "between -9223372036854775808 and 9223372036854775807"
     (["--set", "distance=abc"], ERROR + "distance must be a whole number, got 'abc'."),
     (["--set", "distance=2.5"], ERROR + "distance must be a whole number, got 2.5."),
     (["--set", "n_train=300.5"], ERROR + "n_train must be a whole number, got 300.5."),
-    (["--set", "seed=-1"], ERROR + "seed must be at least 0, got -1."),
+    (["--set", "seed=-1"], ERROR + "data seed (seed) must be at least 0, got -1."),
     (["--set", "distance"], ERROR + "task settings look like name=value, got 'distance'."),
-    (["--set", "colour=red"], ERROR + "unknown parameter(s) for task 'text_recall': colour; valid: distance, "
+    (["--set", "colour=red"], ERROR + "unknown parameter(s) for task 'text_recall': colour; valid: cues, distance, "
                                       "distance_max, n_test, n_train, n_val, objective, seed."),
     (["--models", "lstm:hidden=2.5"], ERROR + "hidden must be a whole number, got 2.5."),
     (["--models", "lstm:hidden=abc"], ERROR + "hidden must be a whole number, got 'abc'."),
-    (["--models", "lstm:hidden=1e9"], ERROR + "hidden size must be between 1 and 4096, got 1000000000."),
+    (["--models", "lstm:hidden=1e9"], ERROR + "hidden units (hidden) must be between 1 and 4096, got 1000000000."),
     (["--models", "ffnn:window=none"], ERROR + "window must be a whole number, got 'none'."),
     (["--models", "ffnn:window=99"], ERROR + "FFNN window 99 is longer than the sequence (7 steps); choose a "
                                              "window between 1 and 7."),
@@ -75,7 +75,7 @@ BIG = "between -9223372036854775808 and 9223372036854775807"
     (["--task", "sine", "--set", "periods=24,x"], ERROR + "periods[1] must be a finite number, got 'x'."),
     (["--seeds", "99999999999999999999"], ERROR + f"seed must fit in 64 bits ({BIG}), got 99999999999999999999."),
     (["--seeds", "9223372036854775808"], ERROR + f"seed must fit in 64 bits ({BIG}), got 9223372036854775808."),
-    (["--epochs", "-1"], ERROR + "epochs must be between 1 and 1000, got -1."),
+    (["--epochs", "-1"], ERROR + "max epochs (epochs) must be between 1 and 1000, got -1."),
     (["--lr", "nan"], ERROR + "lr must be a finite number, got nan."),
     (["--device", "tpu"], ERROR + "unknown device 'tpu'; use 'auto', 'cpu' or 'cuda'."),
     (["--out", "/"], ERROR + "--out / is a folder; give a file name ending in .csv or .json."),
@@ -121,7 +121,7 @@ def test_parallel_sweep_matches_serial_and_rerun_reproduces(tmp_path, capsys):
     import pandas as pd
     import torch
 
-    from lib.experiments import worker_plan
+    from lib.backends import worker_plan
 
     # bitwise equality needs the same torch thread count per run (it sets the summation order)
     threads = torch.get_num_threads()

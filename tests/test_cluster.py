@@ -212,6 +212,19 @@ def test_a_killed_worker_fails_its_run_and_nothing_else(cluster, tmp_path):
         assert sorted(store.runs()["status"]) == statuses
 
 
+def test_an_error_here_stops_the_sweep_and_closes_its_runs_in_the_store(cluster, tmp_path):
+    def broken(label, seed, rec):
+        raise RuntimeError("the caller broke")
+
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(RuntimeError, match="^the caller broke$"):
+            compare(TASK, [ModelConfig(kind="lstm", hidden=8)], replace(FAST, epochs=400), seeds=(0, 1), store=store,
+                    backend=cluster.backend, on_epoch=broken)
+        stored = store.runs()
+        assert len(stored) >= 1 and set(stored["status"]) == {"cancelled"}  # every run still in flight
+        assert {store.get(i)["message"] for i in stored["id"]} == {"cancelled: the sweep stopped on RuntimeError"}
+
+
 def test_ray_cuda_runs_need_a_gpu_in_the_cluster(cluster):
     import ray
 

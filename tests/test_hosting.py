@@ -66,30 +66,34 @@ def test_a_job_beyond_the_caps_is_refused_with_every_reason():
         hosting.check_job(hosting.HOSTED, TextRecallConfig(distance=150, n_train=20_000), models,
                           TrainConfig(epochs=200), list(range(5)), runs=40)
     assert str(err.value) == (
-        "epochs is 200, above this server's limit of 100; lower Max epochs; "
+        "max epochs is 200, above this server's limit of 100; lower Max epochs; "
         "the number of seeds is 5, above this server's limit of 3; use fewer seeds; "
         "the number of runs is 40, above this server's limit of 24; train fewer models, seeds, windows or "
         "distances; "
-        "training samples is 20,000, above this server's limit of 5,000; use fewer training samples; "
-        "the distance is 150, above this server's limit of 50; shorten it; "
+        "distance is 150, above this server's limit of 50; lower Distance; "
+        "training sentences is 20,000, above this server's limit of 5,000; lower Training sentences; "
         "LSTM's hidden units is 512, above this server's limit of 128; lower Hidden units or the parameter "
-        "budget; LSTM's layers is 3, above this server's limit of 2; use fewer layers.")
+        "budget; LSTM's layers is 3, above this server's limit of 2; lower Layers.")
 
 
-def test_local_limits_are_the_widgets_bounds():
-    big = ModelConfig(kind="lstm", hidden=512, layers=3)
-    hosting.check_job(hosting.LOCAL, TextRecallConfig(distance=200, n_train=20_000), [big] * 10,
-                      TrainConfig(epochs=200), list(range(5)), runs=500)
-    with pytest.raises(ConfigError, match="^epochs is 201, above this server's limit of 200; lower Max epochs.$"):
-        hosting.check_job(hosting.LOCAL, TASK, [TINY], TrainConfig(epochs=201), [0], runs=1)
+def test_locally_nothing_is_capped_beyond_each_settings_own_range():
+    big = ModelConfig(kind="lstm", hidden=4096, layers=4)
+    hosting.check_job(hosting.LOCAL, TextRecallConfig(distance=200, n_train=100_000), [big] * 10,
+                      TrainConfig(epochs=1000), list(range(50)), runs=5000)
 
 
-def test_task_size_and_reach():
-    assert hosting.task_samples(TextRecallConfig(n_train=1234)) == 1234
-    assert hosting.task_samples(SineConfig(length=4321)) == 4321
-    assert hosting.task_distance(TextRecallConfig(distance=17)) == 17
-    assert hosting.task_distance(VideoConfig(gap=9)) == 9
-    assert hosting.task_distance(SineConfig(seq_len=30)) == 30
+@pytest.mark.parametrize(("task", "capped"), [
+    (TextRecallConfig(n_train=5001), "training sentences is 5,001"),
+    (TextRecallConfig(distance=51), "distance is 51"),
+    (TextRecallConfig(distance=10, distance_max=51), "largest distance is 51"),
+    (SineConfig(length=5001), "series length is 5,001"),
+    (SineConfig(seq_len=51), "input window (steps) is 51"),
+    (VideoConfig(gap=51), "gap (frames) is 51"),
+    (VideoConfig(n_train=5001), "training clips is 5,001"),
+])
+def test_each_setting_declared_with_a_cap_is_capped(task, capped):
+    with pytest.raises(ConfigError, match=re.escape(capped) + ", above this server's limit of"):
+        hosting.check_job(hosting.HOSTED, task, [TINY], TrainConfig(epochs=1), [0], runs=1)
 
 
 def test_describe_names_the_caps():
@@ -355,7 +359,7 @@ def test_a_rerun_beyond_the_servers_caps_is_refused_before_it_trains(hosted):
     at.button(key="runs_rerun").click().run()
     assert "job" not in at.session_state  # nothing was queued
     assert [e.value for e in at.error] == [
-        "Cannot rerun: epochs is 500, above this server's limit of 100; lower Max epochs."]
+        "Cannot rerun: max epochs is 500, above this server's limit of 100; lower Max epochs."]
 
 
 def test_hosted_pages_render_without_server_internals(hosted):

@@ -59,3 +59,63 @@ def test_pages_charts_and_stats_take_model_kinds_from_the_registry():
                for node in ast.walk(ast.parse(p.read_text()))
                if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in MODEL_KINDS]
     assert spelled == []
+
+
+def _lib_imports() -> dict[str, set[str]]:
+    """lib module -> the modules it imports (at any depth of its code, lazy imports too), by dotted name."""
+    graph = {}
+    for path in (ROOT / "lib").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = found
+    return {name: {m for m in found if m in graph and m != name} for name, found in graph.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import circle, each once, as the list of modules along it (a depth-first search)."""
+    cycles, done = [], set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = path[path.index(name):]
+            if frozenset(cycle) not in done:
+                done.add(frozenset(cycle))
+                cycles.append(cycle + [name])
+            return
+        for nxt in sorted(graph[name]):
+            visit(nxt, [*path, name])
+
+    for name in sorted(graph):
+        visit(name, [])
+    return cycles
+
+
+def test_lib_has_no_import_circle():
+    """A package above a module (lib, lib.tasks) is left out: importing it from below is no circle of code."""
+    graph = {name: {m for m in deps if not name.startswith(f"{m}.")} for name, deps in _lib_imports().items()}
+    assert _cycles(graph) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert _cycles({"lib.a": {"lib.b"}, "lib.b": {"lib.c"}, "lib.c": {"lib.a"}}) == [["lib.a", "lib.b", "lib.c",
+                                                                                     "lib.a"]]
+
+
+def test_lib_never_imports_upward():
+    """lib is the bottom layer: it imports neither pages, app nor benchmarks; and its tasks never the run store."""
+    offenders = []
+    for path in (ROOT / "lib").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            upward = [n for n in names if n.split(".")[0] in ("pages", "app", "benchmarks", "tests")]
+            if path.is_relative_to(ROOT / "lib" / "tasks"):
+                upward += [n for n in names if n == "lib.store"]
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in upward]
+    assert offenders == []

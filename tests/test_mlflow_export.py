@@ -16,9 +16,10 @@ import pytest
 from lib.bundles import import_bundle
 from lib.cli import main
 from lib.errors import ConfigError
-from lib.experiments import compare, dataset
+from lib.experiments import compare
 from lib.mlflow_export import dataset_fingerprint, export_runs
 from lib.models import ModelConfig
+from lib.runs import dataset
 from lib.store import RunStore, StoreError
 from lib.tasks.text import TextRecallConfig
 from lib.train import TrainConfig

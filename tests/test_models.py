@@ -63,11 +63,11 @@ def test_pytorch_init_is_kept_when_asked():
 
 @pytest.mark.parametrize(("cfg", "io", "message"), [
     (ModelConfig(kind="transformer"), TOKENS, "unknown model 'transformer'; choose one of: ffnn, rnn, gru, lstm."),
-    (ModelConfig(kind="lstm", hidden=0), TOKENS, "hidden size must be between 1 and 4096, got 0."),
+    (ModelConfig(kind="lstm", hidden=0), TOKENS, r"hidden units \(hidden\) must be between 1 and 4096, got 0\."),
     (ModelConfig(kind="ffnn", window=13), TOKENS,
      r"FFNN window 13 is longer than the sequence \(12 steps\); choose a window between 1 and 12."),
     (ModelConfig(kind="gru", layers=9), TOKENS, "layers must be between 1 and 4, got 9."),
-    (ModelConfig(kind="rnn", dropout=1.0), TOKENS, r"dropout must be in \[0, 1\), got 1.0."),
+    (ModelConfig(kind="rnn", dropout=1.0), TOKENS, r"dropout must be in \[0, 1\), got 1\."),
     (ModelConfig(kind="rnn", init="chrono"), TOKENS,
      "init 'chrono' does not apply to rnn; choose one of: auto, pytorch, orthogonal."),
 ])

@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from lib import report
 from lib.errors import ConfigError
-from lib.experiments import run_one
 from lib.models import ModelConfig
+from lib.runs import run_one
 from lib.store import RunStore
 from lib.tasks import upload
 from lib.tasks.upload import UploadSpec, build_dataset, guess_spec, load_table

@@ -10,7 +10,7 @@ from lib import bundles
 from lib.experiments import compare
 from lib.jobs import RUNNING, Job
 from lib.models import ModelConfig
-from lib.results import Settings
+from lib.settings import Settings
 from lib.store import RunStore
 from lib.tasks.text import TextRecallConfig
 from lib.train import TrainConfig
@@ -45,7 +45,8 @@ def test_a_result_is_headed_by_its_settings_and_restores_them(_store):
     tiny(at, "w_cmp")
     click_and_wait(at, "cmp_run")
     head = header(at)
-    assert head["Task"] == "Text recall · distance 2 · objective classify the final word · training sentences 300"
+    assert head["Task"] == ("Text recall · distance 2 · objective classify the final word · cue words 6 · training "
+                            "sentences 300")
     assert head["Models"].startswith("FFNN w5, FFNN w7, RNN, LSTM · hidden units 64")
     assert head["Training"].startswith("up to 2 epochs (stops after 10 epochs without a better validation accuracy")
     assert head["Seeds"] == "0" and not at.warning
@@ -117,7 +118,7 @@ def test_a_link_reproduces_a_distance_sweep_from_the_store(_store):
         f"Left out of this link: 'bogus' (not a run id), {other.runs[0].run_id} (another task than the first run's, "
         f"beyond its distance)."]
     assert header(fresh)["Task"] == (
-        "Text recall · objective classify the final word · training sentences 300 · distances 0, 3")
+        "Text recall · objective classify the final word · cue words 6 · training sentences 300 · distances 0, 3")
     again = one(figures(fresh), "Accuracy against dependency distance")
     assert trace_names(again) == trace_names(curve) == ["FFNN w5", "RNN", "LSTM"]
     assert [t["y"] for t in again["data"]] == [t["y"] for t in curve["data"]]
@@ -229,8 +230,8 @@ def test_probe_and_memory_answer_with_the_reference_models_on_a_first_visit():
     assert trace_names(one(figures(at), "Top next words")) == ["FFNN w5", "FFNN w25", "RNN", "LSTM"]
     at.switch_page("pages/memory.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.success[0].value.startswith("FFNN w5 scores 100% at distance 0 but is at chance from distance 10;")
-    assert "LSTM stays at 100% up to distance 60" in at.success[0].value
+    assert at.success[0].value.startswith("FFNN w5 scores 100.0% at distance 0 but is at chance from distance 10;")
+    assert "LSTM stays at 100.0% up to distance 60" in at.success[0].value
     grads = one(figures(at), "Gradient through time")
     assert grads["layout"]["yaxis"]["title"]["text"].startswith("‖∂loss/∂h(t−k)‖")
     at.radio(key="w_mem_wrt").set_value("input").run()

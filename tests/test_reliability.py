@@ -28,8 +28,8 @@ from lib.bundles import BundleError, export_bundle, import_bundle
 from lib.cli import main
 from lib.configs import from_dict
 from lib.errors import ConfigError
-from lib.experiments import dataset, run_config, run_one
 from lib.models import ModelConfig, ModelIO, build_model, count_params
+from lib.runs import dataset, run_config, run_one
 from lib.runtime import Status, environment
 from lib.store import RunStore, StoreError
 from lib.tasks.text import TextRecallConfig

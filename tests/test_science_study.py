@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib import experiments
+from lib.runs import dataset
 from lib.study import memory_study
 from lib.tasks.userdata import prepare
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def _store(tmp_path, monkeypatch):
     """A fresh run store; one torch thread, fastest for these small models (conftest restores the count)."""
     monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "runs.sqlite"))
-    experiments.dataset.cache_clear()
+    dataset.cache_clear()
     torch.set_num_threads(1)
 
 

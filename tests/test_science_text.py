@@ -2,8 +2,9 @@
 at chance, a window that reaches it and the LSTM recall it, and the RNN forgets over long distances."""
 import pytest
 
-from lib.experiments import aggregate, compare, dataset, window_sweep
+from lib.experiments import aggregate, compare, window_sweep
 from lib.models import ModelConfig
+from lib.runs import dataset
 from lib.tasks.text import TextRecallConfig, cue_lag
 
 pytestmark = pytest.mark.slow

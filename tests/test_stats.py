@@ -7,6 +7,7 @@ from lib.stats import (
     compare_groups,
     distance_verdict,
     eta_text,
+    fmt_metric,
     loglog_slope,
     mean_ci,
     results_table,
@@ -48,7 +49,7 @@ def _summary(rows):
 def test_verdict_names_the_winner_and_says_when_the_gap_is_noise():
     clear = _summary([("LSTM", "lstm", None, 100, [1.0, 0.99, 1.0]), ("RNN", "rnn", None, 50, [0.2, 0.17, 0.3])])
     text = verdict(clear, "accuracy", True, chance=1 / 6)
-    assert text.startswith("LSTM is best with test accuracy 100%; RNN (22%) stays near chance level (17%).")
+    assert text.startswith("LSTM is best with test accuracy 99.7%; RNN (22.3%) stays near chance level (16.7%).")
     assert "beyond seed noise" in text
     noisy = _summary([("GRU", "gru", None, 100, [0.9, 0.6, 0.95]), ("LSTM", "lstm", None, 100, [0.8, 0.99, 0.7])])
     assert "within seed noise" in verdict(noisy, "accuracy", True)
@@ -57,16 +58,15 @@ def test_verdict_names_the_winner_and_says_when_the_gap_is_noise():
     tie = _summary([("FFNN w25", "ffnn", 25, 100, [1.0]), ("LSTM", "lstm", None, 100, [1.0]),
                     ("FFNN w5", "ffnn", 5, 100, [0.16])])
     assert verdict(tie, "accuracy", True, chance=1 / 6) == (
-        "FFNN w25 and LSTM tie at test accuracy 100%; FFNN w5 (16%) stays near chance level (17%). Their lead "
-        "over FFNN w5 "
-        "(16%) comes from one seed each; run more seeds to tell it from seed noise.")
+        "FFNN w25 and LSTM tie at test accuracy 100.0%; FFNN w5 (16.0%) stays near chance level (16.7%). Their "
+        "lead over FFNN w5 (16.0%) comes from one seed each; run more seeds to tell it from seed noise.")
 
 
 def test_window_verdict_reports_the_matching_window_and_its_cost():
     sweep = _summary([("FFNN w5", "ffnn", 5, 1000, [0.17]), ("FFNN w15", "ffnn", 15, 3000, [0.99]),
                       ("FFNN w20", "ffnn", 20, 4000, [1.0]), ("LSTM", "lstm", None, 1500, [1.0])])
     text = window_verdict(sweep, "accuracy", True, cue_lag=15)
-    assert text == ("The FFNN needs a window of 15 to match the LSTM (accuracy 99% vs 100%), with 3,000 "
+    assert text == ("The FFNN needs a window of 15 to match the LSTM (accuracy 99.0% vs 100.0%), with 3,000 "
                     "parameters: 2.0× the LSTM's 1,500. The decisive input lies 15 steps back.")
 
 
@@ -104,8 +104,9 @@ def test_distance_verdict_says_how_far_each_model_holds():
     sweep = pd.DataFrame([{"label": lab, "distance": d, "metric": m, "status": "completed", "seed": 0}
                           for lab, ms in rows for d, m in zip((0, 20, 60), ms, strict=True)])
     assert distance_verdict(sweep, "accuracy", True, chance=1 / 6) == (
-        "LSTM stays at 100% up to distance 60; FFNN w5 scores 100% at distance 0 but is at chance from distance 20; "
-        "RNN holds 100% up to distance 20 then falls to 55% at distance 60; GRU is at chance at every distance tried.")
+        "LSTM stays at 99.9% or above up to distance 60; FFNN w5 scores 100.0% at distance 0 but is at chance from "
+        "distance 20; RNN holds 100.0% up to distance 20 then falls to 55.0% at distance 60; GRU is at chance at "
+        "every distance tried.")
 
 
 def test_cancel_note_and_eta():
@@ -123,3 +124,9 @@ def test_loglog_slope_reads_the_power_law():
     assert loglog_slope(x, [v ** 2 for v in x]) == pytest.approx(2.0)
     assert loglog_slope(x, [3 * v for v in x]) == pytest.approx(1.0)
     assert np.isnan(loglog_slope([1], [1]))
+
+
+def test_a_metric_reads_the_same_in_every_verdict_and_table():
+    assert fmt_metric("accuracy", 0.9967) == "99.7%" and fmt_metric("accuracy", 1.0) == "100.0%"  # not a rounded 100%
+    assert fmt_metric("mse", 0.123456) == "0.1235" and fmt_metric("mse", 12345.6) == "1.235e+04"
+    assert fmt_metric("accuracy", float("nan")) == "" and fmt_metric("mse", np.nan) == ""

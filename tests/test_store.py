@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from lib import __version__, runtime
-from lib.experiments import run_one
 from lib.models import ModelConfig, ModelIO, build_model, count_params
+from lib.runs import run_one
 from lib.runtime import Status, code_fingerprint, environment
 from lib.store import (
     APPLICATION_ID,

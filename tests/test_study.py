@@ -8,13 +8,27 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import experiments
 from lib.cli import main
 from lib.errors import ConfigError
 from lib.models import ModelConfig
+from lib.runs import dataset, run_one
 from lib.runtime import Status
 from lib.store import RunStore
-from lib.study import Budget, judge, memory_study, plan_budget, run_issue, window_grid
+from lib.study import (
+    Budget,
+    Standings,
+    at_chance,
+    baseline_sentence,
+    best_model,
+    best_sentence,
+    geometric_windows,
+    judge,
+    memory_sentences,
+    memory_study,
+    plan_budget,
+    run_issue,
+    smallest_matching_window,
+)
 from lib.tasks import make_dataset, task_dict, task_from_dict
 from lib.tasks.userdata import UserDataConfig, choose_spec, data_dir, dataset_sha256, prepare
 from lib.train import RunResult, TrainConfig
@@ -30,7 +44,7 @@ def raises(message: str):
 def _store(tmp_path, monkeypatch):
     """A fresh run store, and so a fresh folder of prepared data, per test."""
     monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "db" / "runs.sqlite"))
-    experiments.dataset.cache_clear()
+    dataset.cache_clear()
 
 
 def labelled_csv(n: int = 60, steps: int = 6, seed: int = 0) -> bytes:
@@ -61,10 +75,10 @@ def test_budget_refuses_what_training_cannot_do(args, message):
         plan_budget(*args)
 
 
-def test_window_grid_is_geometric_up_to_the_sequence_length():
-    assert window_grid(24) == (1, 2, 4, 8, 16, 24)
-    assert window_grid(16) == (1, 2, 4, 8, 16)
-    assert window_grid(1) == (1,)
+def test_geometric_windows_double_up_to_the_sequence_length():
+    assert geometric_windows(24) == (1, 2, 4, 8, 16, 24)
+    assert geometric_windows(16) == (1, 2, 4, 8, 16)
+    assert geometric_windows(1) == (1,)
 
 
 # ---------------------------------------------------------------- verdicts on constructed statistics
@@ -159,6 +173,84 @@ def test_no_finished_run_means_nothing_to_judge():
     assert v.memory == "inconclusive" and v.text == "No run finished, so there is nothing to judge yet."
 
 
+# ---------------------------------------------------------------- the verdict's pieces, one by one
+
+def standings(metrics: dict[str, list[float]], metric: str = "accuracy", issues: dict[str, str] | None = None
+              ) -> Standings:
+    return Standings.of(*stats(metrics, issues), metric, metric == "accuracy")
+
+
+def test_standings_rank_models_by_mean_and_know_their_windows():
+    s = standings({"FFNN w8": [0.6, 0.7], "FFNN w2": [0.5, 0.5], "LSTM": [0.9, 0.8], "GRU": [0.95, 0.9]},
+                  issues={"LSTM": "it ended diverged: nan"})
+    assert s.order == ["GRU", "LSTM", "FFNN w8", "FFNN w2"] and s.mean("LSTM") == pytest.approx(0.85)
+    assert s.ffnn == ["FFNN w2", "FFNN w8"] and s.windows == {"FFNN w8": 8, "FFNN w2": 2}
+    assert s.recurrent == ["GRU", "LSTM"] and s.issue == {"GRU": None, "LSTM": "it ended diverged: nan",
+                                                          "FFNN w8": None, "FFNN w2": None}
+    assert s.said("GRU") == "GRU (accuracy 92.5% ± 31.8%)" and s.said("GRU", "p") == "GRU (accuracy 92.5% ± 31.8%; p)"
+    assert standings({"FFNN w1": [0.3], "GRU": [0.1]}, "mse").order == ["GRU", "FFNN w1"]  # lower MSE is better
+    summary, table = stats({"GRU": [0.9], "LSTM": [0.8]})
+    summary.loc[summary["label"] == "LSTM", "status"] = "cancelled"
+    assert Standings.of(summary, table, "accuracy", True).order == ["GRU"]  # only completed runs count
+
+
+def test_the_best_model_comes_with_the_models_within_seed_noise_of_it():
+    clear = standings({"GRU": [0.97, 0.98, 0.99], "LSTM": [0.96, 0.99, 0.97], "FFNN w1": [0.50, 0.52, 0.51]})
+    assert best_model(clear) == ("GRU", ["LSTM"])
+    assert best_model(standings({"GRU": [0.9, 0.91, 0.9], "FFNN w1": [0.5, 0.52, 0.51]})) == ("GRU", [])
+    assert best_model(standings({"FFNN w2": [0.104], "LSTM": [0.100]}, "mse")) == ("LSTM", ["FFNN w2"])  # one seed
+
+
+def test_the_best_model_sentence_for_one_model_a_clear_lead_no_converged_rival_a_tie_and_noise():
+    one = standings({"GRU": [0.9]})
+    assert best_sentence(one, "GRU", []) == "Only GRU (accuracy 90.0%) finished."
+    lead = standings({"GRU": [0.9, 0.91], "LSTM": [0.5, 0.52], "FFNN w1": [0.6, 0.6]}, issues={"LSTM": "stuck"})
+    assert best_sentence(lead, "GRU", []) == ("GRU (accuracy 90.5% ± 6.4%) is best, beyond seed noise of the "
+                                              "runner-up, FFNN w1 (accuracy 60.0% ± 0.0%; p = 0.01, 2 seeds).")
+    alone = standings({"GRU": [0.9, 0.91], "LSTM": [0.5, 0.52]}, issues={"LSTM": "stuck"})
+    assert best_sentence(alone, "GRU", []) == "GRU (accuracy 90.5% ± 6.4%) has the best mean; no other model converged."
+    tie = standings({"GRU": [0.9], "LSTM": [0.9]})
+    assert best_sentence(tie, "GRU", ["LSTM"]) == "GRU and LSTM tie at accuracy 90.0%."
+    many = standings({f"FFNN w{w}": [0.90 - w / 1000] for w in range(1, 7)} | {"GRU": [0.9]})
+    assert best_sentence(many, "GRU", many.order[1:]) == (
+        "GRU (accuracy 90.0%) has the best mean, but FFNN w1, FFNN w2, FFNN w3, FFNN w4 and 2 more are within seed "
+        "noise of it, so no single model is best beyond noise.")
+    assert best_sentence(many, "GRU", ["FFNN w1"]).endswith("but FFNN w1 is within seed noise of it, so no single "
+                                                           "model is best beyond noise.")
+
+
+def test_an_mse_verdict_quotes_the_best_naive_forecast_and_an_accuracy_verdict_does_not():
+    s = standings({"FFNN w1": [0.5], "GRU": [0.2]}, "mse")
+    assert baseline_sentence(s, {"last_value_mse": 0.3, "train_mean_mse": 1.0, "last_value_mae": 0.1}) == (
+        "For comparison, repeating the last value gives test mse 0.3; 1 of 2 models beat it.")
+    assert baseline_sentence(s, {"odd_guess_mse": 0.123456}).startswith("For comparison, odd guess gives test mse "
+                                                                        "0.1235;")
+    assert baseline_sentence(s, None) == "" and baseline_sentence(standings({"GRU": [0.9]}), {"x_mse": 1.0}) == ""
+
+
+def test_chance_level_is_the_best_mean_within_the_one_seed_tolerance_of_chance():
+    s = standings({"GRU": [0.515], "FFNN w1": [0.5]})
+    assert at_chance(s, "GRU", 0.5) and not at_chance(s, "GRU", 0.49) and not at_chance(s, "GRU", None)
+    assert not at_chance(standings({"GRU": [0.5]}, "mse"), "GRU", 0.5)  # chance is for accuracy only
+
+
+def test_the_smallest_window_must_match_both_the_best_recurrent_model_and_the_best_window():
+    s = standings({"FFNN w1": [0.70, 0.71, 0.69], "FFNN w4": [0.95, 0.96, 0.97], "FFNN w8": [0.96, 0.95, 0.97],
+                   "GRU": [0.96, 0.97, 0.94]})
+    assert smallest_matching_window(s, "GRU") == "FFNN w4"
+    lower = standings({"FFNN w1": [0.90, 0.91, 0.90], "FFNN w8": [0.99, 0.99, 0.98], "RNN": [0.80, 0.81, 0.80]})
+    assert smallest_matching_window(lower, "RNN") == "FFNN w8"  # w1 beats the RNN, yet is worse than w8
+    assert smallest_matching_window(standings({"FFNN w1": [0.5, 0.52, 0.51], "GRU": [0.97, 0.98, 0.99]}),
+                                    "GRU") is None
+    assert smallest_matching_window(standings({"GRU": [0.9]}), "GRU") is None
+
+
+def test_memory_sentences_without_windows_name_the_recurrent_model_and_say_nothing():
+    assert memory_sentences(standings({"GRU": [0.9], "LSTM": [0.8]}), 1000) == ("inconclusive", None, "GRU", [])
+    memory, window, best, sentences = memory_sentences(standings({"FFNN w1": [0.5], "GRU": [0.9]}), 1000)
+    assert (memory, window, best) == ("needed", None, "GRU") and sentences[0].startswith("Memory helps on this data")
+
+
 # ---------------------------------------------------------------- convergence of one run
 
 def run(kind: str, losses: list[float], val: list[float] | None = None, status=Status.COMPLETED) -> RunResult:
@@ -246,11 +338,10 @@ def test_identical_data_reuse_the_stored_run_and_rerun_needs_no_file(capsys):
     cfg = prepare(labelled_csv(), "mine.csv")
     train_cfg = TrainConfig(epochs=2, batch_size=16)
     with RunStore() as store:
-        first = experiments.run_one(cfg, ModelConfig(kind="gru", hidden=4), train_cfg, store)
-        again = experiments.run_one(prepare(labelled_csv(), "copy.csv"), ModelConfig(kind="gru", hidden=4),
-                                    train_cfg, store)
+        first = run_one(cfg, ModelConfig(kind="gru", hidden=4), train_cfg, store)
+        again = run_one(prepare(labelled_csv(), "copy.csv"), ModelConfig(kind="gru", hidden=4), train_cfg, store)
     assert again.message.startswith(f"reused stored run {first.run_id}") and again.test == first.test
-    experiments.dataset.cache_clear()  # a fresh process: only the stored config and the kept arrays remain
+    dataset.cache_clear()  # a fresh process: only the stored config and the kept arrays remain
     assert main(["rerun", first.run_id]) == 0
     assert "the numbers match" in capsys.readouterr().out
 

@@ -67,12 +67,38 @@ def test_text_recall_next_word_targets_are_the_input_shifted_with_the_answer_las
     assert [int(t) for t in y[:, -1]] == [answer[int(x[i, first[i]])] for i in range(len(x))]
 
 
+@pytest.mark.parametrize("cues", [2, 4, 6])
+def test_cue_words_set_the_classes_and_chance(cues):
+    ds = make_text_recall(TextRecallConfig(distance=3, cues=cues, n_train=300, n_val=60, n_test=60))
+    pairs = word_lists()["pairs"][:cues]
+    assert ds.n_outputs == cues and ds.chance == pytest.approx(1 / cues)
+    assert ds.class_names == tuple(answer for _, answer in pairs)
+    assert set(ds.train.y.tolist()) == set(range(cues))
+    first = ds.train.x[:, 0].tolist()  # the cue word opens every sentence (no padding at one distance)
+    assert {vocabulary()[t] for t in first} == {cue for cue, _ in pairs}
+
+
+def test_with_two_cue_words_the_cue_decides_and_everything_else_is_at_chance():
+    ds = make_text_recall(TextRecallConfig(distance=5, cues=2, n_train=1000, n_val=100, n_test=1000))
+    onehot = lambda x: np.eye(len(vocabulary()))[x.numpy()].reshape(len(x), -1)  # noqa: E731
+    seen = RidgeClassifier().fit(onehot(ds.train.x[:, :1]), ds.train.y).score(onehot(ds.test.x[:, :1]), ds.test.y)
+    blind = RidgeClassifier().fit(onehot(ds.train.x[:, 1:]), ds.train.y).score(onehot(ds.test.x[:, 1:]), ds.test.y)
+    assert seen == 1.0
+    assert abs(blind - 0.5) < 3 * (0.25 / 1000) ** 0.5 + 0.02  # chance 1/2, within sampling noise
+
+
+def test_the_default_cue_words_are_every_pair_of_the_word_list():
+    assert TextRecallConfig().cues == len(word_lists()["pairs"])
+    with pytest.raises(ConfigError, match=r"^cue words \(cues\) must be between 2 and 6, got 7\.$"):
+        TextRecallConfig(cues=7).validate()
+
+
 @pytest.mark.parametrize("change, message", [
-    ({"distance": 201}, "distance must be between 0 and 200, got 201."),
+    ({"distance": 201}, "distance must be between 0 and 200 filler words, got 201."),
     ({"distance_max": 3}, "distance_max must be between distance (20) and 200, got 3."),
     ({"objective": "guess"}, "objective must be 'classify' or 'next_word', got 'guess'."),
-    ({"n_test": 100_001}, "n_test must be between 10 and 100000, got 100001."),
-    ({"seed": -1}, "seed must be at least 0, got -1."),
+    ({"n_test": 100_001}, "test sentences (n_test) must be between 10 and 100000, got 100001."),
+    ({"seed": -1}, "data seed (seed) must be at least 0, got -1."),
 ])
 def test_text_recall_config_errors_say_what_to_change(change, message):
     with raises(message):
@@ -149,7 +175,7 @@ def test_sine_baselines_match_the_test_split():
     ({"length": 386}, "a series of 386 values is too short for seq_len 48 and horizon 1: the smallest "
                       "segment must hold 10 windows, so use length >= 387 or a shorter seq_len / horizon."),
     ({"noise": -1.0}, "noise must be between 0 and 10, got -1."),
-    ({"seed": -1}, "seed must be at least 0, got -1."),
+    ({"seed": -1}, "data seed (seed) must be at least 0, got -1."),
 ])
 def test_sine_config_errors_say_what_to_change(change, message):
     SineConfig(length=387).validate()  # the boundary: one value more is enough
@@ -247,15 +273,15 @@ def test_pca_features_are_fitted_on_training_frames_only():
 
 @pytest.mark.parametrize("change, message", [
     ({"gap": 101}, "gap must be between 0 and 100 frames, got 101."),
-    ({"gap_mode": "fog"}, "gap_mode must be one of blank, noise, occluded; got 'fog'."),
-    ({"features": "hog"}, "features must be one of pixels, pca; got 'hog'."),
+    ({"gap_mode": "fog"}, "gap frames show (gap_mode) must be one of 'blank', 'noise', 'occluded', got 'fog'."),
+    ({"features": "hog"}, "frame features (features) must be 'pixels' or 'pca', got 'hog'."),
     ({"features": "pca", "n_components": 200},
      "n_components must be between 1 and the pixels per frame (144), got 200."),
     ({"n_train": 100_000, "n_val": 100_000, "n_test": 100_000, "gap": 100, "canvas": 32},
      "these clips' frames would take 117.9 GiB (limit 2 GiB); use fewer clips, a shorter gap or a "
      "smaller canvas."),
-    ({"n_val": 9}, "n_val must be between 10 and 100000, got 9."),
-    ({"seed": -1}, "seed must be at least 0, got -1."),
+    ({"n_val": 9}, "validation clips (n_val) must be between 10 and 100000, got 9."),
+    ({"seed": -1}, "data seed (seed) must be at least 0, got -1."),
 ])
 def test_video_config_errors_say_what_to_change(change, message):
     with raises(message):

@@ -88,10 +88,10 @@ def test_overflowing_loss_is_reported_not_raised():
 
 
 @pytest.mark.parametrize(("cfg", "message"), [
-    (TrainConfig(lr=0), r"learning rate must be in \(0, 1\], got 0.0."),
-    (TrainConfig(batch_size=0), "batch size must be between 1 and 8192, got 0."),
+    (TrainConfig(lr=0), r"learning rate \(lr\) must be in \(0, 1\], got 0\."),
+    (TrainConfig(batch_size=0), "batch_size must be between 1 and 8192, got 0."),
     (TrainConfig(optimizer="sgd"), "optimizer must be 'adam' or 'adamw', got 'sgd'."),
-    (TrainConfig(epochs=0), "epochs must be between 1 and 1000, got 0."),
+    (TrainConfig(epochs=0), r"max epochs \(epochs\) must be between 1 and 1000, got 0\."),
     (TrainConfig(device="tpu"), "unknown device 'tpu'; use 'auto', 'cpu' or 'cuda'."),
 ])
 def test_invalid_train_configs_raise_one_clear_error(tiny_text, cfg, message):

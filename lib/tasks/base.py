@@ -14,10 +14,16 @@ MAX_BYTES = 2 * 1024 ** 3  # refuse datasets whose inputs would not fit comforta
 
 
 class TaskConfig(Protocol):
-    """A frozen dataclass of one task's settings, registered by `name` in lib.tasks.TASKS."""
+    """A frozen dataclass of one task's settings, registered by `name` in lib.tasks.TASKS.
+
+    Each user-facing field is declared with lib.configs.knob (range, words, hosted cap); validate() checks
+    them with lib.configs.check_knobs, then the rules that tie fields together.
+    """
 
     name: ClassVar[str]
+    title: ClassVar[str]  # how the app names the task
     distance_field: ClassVar[str | None]  # the field that sets the dependency distance; None without one
+    shown: ClassVar[tuple[str, ...]]  # the fields its form sets, named in every result's header
 
     @property
     def cue_lag(self) -> int | None:
@@ -25,13 +31,6 @@ class TaskConfig(Protocol):
 
     def validate(self) -> None:
         """Raise ConfigError with what to change when the settings cannot make a dataset."""
-
-
-def check_split_sizes(cfg) -> None:
-    """n_train, n_val and n_test each between 10 and 100000 samples."""
-    for name in ("n_train", "n_val", "n_test"):
-        if not 10 <= getattr(cfg, name) <= 100_000:
-            raise ConfigError(f"{name} must be between 10 and 100000, got {getattr(cfg, name)}.")
 
 
 def check_bytes(n_bytes: int, what: str, advice: str) -> None:

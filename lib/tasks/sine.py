@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from lib.configs import Checked
+from lib.configs import Checked, check_knobs, knob
 from lib.errors import ConfigError
 from lib.tasks.base import REGRESSION, SequenceDataset
 from lib.tasks.forecast import MIN_WINDOWS, forecast_splits, min_length, naive_baselines
@@ -23,15 +23,28 @@ MAX_LENGTH = 1_000_000
 @dataclass(frozen=True)
 class SineConfig(Checked):
     name: ClassVar[str] = "sine"
+    title: ClassVar[str] = "Sine waves"
     distance_field: ClassVar[None] = None  # the main period shapes the series; there is no distance knob
 
-    periods: tuple[float, ...] = (24.0, 8.0)  # steps per cycle of each sine (1-3 of them); the first is main
-    amplitudes: tuple[float, ...] = (1.0, 0.5)  # one amplitude per period
-    noise: float = 0.1  # std of Gaussian noise added to every observed value
-    horizon: int = 1  # steps from the window's last value to the value to predict
-    seq_len: int = 48  # steps per input window; at least one main period
-    length: int = 5000  # values in the whole series, before the 70/15/15 split
-    seed: int = 0  # phases and noise; same seed, same series
+    shown: ClassVar[tuple[str, ...]] = ("periods", "noise", "horizon", "seq_len")  # the form's settings
+
+    periods: tuple[float, ...] = knob((24.0, 8.0), "Periods", unit="steps", form=(4, 200), key="period",
+                                      parts=("Main period", "Second period"))  # steps per cycle of each sine
+    # (1-3 of them); the first is main
+    amplitudes: tuple[float, ...] = knob((1.0, 0.5), "Amplitudes", low=0.0, high=100.0, excludes="low")  # one a period
+    noise: float = knob(0.1, "Noise (std)", low=0.0, high=10.0, form=(0.0, 1.0), step=0.05)  # added Gaussian
+    horizon: int = knob(1, "Forecast horizon", low=1, high=1000, unit="steps", form=(1, 50))  # steps from the
+    # window's last value to the value to predict
+    seq_len: int = knob(48, "Input window of the recurrent models", unit="steps", high=1000, cap="distance",
+                        key="seq", form=(8, 400), header="input window (steps)")  # at least one main period
+    length: int = knob(5000, "Series length", low=100, high=MAX_LENGTH, cap="samples")  # before the 70/15/15 split
+    seed: int = knob(0, "Data seed", low=0)  # phases and noise; same seed, same series
+
+    @classmethod
+    def from_form(cls, values: dict) -> SineConfig:
+        """The config of the form's values: each period its default amplitude."""
+        periods = tuple(values.pop("periods"))
+        return cls(periods=periods, amplitudes=cls.amplitudes[:len(periods)], **values)
 
     @property
     def main_period(self) -> int:
@@ -44,8 +57,7 @@ class SineConfig(Checked):
         return self.main_period
 
     def validate(self) -> None:
-        if not 100 <= self.length <= MAX_LENGTH:
-            raise ConfigError(f"length must be between 100 and {MAX_LENGTH}, got {self.length}.")
+        check_knobs(self)
         if not 1 <= len(self.periods) <= 3:
             raise ConfigError(f"give 1 to 3 periods, got {len(self.periods)}.")
         if len(self.amplitudes) != len(self.periods):
@@ -56,18 +68,9 @@ class SineConfig(Checked):
                 raise ConfigError(f"each period must be between 2 steps and a tenth of the series "
                                   f"({self.length / 10:g} steps), got {p:g}; shorten the period or "
                                   f"lengthen the series.")
-        for a in self.amplitudes:
-            if not 0.0 < a <= 100.0:
-                raise ConfigError(f"each amplitude must be in (0, 100], got {a:g}.")
-        if not 0.0 <= self.noise <= 10.0:
-            raise ConfigError(f"noise must be between 0 and 10, got {self.noise:g}.")
-        if not 1 <= self.horizon <= 1000:
-            raise ConfigError(f"horizon must be between 1 and 1000 steps, got {self.horizon}.")
-        if not self.main_period <= self.seq_len <= 1000:
+        if not self.main_period <= self.seq_len:
             raise ConfigError(f"seq_len must be between the main period ({self.main_period} steps, so a "
                               f"window can span one cycle) and 1000, got {self.seq_len}.")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be at least 0, got {self.seed}.")
         need = min_length(self.seq_len, self.horizon, VAL_FRACTION, 1 - TRAIN_FRACTION - VAL_FRACTION)
         if self.length < need:
             raise ConfigError(f"a series of {self.length} values is too short for seq_len {self.seq_len} "

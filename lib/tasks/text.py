@@ -13,9 +13,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from lib.configs import Checked
+from lib.configs import Checked, check_knobs, knob
 from lib.errors import ConfigError
-from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split, check_split_sizes
+from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
 
 DATA_FILE = Path(__file__).resolve().parents[2] / "data" / "text_recall.json"
 PAD = "<pad>"
@@ -31,15 +31,26 @@ def word_lists() -> dict:
 @dataclass(frozen=True)
 class TextRecallConfig(Checked):
     name: ClassVar[str] = "text_recall"
+    title: ClassVar[str] = "Text recall"
     distance_field: ClassVar[str] = "distance"
 
-    distance: int = 20  # filler words between the opening words and "to buy" (0-200)
-    distance_max: int | None = None  # when set, draw each sentence's distance from [distance, distance_max]
-    objective: str = "classify"  # "classify" the final word, or "next_word" at every position
-    n_train: int = 4000
-    n_val: int = 1000
-    n_test: int = 1000
-    seed: int = 0  # data seed, independent of the training seed
+    shown: ClassVar[tuple[str, ...]] = ("distance", "objective", "n_train", "cues")  # the form's settings
+
+    distance: int = knob(20, "Distance", low=0, high=MAX_DISTANCE, cap="distance", key="dist", unit="filler words",
+                         header="distance",
+                         help="The cue word opens the sentence; the answer depends on it alone.")
+    distance_max: int | None = knob(None, "Largest distance", low=0, high=MAX_DISTANCE, cap="distance")  # when
+    # set, each sentence's distance is drawn from [distance, distance_max]
+    objective: str = knob("classify", "Objective", choices=("classify", "next_word"), key="obj",
+                          titles=("classify the final word", "next word at every position"))
+    cues: int = knob(len(word_lists()["pairs"]), "Cue words", low=2, high=len(word_lists()["pairs"]),
+                     help="How many cue words (each with its own answer) sentences open with: chance is one in "
+                          "this many, and the memory must tell them apart.")
+    n_train: int = knob(4000, "Training sentences", low=10, high=100_000, cap="samples", key="n",
+                        form=(200, 20_000), step=200)
+    n_val: int = knob(1000, "Validation sentences", low=10, high=100_000)
+    n_test: int = knob(1000, "Test sentences", low=10, high=100_000)
+    seed: int = knob(0, "Data seed", low=0)  # independent of the training seed
 
     @property
     def cue_lag(self) -> int | None:
@@ -47,18 +58,10 @@ class TextRecallConfig(Checked):
         return cue_lag(self.distance) if self.distance_max in (None, self.distance) else None
 
     def validate(self) -> None:
-        if not 0 <= self.distance <= MAX_DISTANCE:
-            raise ConfigError(f"distance must be between 0 and {MAX_DISTANCE}, got {self.distance}.")
-        if self.distance_max is not None and not self.distance <= self.distance_max <= MAX_DISTANCE:
-            raise ConfigError(
-                f"distance_max must be between distance ({self.distance}) and {MAX_DISTANCE}, "
-                f"got {self.distance_max}."
-            )
-        if self.objective not in ("classify", "next_word"):
-            raise ConfigError(f"objective must be 'classify' or 'next_word', got {self.objective!r}.")
-        check_split_sizes(self)
-        if self.seed < 0:
-            raise ConfigError(f"seed must be at least 0, got {self.seed}.")
+        check_knobs(self)
+        if self.distance_max is not None and self.distance_max < self.distance:
+            raise ConfigError(f"distance_max must be between distance ({self.distance}) and {MAX_DISTANCE}, "
+                              f"got {self.distance_max}.")
 
 
 def vocabulary() -> tuple[str, ...]:
@@ -86,7 +89,7 @@ def _sentences(cfg: TextRecallConfig, n: int, rng: np.random.Generator, vocab_id
     w = word_lists()
     hi = cfg.distance_max if cfg.distance_max is not None else cfg.distance
     dist = rng.integers(cfg.distance, hi + 1, size=n)
-    pair = rng.integers(0, len(w["pairs"]), size=n)
+    pair = rng.integers(0, cfg.cues, size=n)
     length = cue_lag(hi)
     x = np.zeros((n, length), dtype=np.int64)  # left-padded so the prediction point is always last
     answers = np.array([vocab_ids[a] for _, a in w["pairs"]])
@@ -102,7 +105,7 @@ def make_text_recall(cfg: TextRecallConfig) -> SequenceDataset:
     vocab = vocabulary()
     ids = {t: i for i, t in enumerate(vocab)}
     rng = np.random.default_rng(cfg.seed)
-    n_pairs = len(word_lists()["pairs"])
+    n_pairs = cfg.cues
     splits = []
     for n in (cfg.n_train, cfg.n_val, cfg.n_test):
         x, pair, answer_id, dist = _sentences(cfg, n, rng, ids)
@@ -128,7 +131,7 @@ def make_text_recall(cfg: TextRecallConfig) -> SequenceDataset:
         n_outputs=n_pairs if classify else len(vocab),
         per_step=not classify,
         vocab=vocab,
-        class_names=tuple(a for _, a in word_lists()["pairs"]) if classify else vocab,
+        class_names=tuple(a for _, a in word_lists()["pairs"][:n_pairs]) if classify else vocab,
         chance=1.0 / n_pairs,
         cue_lag=cfg.cue_lag,
         distance_name="filler words between cue and answer",

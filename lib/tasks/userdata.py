@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lib.configs import Checked
+from lib.configs import Checked, knob
 from lib.errors import ConfigError
 from lib.store import default_path
 from lib.tasks.base import SequenceDataset, Split
@@ -45,12 +45,16 @@ class UserDataConfig(Checked):
     """Prepared user data, named by the SHA-256 of its arrays; make it with `prepare` or `keep`."""
 
     name: ClassVar[str] = "userdata"
+    title: ClassVar[str] = "Your data"
     distance_field: ClassVar[None] = None  # the data decide how far back the signal lies
+    shown: ClassVar[tuple[str, ...]] = ("sha256", "shape")  # in every result's header
 
-    sha256: str = ""  # of the prepared arrays (dataset_sha256): names the kept copy make_userdata loads
+    sha256: str = knob("", "Prepared data", header="prepared data (SHA-256)")  # of the prepared arrays
+    # (dataset_sha256): names the kept copy make_userdata loads
     sources: tuple[str, ...] = ()  # SHA-256 of each uploaded file's bytes: the training file, then a test file
     spec: UploadSpec = UploadSpec(layout="arrays")  # how the upload became the dataset
-    shape: tuple[int, ...] = ()  # (train, val, test sequences, steps per sequence, features per step)
+    shape: tuple[int, ...] = knob((), "Shape", header="shape (train, val, test, steps, features)")  # (train,
+    # val, test sequences, steps per sequence, features per step)
 
     @property
     def cue_lag(self) -> None:

@@ -14,9 +14,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from lib.configs import Checked
+from lib.configs import Checked, check_knobs, knob
 from lib.errors import ConfigError
-from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split, check_bytes, check_split_sizes, majority_chance
+from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split, check_bytes, majority_chance
 
 GAP_MODES = ("blank", "noise", "occluded")
 FEATURES = ("pixels", "pca")
@@ -38,19 +38,27 @@ def digit_images() -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class VideoConfig(Checked):
     name: ClassVar[str] = "video"
+    title: ClassVar[str] = "Video frames"
     distance_field: ClassVar[str] = "gap"
 
-    gap: int = 20  # frames between the last visible frame and the answer (0-100)
-    visible: int = 3  # frames at the start that show the digit
-    gap_mode: str = "blank"  # what gap frames show: "blank" (zeros), "noise" or "occluded" (a moving block)
-    features: str = "pixels"  # per-frame input: "pixels" (canvas flattened) or "pca" (fitted on train frames)
-    n_components: int = 32  # PCA components per frame when features == "pca"
-    canvas: int = 12  # canvas side in pixels; the 8x8 digit moves inside it
-    max_speed: float = 1.5  # pixels per frame; each clip's speed is drawn from [max_speed / 3, max_speed]
-    n_train: int = 6000  # clips per split; each split's clips reuse only that split's digit images
-    n_val: int = 500
-    n_test: int = 1000
-    seed: int = 0  # image split, trajectories and noise; independent of the training seed
+    shown: ClassVar[tuple[str, ...]] = ("gap", "gap_mode", "features", "n_train")  # the form's settings
+
+    gap: int = knob(20, "Gap", low=0, high=MAX_GAP, unit="frames", cap="distance",  # between the last visible
+                    help="Frames between the digit and the answer.")  # frame and the answer
+    visible: int = knob(3, "Visible frames", low=1, high=10, unit="frames")  # at the start, showing the digit
+    gap_mode: str = knob("blank", "Gap frames show", choices=GAP_MODES, key="mode")  # "blank" (zeros), "noise"
+    # or "occluded" (a moving block where the digit would be)
+    features: str = knob("pixels", "Frame features", choices=FEATURES, key="feat")  # "pixels" (canvas flattened)
+    # or "pca" (fitted on train frames)
+    n_components: int = knob(32, "PCA components", low=1)  # per frame when features == "pca"
+    canvas: int = knob(12, "Canvas", low=DIGIT, high=64, unit="pixels")  # side; the 8x8 digit moves inside it
+    max_speed: float = knob(1.5, "Max speed", low=0.0, high=4.0, unit="pixels per frame")  # each clip's speed is
+    # drawn from [max_speed / 3, max_speed]
+    n_train: int = knob(6000, "Training clips", low=10, high=100_000, cap="samples", key="clips",
+                        form=(200, 20_000), step=200)  # each split's clips reuse only that split's digit images
+    n_val: int = knob(500, "Validation clips", low=10, high=100_000)
+    n_test: int = knob(1000, "Test clips", low=10, high=100_000)
+    seed: int = knob(0, "Data seed", low=0)  # image split, trajectories and noise; not the training seed
 
     @property
     def seq_len(self) -> int:
@@ -70,24 +78,10 @@ class VideoConfig(Checked):
         return clip_frames(self, split, index)
 
     def validate(self) -> None:
-        if not 0 <= self.gap <= MAX_GAP:
-            raise ConfigError(f"gap must be between 0 and {MAX_GAP} frames, got {self.gap}.")
-        if not 1 <= self.visible <= 10:
-            raise ConfigError(f"visible must be between 1 and 10 frames, got {self.visible}.")
-        if self.gap_mode not in GAP_MODES:
-            raise ConfigError(f"gap_mode must be one of {', '.join(GAP_MODES)}; got {self.gap_mode!r}.")
-        if self.features not in FEATURES:
-            raise ConfigError(f"features must be one of {', '.join(FEATURES)}; got {self.features!r}.")
-        if not DIGIT <= self.canvas <= 64:
-            raise ConfigError(f"canvas must be between {DIGIT} and 64 pixels, got {self.canvas}.")
-        if self.features == "pca" and not 1 <= self.n_components <= self.canvas ** 2:
+        check_knobs(self)
+        if self.features == "pca" and not self.n_components <= self.canvas ** 2:
             raise ConfigError(f"n_components must be between 1 and the pixels per frame "
                               f"({self.canvas ** 2}), got {self.n_components}.")
-        if not 0.0 <= self.max_speed <= 4.0:
-            raise ConfigError(f"max_speed must be between 0 and 4 pixels per frame, got {self.max_speed:g}.")
-        check_split_sizes(self)
-        if self.seed < 0:
-            raise ConfigError(f"seed must be at least 0, got {self.seed}.")
         check_bytes(4 * (self.n_train + self.n_val + self.n_test) * self.seq_len * self.canvas ** 2,
                     "these clips' frames", "use fewer clips, a shorter gap or a smaller canvas")
 
