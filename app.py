@@ -18,8 +18,8 @@ PAGES = [
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
 page = st.navigation(PAGES)
-from pages import _ui as ui  # noqa: E402 (imported before st.navigation, pages/__init__.py would rerun the app once)
+from pages import _form, _run  # noqa: E402 (imported before st.navigation, pages/__init__.py would rerun the app once)
 
-ui.job_status(page.url_path)
-ui.clean_links()  # before the page's widgets read the link's values
+_run.job_status(page.url_path)
+_form.clean_links()  # before the page's widgets read the link's values
 page.run()

@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _browser import Server, browser, find_chromium, go, loss_chart, run_default_comparison
 from _common import emit, parser
 from lib.runtime import environment
+from tests.support.browser import Server, browser, find_chromium, go, loss_chart, run_default_comparison
 
 TARGETS = {"first_render_s": 8.0, "cached_switch_s": 1.0, "peak_rss_mb": 1024.0}
 PEAK_RSS_NOTE = ("sum of per-process high-water marks (VmHWM) of the server and its children: an upper bound on "

@@ -28,10 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _browser import ROOT, Server, browser, find_chromium, no_exception, run_default_comparison
 from _common import emit, parser
 from lib.runtime import environment
 from lib.store import RunStore
+from tests.support.browser import ROOT, Server, browser, find_chromium, no_exception, run_default_comparison
 
 TARGET_RATIO = 1.10
 LIBRARY = """

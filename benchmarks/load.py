@@ -25,10 +25,10 @@ from pathlib import Path
 
 import psutil
 
-from _browser import CHROMIUM_ARGS, Server, find_chromium
 from _common import emit, parser
 from lib.runtime import environment
 from lib.store import RunStore
+from tests.support.browser import CHROMIUM_ARGS, Server, find_chromium
 
 TARGETS = {"result_s": 180.0, "peak_rss_mb": 2048.0}
 RESULT_TIMEOUT_MS = 600_000

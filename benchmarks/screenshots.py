@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _browser import ROOT, Server, browser, find_chromium, go, run_default_comparison, settle
 from _common import parser
+from tests.support.browser import ROOT, Server, browser, find_chromium, go, run_default_comparison, settle
 
 OUT = ROOT / "docs" / "screenshots"
 PAGES = ["home", "compare", "window", "memory", "costs", "probe", "runs"]

@@ -40,8 +40,9 @@ def study(name: str, data: bytes, target: str, out_dir: Path, jobs: int) -> dict
     from lib.report import write_study
     from lib.runs import dataset
     from lib.study import memory_study
-    from lib.tasks.upload import load_table
-    from lib.tasks.userdata import choose_spec, prepare
+    from lib.tasks.user.prepared import prepare
+    from lib.tasks.user.read import load_table
+    from lib.tasks.user.spec import choose_spec
 
     phases, load_before = {}, os.getloadavg()[0]
     t0 = time.perf_counter()

@@ -33,12 +33,13 @@ from jsonschema.exceptions import best_match
 
 from lib import __version__
 from lib.configs import INT64, from_dict
-from lib.errors import ConfigError
+from lib.errors import ConfigError, LookbackError
 from lib.models import ModelConfig, ModelIO, build_model, count_params
 from lib.models import validate as validate_model
 from lib.runtime import Status
 from lib.store import RunStore, config_hash
-from lib.tasks import task_from_dict, userdata
+from lib.tasks import task_from_dict
+from lib.tasks.user import prepared
 from lib.train import TrainConfig
 
 FORMAT = "lookback-bundle"
@@ -247,8 +248,8 @@ def export_bundle(store: RunStore, run_ids, include_weights: bool = True, includ
                 _write_member(zf, f"{run_id}/{name}", blob)
             entries.append({"id": run_id, "label": rec["label"], "task": rec["task"],
                             "files": {name: _sha256(blob) for name, blob in files.items()}})
-            sha = userdata.named_by(rec["config"])
-            if include_data and sha and sha not in data and (path := userdata.kept_path(sha)).exists():
+            sha = prepared.named_by(rec["config"])
+            if include_data and sha and sha not in data and (path := prepared.kept_path(sha)).exists():
                 data[sha] = path.read_bytes()
         for sha, blob in data.items():
             _write_member(zf, f"{DATA_FOLDER}/{sha}.npz", blob)
@@ -329,7 +330,7 @@ def import_bundle(store: RunStore, data: bytes, max_bytes: int = MAX_BYTES,
                               f"only the files their manifest names.")
         runs = [_parse_run(zf, members, entry) for entry in manifest["runs"]]
         datasets = _parse_data(zf, members, manifest, runs)
-    kept = tuple(userdata.save(ds) for ds in datasets)  # content-addressed: harmless if the runs fail to store
+    kept = tuple(prepared.save(ds) for ds in datasets)  # content-addressed: harmless if the runs fail to store
     known = _stored_identities(store, runs)
     new, existing = [], []
     for run in runs:
@@ -343,7 +344,7 @@ def import_bundle(store: RunStore, data: bytes, max_bytes: int = MAX_BYTES,
                                "created": r.created, "record": r.record, "state_dict": r.state_dict,
                                "origin": "imported"} for r in new]) if new else []
     no_data = tuple(new_id for new_id, run in zip(ids, new, strict=True)
-                    if (sha := userdata.named_by(run.config)) and not userdata.kept_path(sha).exists())
+                    if (sha := prepared.named_by(run.config)) and not prepared.kept_path(sha).exists())
     return ImportReport(tuple(ids), tuple(existing), kept, no_data)
 
 
@@ -526,17 +527,17 @@ def _parse_run(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], entry: 
 def _parse_data(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], manifest: dict,
                 runs: list[_Run]) -> list:
     """The prepared user data the manifest lists, each checked against its name and used by a run."""
-    used = {userdata.named_by(run.config) for run in runs}
+    used = {prepared.named_by(run.config) for run in runs}
     datasets = []
     for sha, digest in manifest.get("data", {}).items():
         member = f"{DATA_FOLDER}/{sha}.npz"
         if member not in members:
             raise BundleError(f"manifest.json lists {member} but the bundle has no such file; export the runs "
                               f"again.")
-        if members[member].file_size > userdata.max_prepared_bytes() + 2**20:  # compressed arrays, headers
+        if members[member].file_size > prepared.max_prepared_bytes() + 2**20:  # compressed arrays, headers
             raise BundleError(f"{member} is {_size(members[member].file_size)}, more than the "
-                              f"{_size(userdata.max_prepared_bytes())} of prepared data kept per dataset on this "
-                              f"install; raise {userdata.MAX_MB_ENV} to import it.")
+                              f"{_size(prepared.max_prepared_bytes())} of prepared data kept per dataset on this "
+                              f"install; raise {prepared.MAX_MB_ENV} to import it.")
         if sha not in used:
             raise BundleError(f"{member}: no run in the bundle trains on these data; bundles carry only the data "
                               f"of their runs.")
@@ -545,13 +546,13 @@ def _parse_data(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], manife
             raise BundleError(f"checksum mismatch for {member}: the file is damaged or was edited after export; "
                               f"export the runs again.")
         try:
-            ds = userdata.read_prepared(io.BytesIO(blob), sha, member)
-        except ConfigError as e:
+            ds = prepared.read_prepared(io.BytesIO(blob), sha, member)
+        except LookbackError as e:
             raise BundleError(f"{e}; export the runs again.") from e
-        if (size := userdata.prepared_bytes(ds)) > userdata.max_prepared_bytes():
+        if (size := prepared.prepared_bytes(ds)) > prepared.max_prepared_bytes():
             raise BundleError(f"{member}: the prepared data take {_size(size)}, over the "
-                              f"{_size(userdata.max_prepared_bytes())} kept per dataset on this install; raise "
-                              f"{userdata.MAX_MB_ENV} to import them.")
+                              f"{_size(prepared.max_prepared_bytes())} kept per dataset on this install; raise "
+                              f"{prepared.MAX_MB_ENV} to import them.")
         datasets.append(ds)
     return datasets
 
@@ -582,7 +583,7 @@ def _parse_config(run_id: str, data: bytes, entry: dict) -> dict:
         train_cfg.validate()
         model_io = from_dict(ModelIO, parts["io"])
         validate_model(model_cfg, model_io)
-    except (ConfigError, TypeError) as e:  # TypeError: a required field is missing
+    except (LookbackError, TypeError) as e:  # TypeError: a required field is missing
         raise BundleError(f"{member}: the config cannot be rebuilt ({e}).") from e
     if cfg["task"] != task.name:
         raise BundleError(f"{member}: task {cfg['task']!r} is not the config's task {task.name!r}.")

@@ -12,7 +12,7 @@ import torch
 
 from lib import backends, experiments, runs
 from lib.configs import from_dict
-from lib.errors import ConfigError
+from lib.errors import ConfigError, LookbackError
 from lib.mlflow_export import DEFAULT_EXPERIMENT
 from lib.models import ModelConfig
 from lib.runtime import Status
@@ -166,8 +166,9 @@ def _study(args: argparse.Namespace) -> int:
     """Prepare a data file, run the memory study on it, print the verdict, write study.csv and report.html."""
     from lib.report import model_frame, write_study
     from lib.study import memory_study
-    from lib.tasks.upload import load_table
-    from lib.tasks.userdata import choose_spec, prepare
+    from lib.tasks.user.prepared import prepare
+    from lib.tasks.user.read import load_table
+    from lib.tasks.user.spec import choose_spec
 
     if args.threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {args.threads}.")
@@ -308,5 +309,5 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as err:
+    except LookbackError as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")

@@ -1,5 +1,9 @@
-"""The one error type a user can act on."""
+"""Lookback's errors: each message says what to change or what to do."""
 
 
-class ConfigError(ValueError):
+class LookbackError(Exception):
+    """Anything Lookback refuses or cannot do, with a message a user can act on; catch this to show it."""
+
+
+class ConfigError(LookbackError, ValueError):
     """A configuration or input the user must change; the message says what to change."""

@@ -12,7 +12,7 @@ import torch
 
 from lib import backends
 from lib.configs import from_dict
-from lib.errors import ConfigError
+from lib.errors import ConfigError, LookbackError
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, validate
 from lib.runs import RUN_ID, dataset, result_from_record, run_one
 from lib.runtime import Status
@@ -72,7 +72,7 @@ def stored_configs(run_id: str, config: dict) -> tuple[TaskConfig, ModelConfig, 
             raise ConfigError(f"its config lacks {', '.join(lacking)}.")
         return (task_from_dict(config["task"]), from_dict(ModelConfig, config["model"]),
                 from_dict(TrainConfig, config["train"]))
-    except ConfigError as err:
+    except LookbackError as err:
         raise ConfigError(f"run {run_id} cannot be rerun: {err}") from err
 
 
@@ -158,7 +158,7 @@ def load_comparison(store, run_ids: Iterable[str]) -> tuple[Comparison | None, l
         return None, dropped
     try:
         ds = dataset(task)
-    except ConfigError as err:
+    except LookbackError as err:
         return None, [*dropped, f"{', '.join(r.run_id for r in runs)} (their task cannot be rebuilt: {err})"]
     return Comparison(task, runs, ds), dropped
 
@@ -187,7 +187,7 @@ def load_distance_sweep(store, run_ids: Iterable[str]) -> tuple[tuple[TaskConfig
     for cfg, group in sorted(groups.items(), key=lambda item: getattr(item[0], field)):
         try:
             ds = dataset(cfg)
-        except ConfigError as err:
+        except LookbackError as err:
             dropped.append(f"{', '.join(r.run_id for r in group)} (their task cannot be rebuilt: {err})")
             continue
         frames.append(summary_frame(group, ds).assign(distance=getattr(cfg, field), cue_lag=ds.cue_lag))
@@ -207,13 +207,13 @@ def _load_runs(store, run_ids: Iterable[str]) -> tuple[list[tuple[TaskConfig, Ru
             continue
         try:
             record = store.get(run_id)
-        except ConfigError:
+        except LookbackError:
             dropped.append(f"{run_id} (not in this run store)")
             continue
         try:
             loaded.append((task_from_dict(record["config"]["task"]), result_from_record(record,
                                                                                       store.load_weights(run_id))))
-        except (ConfigError, KeyError, TypeError, ValueError, RuntimeError) as err:
+        except (LookbackError, KeyError, TypeError, ValueError, RuntimeError) as err:
             dropped.append(f"{run_id} (its record cannot be read: {err})")
     return loaded, dropped
 

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lib import paths
 from lib.configs import knobs
 from lib.errors import ConfigError
 
@@ -181,9 +182,7 @@ def shown(message: str, store_path: str | os.PathLike | None = None) -> str:
     if not hosted():
         return message
     if store_path is None:
-        from lib.store import default_path
-
-        store_path = default_path()
+        store_path = paths.store_path()
     return message.replace(str(store_path), "the run store").replace(str(Path(store_path).parent),
                                                                      "the server's data folder")
 

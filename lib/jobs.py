@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from lib import hosting
-from lib.errors import ConfigError
+from lib.errors import LookbackError
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 TICK_S = 0.25  # how often the engine checks time limits and idle visitors
@@ -45,7 +45,7 @@ CRASHED = ("the training process stopped unexpectedly (it may have run out of me
            "finished are kept. Try smaller settings.")
 
 
-class JobRefused(ConfigError):
+class JobRefused(LookbackError):
     """A job was not accepted; the message says why and what to do."""
 
 
@@ -394,7 +394,7 @@ def _work(job_id: str, slot: int, fn: Callable, store_path: str | None, owner: s
         if isinstance(result, Comparison):  # the page has the dataset already: send the runs only
             result = replace(result, dataset=None)
         send("result", pickle.dumps(result))
-    except ConfigError as err:
+    except LookbackError as err:
         send("error", hosting.shown(str(err), store_path))
     except Exception as err:  # shown to the visitor instead of ending the worker
         detail = "" if hosting.hosted() else "\n" + traceback.format_exc(limit=3)

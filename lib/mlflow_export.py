@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from lib.errors import ConfigError
+from lib.errors import ConfigError, LookbackError
 
 INSTALL_MLFLOW = "MLflow is not installed; pip install -r requirements-team.txt"
 DEFAULT_EXPERIMENT = "Lookback"
@@ -173,7 +173,7 @@ def _dataset_fingerprint(task: Mapping) -> str:
 
     try:
         return dataset_fingerprint(dataset(task_from_dict(task)))
-    except ConfigError as err:  # e.g. user data, which the config alone cannot rebuild
+    except LookbackError as err:  # e.g. user data, which the config alone cannot rebuild
         return f"unavailable: {err}"[:MAX_TAG_CHARS]
 
 

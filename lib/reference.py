@@ -23,6 +23,7 @@ import torch
 from lib import backends, experiments
 from lib.configs import from_dict, to_dict
 from lib.models import ModelConfig, ModelIO, build_model
+from lib.paths import REFERENCE
 from lib.runs import dataset
 from lib.runtime import environment, resolve_device
 from lib.settings import Settings
@@ -32,7 +33,6 @@ from lib.tasks.text import TextRecallConfig
 from lib.tasks.video import VideoConfig
 from lib.train import RunResult, TrainConfig
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
 MODELS = "models"  # subfolder of the reference models
 SEEDS = (0, 1, 2)
 COMMAND = "python -m lib reference"
@@ -93,7 +93,7 @@ def _slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
 
 
-def save_models(name: str, comp: experiments.Comparison, out: Path = REFERENCE_DIR, seed: int = 0) -> list[Path]:
+def save_models(name: str, comp: experiments.Comparison, out: Path = REFERENCE, seed: int = 0) -> list[Path]:
     """Keep the comparison's models of one seed as state dicts in out/models/, named in <name>.json."""
     folder = out / MODELS
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,7 @@ def save_models(name: str, comp: experiments.Comparison, out: Path = REFERENCE_D
     return paths
 
 
-def regenerate(out: Path = REFERENCE_DIR, n_jobs: int = -1, names=tuple(EXPERIMENTS)) -> dict:
+def regenerate(out: Path = REFERENCE, n_jobs: int = -1, names=tuple(EXPERIMENTS)) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     workers, threads = backends.worker_plan(n_jobs, 100)
     env = environment(resolve_device("cpu")) | {"threads": threads if workers > 1 else torch.get_num_threads(),
@@ -131,7 +131,7 @@ def regenerate(out: Path = REFERENCE_DIR, n_jobs: int = -1, names=tuple(EXPERIME
     return meta
 
 
-def load(name: str, folder: Path = REFERENCE_DIR) -> dict | None:
+def load(name: str, folder: Path = REFERENCE) -> dict | None:
     """The stored reference frames of one experiment plus meta, task and settings, or None when absent."""
     path = folder / f"{name}.csv"
     if not path.exists() or not (folder / "meta.json").exists():
@@ -143,7 +143,7 @@ def load(name: str, folder: Path = REFERENCE_DIR) -> dict | None:
     return {"frames": frames, "meta": meta, "task": EXPERIMENTS[name][0], "settings": settings(name), "name": name}
 
 
-def matching(how: str, form: Settings | None, folder: Path = REFERENCE_DIR) -> dict | None:
+def matching(how: str, form: Settings | None, folder: Path = REFERENCE) -> dict | None:
     """The reference of kind `how` ("compare", "window", "distance") made with the form's settings, the
     form's seeds among its own, cut to those seeds (as `load` returns it, settings those of the form); or
     None when no reference has them."""
@@ -167,7 +167,7 @@ def offers(how: str) -> dict[str, Settings]:
     return {name: settings(name) for name, (_, kind) in EXPERIMENTS.items() if kind == how}
 
 
-def comparison(name: str = "compare_text", folder: Path = REFERENCE_DIR) -> experiments.Comparison | None:
+def comparison(name: str = "compare_text", folder: Path = REFERENCE) -> experiments.Comparison | None:
     """The kept reference models of a comparison (one seed) with their history and test metrics, as a
     Comparison the Probe and Memory pages can read; None when they are not shipped."""
     index_path, ref = folder / MODELS / f"{name}.json", load(name, folder)

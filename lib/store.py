@@ -34,11 +34,10 @@ import pandas as pd
 import psutil
 
 from lib import __version__
-from lib.errors import ConfigError
+from lib.errors import LookbackError
+from lib.paths import store_path
 from lib.runtime import Status
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "lookback.sqlite"
-ENV_VAR = "LOOKBACK_DB"
 APPLICATION_ID = int.from_bytes(b"LkBk", "big")  # PRAGMA application_id: marks the file as ours
 BUSY_TIMEOUT_S = 30.0
 # Process create times are wall-clock readings that clock adjustments can shift a little; within this many
@@ -110,7 +109,7 @@ RUN_COLUMNS = ("id", "created", "updated", "task", "label", "status", "seed", "e
                "n_params", "config_hash", "version", "code", "origin", "message")
 
 
-class StoreError(ConfigError):
+class StoreError(LookbackError):
     """The run store cannot be opened or cannot do what was asked; the message says what to do."""
 
 
@@ -119,21 +118,16 @@ def config_hash(config: Mapping) -> str:
     return hashlib.sha256(_dumps(config, canonical=True).encode()).hexdigest()
 
 
-def default_path() -> Path:
-    """LOOKBACK_DB when set, else data/lookback.sqlite in the repository."""
-    return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
-
-
 class RunStore:
     """Runs, their per-epoch history and weights in one SQLite file.
 
-    path: the database file; default `default_path()`. Opening creates or migrates the schema and marks
+    path: the database file; default `lib.paths.store_path()`. Opening creates or migrates the schema and marks
     runs whose writer process has died as "interrupted". owner and quota: as in `scoped`.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, owner: str | None = None,
                  quota: int | None = None):
-        self.path = Path(path) if path is not None else default_path()
+        self.path = Path(path) if path is not None else store_path()
         self.owner, self.quota = owner, quota
         self._view = False
         self._lock = threading.RLock()
@@ -689,4 +683,4 @@ def _runs_frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["SCHEMA_VERSION", "RunStore", "StoreError", "config_hash", "default_path"]
+__all__ = ["SCHEMA_VERSION", "RunStore", "StoreError", "config_hash"]

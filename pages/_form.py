@@ -12,17 +12,20 @@ import streamlit as st
 
 from lib import hosting
 from lib.configs import Knob, knobs
-from lib.errors import ConfigError
+from lib.errors import ConfigError, LookbackError
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, match_params
 from lib.runs import dataset
 from lib.settings import TASK_TITLES, Settings
 from lib.tasks import TASKS
 from lib.train import TrainConfig
+from pages._state import LINK_NOTES, LINKS_CLEANED, prepared_data
 
 # Page settings that are no config field: (low, high) and the lib.hosting.Limits field that caps them.
 PAGE_BOUNDS = {"seeds": (1, 5), "budget": (0, 2_000_000), "lo": (1, 400), "hi": (1, 400), "count": (2, 16)}
 PAGE_CAPS = {"seeds": "seeds"}
 FORM_CONFIGS = (*(cls for cls, _ in TASKS.values()), ModelConfig, TrainConfig)  # whose settings the form draws
+RECURRENT = [k for k, kind in MODEL_KINDS.items() if kind.recurrent]
+WINDOWED = next(k for k, kind in MODEL_KINDS.items() if kind.windowed)  # the kind whose window the pages sweep
 
 
 def _keys(name: str, k: Knob) -> list[str]:
@@ -111,8 +114,8 @@ def task_form(cls, prefix: str):
 
 def user_task():
     """The dataset prepared on the Your data page in this session (a UserDataConfig), or None."""
-    prepared = st.session_state.get("user_data")
-    return None if prepared is None else prepared["cfg"]
+    prepared = prepared_data()
+    return None if prepared is None else prepared.cfg
 
 
 def task_picker(prefix: str):
@@ -122,8 +125,8 @@ def task_picker(prefix: str):
     names = [name for name in TASK_TITLES if name != "userdata" or user is not None]
     name = st.selectbox("Task", names, format_func=TASK_TITLES.get, **setting(f"{prefix}_task"))
     if name == "userdata":
-        prepared = st.session_state["user_data"]
-        st.caption(prepared.get("caption") or f"Prepared on the Your data page from {prepared['file']}.")
+        prepared = prepared_data()
+        st.caption(prepared.caption or f"Prepared on the Your data page from {prepared.file}.")
         return user
     return task_form(TASKS[name][0], prefix)
 
@@ -218,6 +221,16 @@ def kind_picker(where, label: str, key: str, default: list[str], options=tuple(M
                              **setting(key))
 
 
+def checked_dataset(task, fail: str = "Cannot train"):
+    """The task's dataset (lib.runs.dataset, the server's one cache), or None after showing what to change
+    ("{fail}: ...", in the widgets' words)."""
+    try:
+        return dataset(task)
+    except LookbackError as err:
+        st.error(f"{fail}: {hosting.shown(in_widget_words(task, str(err)))}")
+        return None
+
+
 def in_widget_words(task, message: str) -> str:
     """A ConfigError message about a task's form with its field names ("n_train", or "training sentences
     (n_train)") replaced by the labels of the widgets that set them."""
@@ -274,13 +287,13 @@ def clean_links() -> None:
                 st.query_params[key] = kept if len(kept) > 1 else kept[0]
             else:
                 del st.query_params[key]
-    if notes and not st.session_state.pop("_links_cleaned", False):
+    if notes and not st.session_state.pop(LINKS_CLEANED, False):
         # widgets bound to the URL take their first value from the request's query string, not from the
         # edited st.query_params: run again from the cleaned link, and say what changed there
-        st.session_state["_links_cleaned"], st.session_state["_link_notes"] = True, notes
+        st.session_state[LINKS_CLEANED], st.session_state[LINK_NOTES] = True, notes
         st.rerun()
-    st.session_state.pop("_links_cleaned", None)
-    if notes := notes or st.session_state.pop("_link_notes", None):
+    st.session_state.pop(LINKS_CLEANED, None)
+    if notes := notes or st.session_state.pop(LINK_NOTES, None):
         st.warning(f"This link's settings were adjusted: {'; '.join(notes)}.", icon=":material/link:")
 
 

@@ -15,7 +15,8 @@ import streamlit as st
 from lib import hosting
 from lib.jobs import Engine, Job, JobRefused
 from lib.store import RunStore
-from lib.tasks import userdata
+from lib.tasks.user import prepared
+from pages._state import VISITOR
 
 __all__ = ["Job", "JobRefused", "engine", "forget_gone_visitors", "visitor"]
 
@@ -47,7 +48,7 @@ def visitor() -> str | None:
         who = st.user.get("email") or st.user.get("sub")
         if who:
             return f"user:{who}"
-    who = st.session_state.setdefault("_visitor", f"session:{secrets.token_hex(8)}")
+    who = st.session_state.setdefault(VISITOR, f"session:{secrets.token_hex(8)}")
     SEEN[who] = time.time()
     return who
 
@@ -66,8 +67,8 @@ def forget_gone_visitors(store: RunStore) -> list[str]:
     for owner in gone:
         mine = store.scoped(owner)
         mine.delete(mine.runs()["id"])
-    runs_on_data = store.runs(task=userdata.UserDataConfig.name)["id"]
-    userdata.prune(map(userdata.named_by, store.configs(runs_on_data).values()),
+    runs_on_data = store.runs(task=prepared.UserDataConfig.name)["id"]
+    prepared.prune(map(prepared.named_by, store.configs(runs_on_data).values()),
                    SESSION_TTL_S)  # uploads that no run kept and nobody used since
     for owner in [o for o, t in seen.items() if o and now - t > SESSION_TTL_S]:
         del seen[owner]

@@ -4,12 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from lib import charts, reference
-from lib.errors import ConfigError
+from lib.errors import LookbackError
 from lib.experiments import Comparison, compare
 from lib.models import MODEL_KINDS
+from lib.runs import dataset
 from lib.settings import Settings
 from lib.stats import cancel_note, eta_text, results_table, timing_note, verdict
-from pages import _ui as ui
+from pages import _form, _run, _shown
+from pages._state import Shown, show_on, shown_on
 
 P = "w_cmp"
 QUICK = {f"{P}_n": 1000, f"{P}_clips": 600, f"{P}_epochs": 10, f"{P}_seeds": 1}  # seconds on 2 cores
@@ -17,23 +19,24 @@ QUICK = {f"{P}_n": 1000, f"{P}_clips": 600, f"{P}_epochs": 10, f"{P}_seeds": 1} 
 st.title("Compare models")
 st.caption("Train a fixed-window FFNN, a vanilla RNN, a GRU and an LSTM on the same split and seeds.")
 
-task = ui.task_picker(P)
-ds = ui.checked_dataset(task)
+task = _form.task_picker(P)
+ds = _form.checked_dataset(task)
 c1, c2 = st.columns([2, 1])
-kinds = ui.kind_picker(c1, "Models", f"{P}_kinds", ui.kinds_of(reference.STORY_MODELS))
-window = c2.number_input("FFNN window (steps)", *ui.LIMITS["window"], 5, **ui.setting(f"{P}_window"))
+kinds = _form.kind_picker(c1, "Models", f"{P}_kinds", _form.kinds_of(reference.STORY_MODELS))
+window = c2.number_input("FFNN window (steps)", *_form.LIMITS["window"], 5, **_form.setting(f"{P}_window"))
 c1, c2 = st.columns(2)
-add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True, **ui.setting(f"{P}_reach"))
-force = c2.checkbox("Retrain runs already stored", False, **ui.setting(f"{P}_force"),
+add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True,
+                        **_form.setting(f"{P}_reach"))
+force = c2.checkbox("Retrain runs already stored", False, **_form.setting(f"{P}_force"),
                     help="Identical settings and seed normally reuse the stored result instantly.")
-train_cfg, seeds, opts = ui.train_settings(P, metric=ds.metric if ds is not None else "metric")
+train_cfg, seeds, opts = _form.train_settings(P, metric=ds.metric if ds is not None else "metric")
 
 
 def form_values(s: Settings) -> dict:
     """The widget values that give the settings `s` (Restore and Load buttons)."""
     windows = sorted(m.window for m in s.models if MODEL_KINDS[m.kind].windowed)
     others = [w for w in windows if w != s.task.cue_lag]
-    values = {**ui.task_values(P, s.task), **ui.train_values(P, s), f"{P}_kinds": ui.kinds_of(s.models)}
+    values = {**_form.task_values(P, s.task), **_form.train_values(P, s), f"{P}_kinds": _form.kinds_of(s.models)}
     if windows:
         values |= {f"{P}_window": (others or windows)[0], f"{P}_reach": s.task.cue_lag in windows}
     return values
@@ -43,9 +46,9 @@ form = None  # the settings the form holds, when they can be trained
 if ds is not None:
     try:
         reach = {task.cue_lag} if add_reach and task.cue_lag else set()
-        form = Settings(task, ui.build_models(task, kinds, sorted({int(window)} | reach), opts), train_cfg, seeds,
+        form = Settings(task, _form.build_models(task, kinds, sorted({int(window)} | reach), opts), train_cfg, seeds,
                         budget=opts["budget"])
-    except ConfigError as err:
+    except LookbackError as err:
         st.error(f"Cannot train: {err}")
 
 
@@ -55,8 +58,8 @@ def plan():
 
 c1, c2, _ = st.columns([1, 1, 4])
 if c1.button("Train", type="primary", key="cmp_run", disabled=form is None) and form is not None:
-    ui.launch("compare", "Compare", task, train_cfg, seeds, plan, "Cannot train", meta={"settings": form})
-c2.button("Quick settings", key="cmp_quick", on_click=ui.restore, args=(QUICK,),
+    _run.launch("compare", "Compare", task, train_cfg, seeds, plan, "Cannot train", meta={"settings": form})
+c2.button("Quick settings", key="cmp_quick", on_click=_form.restore, args=(QUICK,),
           help="1,000 sentences (600 clips), at most 10 epochs, one seed: a comparison in seconds, to explore. "
                "Numbers from so little training are rough; train with the full settings before you trust them.")
 
@@ -64,10 +67,10 @@ c2.button("Quick settings", key="cmp_quick", on_click=ui.restore, args=(QUICK,),
 def finish(job) -> None:
     """Keep whatever finished, also when the job was cancelled or failed part-way."""
     if job.result is None and job.finished:
-        job.result = Comparison(job.meta["task"], job.finished, ui.shared_dataset(job.meta["task"]), cancelled=True)
+        job.result = Comparison(job.meta["task"], job.finished, dataset(job.meta["task"]), cancelled=True)
     if job.result is not None:
         shown = job.meta.get("settings") or Settings.of_runs(job.result.task, job.result.runs)
-        ui.results()["compare"], ui.results()["compare_settings"] = job.result, shown
+        show_on("compare", Shown.of(job.result.task, job.result, shown, job.result.cancelled))
     elif job.cancelled:
         st.info("Cancelled before any run finished; nothing to show.")
 
@@ -82,29 +85,30 @@ def live(job) -> None:
         st.caption(f"Training: {eta}.")
 
 
-ui.job_panel("compare", finish, live)
+_run.job_panel("compare", finish, live)
 st.divider()
 
-comp: Comparison | None = ui.results().get("compare")
-if not ui.training_here("compare") and (loaded := ui.linked([r.run_id for r in comp.runs] if comp else [])):
-    comp = ui.results()["compare"] = loaded
-    ui.results()["compare_settings"] = Settings.of_runs(loaded.task, loaded.runs)
-if comp is not None:
-    shown = ui.results()["compare_settings"]
+own = shown_on("compare")
+if not _run.training_here("compare") and (loaded := _shown.linked(list(own.run_ids) if own else [])):
+    own = Shown.of(loaded.task, loaded, Settings.of_runs(loaded.task, loaded.runs), loaded.cancelled)
+    show_on("compare", own)
+if own is not None:
+    comp: Comparison = own.result
+    shown = own.settings
     summary, history, ds = comp.summary(), comp.history(), comp.dataset
     st.subheader("Result")
-    ui.result_header(shown, form, form_values(shown), "cmp", ds.metric)
-    if comp.cancelled:
+    _shown.result_header(shown, form, form_values(shown), "cmp", ds.metric)
+    if own.cancelled:
         st.warning(cancel_note(summary, shown.planned_runs))
     measured_on = None
-    ui.link_runs([r.run_id for r in comp.runs])  # a copied link shows these runs, loaded from the store
+    _shown.link_runs(list(own.run_ids))  # a copied link shows these runs, loaded from the store
 else:
-    ref = ui.reference_or_stop("compare", "compare", form, form_values, "cmp_ref", "Choose a task and models, then "
-                               "press Train. Results stay here while you visit other pages.")
-    summary, history, ds = ref["frames"]["summary"], ref["frames"]["history"], ui.shared_dataset(ref["task"])
+    ref = _shown.reference_or_stop("compare", "compare", form, form_values, "cmp_ref", "Choose a task and models, then "
+                                   "press Train. Results stay here while you visit other pages.")
+    summary, history, ds = ref["frames"]["summary"], ref["frames"]["history"], dataset(ref["task"])
     st.subheader("Reference result")
-    st.info(ui.reference_note(ref))
-    ui.result_header(ref["settings"], form, form_values(ref["settings"]), "cmp", ds.metric)
+    st.info(_shown.reference_note(ref))
+    _shown.result_header(ref["settings"], form, form_values(ref["settings"]), "cmp", ds.metric)
     shown, measured_on = ref["settings"], f"{ref['meta']['created'][:10]} (precomputed)"
 st.markdown(f"**Data:** {ds.description}")
 for _, row in summary[summary["status"] == "diverged"].iterrows():
@@ -112,12 +116,12 @@ for _, row in summary[summary["status"] == "diverged"].iterrows():
 st.success(verdict(summary, ds.metric, ds.higher_is_better, ds.chance))
 
 c1, c2 = st.columns(2)
-x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, **ui.setting(f"{P}_x"),
+x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, **_form.setting(f"{P}_x"),
              format_func={"epoch": "epoch", "elapsed_seconds": "wall-clock seconds"}.get)
-log_y = c2.toggle("Log-scale loss", **ui.setting(f"{P}_logy"))
-ui.chart(charts.loss_curves(history, x=x, log_y=log_y), "cmp_loss",
-         "Each colour is one model; dashed is training loss, solid is validation loss; the band spans the seeds. "
-         "A curve that sits flat and then drops is a model that found the cue late.")
+log_y = c2.toggle("Log-scale loss", **_form.setting(f"{P}_logy"))
+_shown.chart(charts.loss_curves(history, x=x, log_y=log_y), "cmp_loss",
+             "Each colour is one model; dashed is training loss, solid is validation loss; the band spans the seeds. "
+             "A curve that sits flat and then drops is a model that found the cue late.")
 st.dataframe(results_table(summary, ds.metric, measured_on), hide_index=True, key="cmp_table")
 st.caption(f"± is the 95% confidence half-width across seeds (0 with one seed). Threshold: "
            f"{'0.95 validation accuracy' if ds.higher_is_better else 'the best naive baseline'}. Wall seconds are "
@@ -125,6 +129,6 @@ st.caption(f"± is the 95% confidence half-width across seeds (0 with one seed).
 if (note := timing_note(summary)) is not None:
     st.caption(note)
 baselines = {k: v for k, v in ds.baselines.items() if k.endswith("_mse")}
-ui.chart(charts.metric_bars(summary[summary["status"] == "completed"], ds.metric, ds.chance, baselines), "cmp_bars",
-         "Bars are means over seeds, dots single seeds; grey lines mark chance or naive baselines.")
-ui.download(summary, "lookback-compare", "cmp_dl", shown)
+_shown.chart(charts.metric_bars(summary[summary["status"] == "completed"], ds.metric, ds.chance, baselines), "cmp_bars",
+             "Bars are means over seeds, dots single seeds; grey lines mark chance or naive baselines.")
+_shown.download(summary, "lookback-compare", "cmp_dl", shown)

@@ -4,35 +4,36 @@ import pandas as pd
 import streamlit as st
 
 from lib import charts, costs, reference
-from lib.errors import ConfigError
+from lib.errors import ConfigError, LookbackError
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, match_params
 from lib.runtime import environment, resolve_device
 from lib.settings import Settings
 from lib.tables import human_table
 from lib.train import TrainConfig
-from pages import _ui as ui
+from pages import _form, _run, _shown
+from pages._state import Shown, current_job, show_on, shown_on
 
 P = "w_cost"
 st.title("Costs")
 st.caption("Parameters and FLOPs are computed; seconds and bytes are measured on this machine.")
 
-task = ui.task_picker(P)
-ds = ui.checked_dataset(task, "Cannot size these models")
+task = _form.task_picker(P)
+ds = _form.checked_dataset(task, "Cannot size these models")
 if ds is None:
     st.stop()
 io = ModelIO.from_dataset(ds)
 c1, c2 = st.columns([3, 1])
-kinds = ui.kind_picker(c1, "Models", f"{P}_kinds", list(MODEL_KINDS))
-window = c2.number_input("FFNN window", *ui.LIMITS["window"], min(task.cue_lag or 5, ds.seq_len),
-                         **ui.setting(f"{P}_window"))
+kinds = _form.kind_picker(c1, "Models", f"{P}_kinds", list(MODEL_KINDS))
+window = c2.number_input("FFNN window", *_form.LIMITS["window"], min(task.cue_lag or 5, ds.seq_len),
+                         **_form.setting(f"{P}_window"))
 # Only what changes a model's size or a training step's time: no epochs, seeds or learning rate here.
-train_cfg, _, opts = ui.train_settings(P, fields=("hidden", "layers", "dropout", "batch", "budget"))
+train_cfg, _, opts = _form.train_settings(P, fields=("hidden", "layers", "dropout", "batch", "budget"))
 try:
     if not kinds:
         raise ConfigError("choose at least one model.")
-    models = ui.build_models(task, kinds, [int(window)], opts)
+    models = _form.build_models(task, kinds, [int(window)], opts)
     built = {m.label: build_model(m, io) for m in models}
-except ConfigError as err:
+except LookbackError as err:
     st.error(f"Cannot size these models: {err}")
     st.stop()
 form = Settings(task, models, TrainConfig(batch_size=train_cfg.batch_size), (), budget=opts["budget"])
@@ -41,19 +42,19 @@ form = Settings(task, models, TrainConfig(batch_size=train_cfg.batch_size), (), 
 def form_values(s: Settings) -> dict:
     """The widget values that give the settings `s` (the Restore button)."""
     windows = [m.window for m in s.models if MODEL_KINDS[m.kind].windowed]
-    return {**ui.task_values(P, s.task), **ui.train_values(P, s), f"{P}_kinds": ui.kinds_of(s.models),
+    return {**_form.task_values(P, s.task), **_form.train_values(P, s), f"{P}_kinds": _form.kinds_of(s.models),
             **({f"{P}_window": windows[0]} if windows else {})}
 
 
 st.header("Parameters and FLOPs")
-ui.chart(charts.param_bars({label: costs.param_groups(m) for label, m in built.items()}), "cost_params",
-         "Stacked bars count parameters per layer group. The FFNN's first layer grows with window × features per "
-         "step; a recurrent layer's size does not depend on the sequence length.")
+_shown.chart(charts.param_bars({label: costs.param_groups(m) for label, m in built.items()}), "cost_params",
+             "Stacked bars count parameters per layer group. The FFNN's first layer grows with window × features per "
+             "step; a recurrent layer's size does not depend on the sequence length.")
 flops = pd.DataFrame([{"label": m.label, "n_params": costs.param_groups(built[m.label])["total"],
                        **costs.flops(m, io)} for m in models])
 st.dataframe(human_table(flops), hide_index=True, key="cost_flops_table")
 st.caption("FLOPs per sample, counting matrix multiply-adds (1 MAC = 2 FLOPs); a training step ≈ 3× forward.")
-ui.download(flops.drop(columns=["groups"]), "lookback-costs-flops", "cost_flops_dl", form)
+_shown.download(flops.drop(columns=["groups"]), "lookback-costs-flops", "cost_flops_dl", form)
 
 
 
@@ -61,21 +62,23 @@ def finish(job) -> None:
     """Keep what was measured, also the models measured before a cancel or the time limit."""
     frame = job.result if job.result is not None else pd.DataFrame(job.finished) if job.finished else None
     if frame is not None and len(frame):
-        ui.results()[job.meta["key"]] = {**job.meta, "frame": frame, "planned": job.total_runs}
+        extra = {k: job.meta[k] for k in ("what", "kinds") if k in job.meta}  # a scaling measurement's choice
+        show_on(job.meta["key"], Shown(job.meta["task"], frame, job.meta.get("settings"), job.cancelled,
+                                       planned=job.total_runs, extra=extra))
     elif job.cancelled:
         st.info("Stopped before any model was measured; nothing to show.")
 
 
 def panel(key: str) -> None:
     """The progress of this session's measurement `key`, where its result will appear."""
-    job = st.session_state.get("job")
+    job = current_job()
     if job is not None and job.meta.get("key") == key:
-        ui.job_panel("costs", finish)
+        _run.job_panel("costs", finish)
 
 
-def partial_note(measured: dict) -> None:
-    if len(measured["frame"]) < measured["planned"]:
-        st.warning(f"Stopped after {len(measured['frame'])} of {measured['planned']} measurements; the rest were "
+def partial_note(measured: Shown) -> None:
+    if len(measured.result) < measured.planned:
+        st.warning(f"Stopped after {len(measured.result)} of {measured.planned} measurements; the rest were "
                    f"not measured.")
 
 
@@ -84,57 +87,57 @@ RUNS_ALONE = ("It runs alone on this server: it waits for any training to finish
 
 st.header("Measured time, latency and memory")
 if st.button("Measure on this machine", type="primary", key="cost_measure", help=RUNS_ALONE):
-    ui.measure("costs", "Measuring costs", partial(costs.cost_job, task, models, train_cfg), task, models,
-               {"key": "costs", "settings": form})
+    _run.measure("costs", "Measuring costs", partial(costs.cost_job, task, models, train_cfg), task, models,
+                 {"key": "costs", "settings": form})
 panel("costs")
-measured = ui.results().get("costs")
-report = None if measured is None else measured["frame"]
+measured = shown_on("costs")
+report = None if measured is None else measured.result
 if measured is not None:
-    ui.result_header(measured["settings"], form, form_values(measured["settings"]), "cost", groups=("Task", "Models"),
-                     changed="Measured with other settings than the form's")
-    st.caption(f"Timed with batches of {measured['settings'].train.batch_size} sequences, on this machine.")
+    _shown.result_header(measured.settings, form, form_values(measured.settings), "cost", groups=("Task", "Models"),
+                         changed="Measured with other settings than the form's")
+    st.caption(f"Timed with batches of {measured.settings.train.batch_size} sequences, on this machine.")
     partial_note(measured)
-    ui.chart(charts.flops_and_time(report), "cost_flops_time",
-             "Left: what the arithmetic says a training step should cost. Middle and right: what it took here. "
-             "When the bars disagree, the kernels matter more than the FLOPs.")
+    _shown.chart(charts.flops_and_time(report), "cost_flops_time",
+                 "Left: what the arithmetic says a training step should cost. Middle and right: what it took here. "
+                 "When the bars disagree, the kernels matter more than the FLOPs.")
     note = costs.flops_vs_time_note(report)
     if note:
         st.warning(note)
     st.dataframe(human_table(report.drop(columns=["hidden", "forward_flops"])), hide_index=True,
                  key="cost_report_table")
     st.caption("Wall seconds are the clock time, CPU seconds the processor time this process spent; medians.")
-    ui.download(report, "lookback-costs-measured", "cost_dl", measured["settings"])
-elif not ui.training_here("costs"):
+    _shown.download(report, "lookback-costs-measured", "cost_dl", measured.settings)
+elif not _run.training_here("costs"):
     st.info("Press Measure to time one training epoch and the inference latency of every model above.")
 
 st.header("Scaling")
 c1, c2, c3 = st.columns(3)
-what = c1.radio("Grow", ["hidden", "seq_len"], horizontal=True, **ui.setting(f"{P}_what"),
+what = c1.radio("Grow", ["hidden", "seq_len"], horizontal=True, **_form.setting(f"{P}_what"),
                 format_func={"hidden": "hidden size", "seq_len": "sequence length"}.get)
-story_recurrent = [k for k in ui.kinds_of(reference.STORY_MODELS) if k in ui.RECURRENT]
-scale_kinds = ui.kind_picker(c2, "Models", f"{P}_scale_kinds", story_recurrent, options=ui.RECURRENT)
-cap = ui.LIMITS["hidden" if what == "hidden" else "seq"][1]  # this server's cap on either
+story_recurrent = [k for k in _form.kinds_of(reference.STORY_MODELS) if k in _form.RECURRENT]
+scale_kinds = _form.kind_picker(c2, "Models", f"{P}_scale_kinds", story_recurrent, options=_form.RECURRENT)
+cap = _form.LIMITS["hidden" if what == "hidden" else "seq"][1]  # this server's cap on either
 values = tuple(v for v in ((16, 32, 64, 128, 256) if what == "hidden" else (10, 25, 50, 100, 200)) if v <= cap)
 c3.caption(f"Values: {', '.join(map(str, values))}; random sequences of 16 features, batches of 64.")
 if st.button("Measure scaling", key="cost_scale", disabled=not scale_kinds, help=RUNS_ALONE):
-    ui.measure("costs", "Measuring scaling", partial(costs.scaling_job, list(scale_kinds), what, values), task,
-               [ModelConfig(kind=k, hidden=v if what == "hidden" else 64) for k in scale_kinds for v in values],
-               {"key": "scaling", "what": what, "kinds": list(scale_kinds)})
+    _run.measure("costs", "Measuring scaling", partial(costs.scaling_job, list(scale_kinds), what, values), task,
+                 [ModelConfig(kind=k, hidden=v if what == "hidden" else 64) for k in scale_kinds for v in values],
+                 {"key": "scaling", "what": what, "kinds": list(scale_kinds)})
 panel("scaling")
-if (scaled := ui.results().get("scaling")) is not None:
-    if (scaled["what"], scaled["kinds"]) != (what, list(scale_kinds)):
+if (scaled := shown_on("scaling")) is not None:
+    if (scaled.extra["what"], scaled.extra["kinds"]) != (what, list(scale_kinds)):
         st.warning("Measured for another choice than the one above; press Measure scaling to time that one.",
                    icon=":material/sync_problem:")
-    ui.chart(charts.scaling_lines(scaled["frame"]), "cost_scaling",
-             "One line per model, log-log axes: a slope of 1 means time grows in proportion to the size, 2 with its "
-             "square. The legend gives each line's fitted slope; compare the measured one with the FLOPs'.")
+    _shown.chart(charts.scaling_lines(scaled.result), "cost_scaling",
+                 "One line per model, log-log axes: a slope of 1 means time grows in proportion to the size, 2 with "
+                 "its square. The legend gives each line's fitted slope; compare the measured one with the FLOPs'.")
     partial_note(scaled)
-    names = {"label": "model", "value": "hidden units" if scaled["what"] == "hidden" else "sequence length",
+    names = {"label": "model", "value": "hidden units" if scaled.extra["what"] == "hidden" else "sequence length",
              "n_params": "parameters", "step_seconds": "wall s / step", "train_flops": "training FLOPs / sample"}
-    ui.download(human_table(scaled["frame"], names), "lookback-costs-scaling", "cost_scale_dl")
+    _shown.download(human_table(scaled.result, names), "lookback-costs-scaling", "cost_scale_dl")
 
 st.header("Parameter-matched view")
-budget = st.number_input("Parameter budget", 1000, 2_000_000, 20_000, 1000, **ui.setting(f"{P}_match"))
+budget = st.number_input("Parameter budget", 1000, 2_000_000, 20_000, 1000, **_form.setting(f"{P}_match"))
 matched = []
 for kind in kinds:
     m = match_params(ModelConfig(kind=kind, window=int(window)), io, int(budget))

@@ -6,7 +6,7 @@ from lib.experiments import compare
 from lib.reference import STORY_MODELS, STORY_TASK
 from lib.settings import Settings
 from lib.train import TrainConfig
-from pages import _ui as ui
+from pages import _run
 
 st.title("Lookback")
 st.markdown(
@@ -25,9 +25,10 @@ st.info(
 if st.button("Run the default comparison", type="primary", key="home_run",
              help="Text recall at distance 20: FFNN with a 5-word window, FFNN whose window reaches the cue, "
                   "RNN and LSTM, one seed. About half a minute on a laptop CPU."):
-    ui.launch("compare", "Default comparison", STORY_TASK, TrainConfig(), [0],
-              lambda: (STORY_MODELS, 1, partial(compare, STORY_TASK, STORY_MODELS, TrainConfig(), (0,))),
-              switch_to="pages/compare.py", meta={"settings": Settings(STORY_TASK, STORY_MODELS, TrainConfig(), (0,))})
+    _run.launch("compare", "Default comparison", STORY_TASK, TrainConfig(), [0],
+                lambda: (STORY_MODELS, 1, partial(compare, STORY_TASK, STORY_MODELS, TrainConfig(), (0,))),
+                switch_to="pages/compare.py",
+                meta={"settings": Settings(STORY_TASK, STORY_MODELS, TrainConfig(), (0,))})
 
 st.subheader("Where to look")
 GUIDE = [

@@ -1,14 +1,14 @@
 import streamlit as st
 
 from lib import charts, probes
-from lib.errors import ConfigError
+from lib.errors import LookbackError
 from lib.tasks import REGRESSION
-from pages import _ui as ui
+from pages import _form, _shown
 
 st.title("Probe")
 st.caption("Ask the models trained on the Compare page what they predict.")
 
-comp, whose = ui.probe_models()
+comp, whose = _shown.probe_models()
 if comp is None:
     st.info("Train a comparison on the Compare page first; its models answer here.")
     st.stop()
@@ -25,32 +25,32 @@ if ds.vocab is not None:
                            help="Prefilled with the first test sentence; edit it and see what each model expects.")
     try:
         guesses = {label: probes.top_k_next_words(m, ds, prompt, k=5) for label, m in models.items()}
-    except ConfigError as err:
+    except LookbackError as err:
         st.error(f"Cannot read this prompt: {err}")
     else:
-        ui.chart(charts.word_bars(guesses), "probe_words",
-                 "Each panel is one model's five most probable next words. Prompts are left-padded to the "
-                 f"training length ({ds.seq_len} words) or cut to their last {ds.seq_len}; a prompt of another "
-                 "length than the training sentences puts the cue where no model has seen it.")
+        _shown.chart(charts.word_bars(guesses), "probe_words",
+                     "Each panel is one model's five most probable next words. Prompts are left-padded to the "
+                     f"training length ({ds.seq_len} words) or cut to their last {ds.seq_len}; a prompt of another "
+                     "length than the training sentences puts the cue where no model has seen it.")
 elif ds.kind == REGRESSION:
     c1, c2 = st.columns(2)
-    start = c1.number_input("Start at test step", 0, len(ds.test) - 2, 0, **ui.setting("w_probe_start"))
-    steps = c2.slider("Steps to forecast", 10, 300, 100, **ui.setting("w_probe_steps"))
+    start = c1.number_input("Start at test step", 0, len(ds.test) - 2, 0, **_form.setting("w_probe_start"))
+    steps = c2.slider("Steps to forecast", 10, 300, 100, **_form.setting("w_probe_steps"))
     try:
         frames = {label: probes.forecast(m, ds, int(start), int(steps)) for label, m in models.items()}
-    except ConfigError as err:
+    except LookbackError as err:
         st.error(f"Cannot forecast: {err}")
         st.stop()
-    ui.chart(charts.forecast_lines(frames), "probe_forecast",
-             "Black: the noisy series. Solid: each model's one-step forecast from the true history. Dotted: "
-             "free-running, each prediction fed back as input (only for horizon 1), so errors compound.")
+    _shown.chart(charts.forecast_lines(frames), "probe_forecast",
+                 "Black: the noisy series. Solid: each model's one-step forecast from the true history. Dotted: "
+                 "free-running, each prediction fed back as input (only for horizon 1), so errors compound.")
     st.dataframe({label: probes.forecast_mse(f) for label, f in frames.items()}, key="probe_forecast_table")
     st.caption("Mean squared error against the series over the steps shown, per model.")
 else:
-    index = int(st.number_input("Test sample", 0, len(ds.test) - 1, 0, **ui.setting("w_probe_clip")))
+    index = int(st.number_input("Test sample", 0, len(ds.test) - 1, 0, **_form.setting("w_probe_clip")))
     if callable(pictures := getattr(comp.task, "frames", None)):
-        ui.chart(charts.frame_strip(pictures("test", index)), "probe_clip",
-                 "The test sample as the task drew it, frame by frame; the models answer after the last frame.")
+        _shown.chart(charts.frame_strip(pictures("test", index)), "probe_clip",
+                     "The test sample as the task drew it, frame by frame; the models answer after the last frame.")
     y = int(ds.test.y[index])
     st.markdown(f"**True answer:** {ds.class_names[y] if ds.class_names else y}")
     rows = []

@@ -8,11 +8,13 @@ import streamlit as st
 
 from lib import charts, hosting, tables
 from lib.bundles import export_bundle, import_bundle
-from lib.errors import ConfigError
+from lib.errors import LookbackError
 from lib.mlflow_export import DEFAULT_EXPERIMENT, export_runs
 from lib.runtime import Status
-from lib.tasks import task_from_dict, userdata
-from pages import _ui as ui
+from lib.tasks import task_from_dict
+from lib.tasks.user import prepared
+from pages import _form, _run, _shown
+from pages._state import Prepared, Shown, keep_prepared, show_on, shown_on
 
 
 def public_json(run_ids: list[str]) -> str:
@@ -25,7 +27,7 @@ def public_json(run_ids: list[str]) -> str:
 
 
 st.title("Runs")
-store = ui.run_store()
+store = _run.run_store()
 if store is None:
     st.stop()
 limits = hosting.limits()
@@ -53,7 +55,7 @@ with st.expander("Import a bundle"):
         try:
             report = import_bundle(store, upload.getvalue(), max_bytes=limits.upload_mb * 2**20,
                                    max_uncompressed=limits.unpacked_mb * 2**20)
-        except ConfigError as err:  # BundleError, or a StoreError from writing the runs
+        except LookbackError as err:  # BundleError, or a StoreError from writing the runs
             st.error(f"Nothing was imported: {err}")
         else:
             st.session_state["runs_imported"] = report.summary()  # shown after the rerun lists the runs
@@ -62,12 +64,13 @@ with st.expander("Import a bundle"):
 
 def finish_rerun(job) -> None:
     if job.result is not None:
-        ui.results()["runs_rerun"] = tables.rerun_table(job.result), len(job.meta["ids"])
+        show_on("runs_rerun", Shown(None, tables.rerun_table(job.result), run_ids=tuple(job.meta["ids"]),
+                                    planned=len(job.meta["ids"])))
 
 
-ui.job_panel("runs", finish_rerun)
-if (rerun := ui.results().get("runs_rerun")) is not None:
-    reruns, planned = rerun
+_run.job_panel("runs", finish_rerun)
+if (rerun := shown_on("runs_rerun")) is not None:
+    reruns, planned = rerun.result, rerun.planned
     st.subheader("Reruns")
     all_same = len(reruns) == planned and reruns["same numbers"].all()
     (st.success if all_same else st.warning)(tables.rerun_verdict(reruns, planned))
@@ -83,9 +86,9 @@ if runs.empty:
 table, keys = tables.runs_table(runs, store.configs(runs["id"]))  # keys: the config columns
 
 c1, c2, c3, c4 = st.columns(4)
-tasks = c1.multiselect("Task", sorted(table["task"].unique()), **ui.setting("w_runs_task"))
-statuses = c2.multiselect("Status", sorted(table["status"].unique()), **ui.setting("w_runs_status"))
-key = c3.selectbox("Filter by", ["", *keys], format_func=lambda k: k or "(no filter)", **ui.setting("w_runs_key"))
+tasks = c1.multiselect("Task", sorted(table["task"].unique()), **_form.setting("w_runs_task"))
+statuses = c2.multiselect("Status", sorted(table["status"].unique()), **_form.setting("w_runs_status"))
+key = c3.selectbox("Filter by", ["", *keys], format_func=lambda k: k or "(no filter)", **_form.setting("w_runs_key"))
 values = c4.multiselect(f"where {key} is", sorted(table[key].dropna().astype(str).unique()),
                         key=f"runs_where_{re.sub(r'[^a-z0-9]+', '_', key.lower())}") if key else []
 shown = tables.filter_runs(table, tasks, statuses, key, values)
@@ -102,7 +105,7 @@ selected = shown.iloc[picked.selection.rows]["id"].tolist() if picked.selection.
 st.caption(f"{len(shown)} run(s) shown; select rows to compare, export or delete them.")
 
 group = st.selectbox("Group by", ["", "label", *knobs], format_func=lambda k: k or "(no grouping)",
-                     **ui.setting("w_runs_group"))
+                     **_form.setting("w_runs_group"))
 if group and not shown.empty:
     st.dataframe(tables.group_runs(shown, group), hide_index=True, key="runs_groups")
     st.caption(f"Runs grouped by {group}: how many, and their mean test metrics and epochs.")
@@ -113,7 +116,7 @@ picked_rows = shown.set_index("id").loc[selected]
 names = [f"{r['label']} ({i[:6]})" for i, r in picked_rows.iterrows()]
 if len(selected) > 1:
     st.subheader("Selected runs side by side")
-    only = st.toggle("Only the settings and results that differ", True, **ui.setting("w_runs_diff"))
+    only = st.toggle("Only the settings and results that differ", True, **_form.setting("w_runs_diff"))
     rows = picked_rows[["task", "seed", *knobs, "status", "epochs", *metric_cols, "n_params"]].rename(
         columns=lambda c: c.replace("test_", "test ").replace("n_params", "parameters"))
     st.dataframe(tables.side_by_side(rows, names, only), key="runs_side")
@@ -125,23 +128,22 @@ for run_id, name in zip(selected, names, strict=True):
     if not h.empty:
         histories.append(h.assign(run=run_id, label=name, **picked_rows.loc[run_id, ["seed", *knobs]].to_dict()))
 if histories:
-    colour = st.selectbox("Colour the curves by", ["label", "seed", *knobs], **ui.setting("w_runs_colour"))
-    ui.chart(charts.run_curves(pd.concat(histories, ignore_index=True), colour), "runs_loss",
-             "Loss curves of the selected runs: dashed training, solid validation, one colour per value of the "
-             "setting chosen above; hover a line to see its run.")
+    colour = st.selectbox("Colour the curves by", ["label", "seed", *knobs], **_form.setting("w_runs_colour"))
+    _shown.chart(charts.run_curves(pd.concat(histories, ignore_index=True), colour), "runs_loss",
+                 "Loss curves of the selected runs: dashed training, solid validation, one colour per value of the "
+                 "setting chosen above; hover a line to see its run.")
 
-on_data = {i: sha for i, c in store.configs(selected).items() if (sha := userdata.named_by(c))}
+on_data = {i: sha for i, c in store.configs(selected).items() if (sha := prepared.named_by(c))}
 if len(set(on_data.values())) == 1:  # one dataset: offer it as "Your data" on the other pages
     run_id, sha = next(iter(on_data.items()))
-    if not userdata.kept_path(sha).exists():
+    if not prepared.kept_path(sha).exists():
         st.info(f"The data run {run_id} trained on are not on this install: prepare the same file on the Your data "
                 f"page, or import a bundle that carries them.")
     elif st.button("Train more models on these data", key="runs_use_data",
                    help="Makes the data these runs trained on “Your data”, a task on every page."):
         task = task_from_dict(store.configs([run_id])[run_id]["task"])  # checked when stored or imported
-        st.session_state["user_data"] = {"key": ("run", sha), "cfg": task, "file": f"run {run_id}",
-                                         "caption": f"The data run {run_id} trained on (chosen on the Runs page).",
-                                         "test": None}
+        keep_prepared(Prepared(("run", sha), task, f"run {run_id}",
+                               caption=f"The data run {run_id} trained on (chosen on the Runs page)."))
         st.success("Pick “Your data” as the task on the Compare, Window tradeoff, Costs or Probe page to train "
                    "on these data.")
 finished = [r for r in selected if runs.set_index("id").loc[r, "status"] in Status.finished()]
@@ -158,7 +160,7 @@ if finished:  # files are made only when a button is clicked
 if finished and c4.button(f"Rerun {len(finished)} run(s)", key="runs_rerun",
                           help="Train the finished runs again from their stored config and seed, and compare "
                                "every number with the stored ones."):
-    ui.rerun_runs("runs", finished)
+    _run.rerun_runs("runs", finished)
 if finished and not hosting.hosted():  # a shared server must not send data to addresses visitors type in
     with st.expander("Export to MLflow"):
         uri = st.text_input("Tracking URI", os.environ.get("MLFLOW_TRACKING_URI", ""), key="runs_mlflow_uri",
@@ -167,7 +169,7 @@ if finished and not hosting.hosted():  # a shared server must not send data to a
         if st.button(f"Export {len(finished)} finished run(s)", key="runs_mlflow_export"):
             try:
                 done = export_runs(store, finished, uri, experiment)
-            except ConfigError as err:
+            except LookbackError as err:
                 st.error(f"Nothing was exported: {err}")
             else:
                 st.success(f"Exported {len(done['exported'])} run(s) to experiment “{experiment}” at {uri}; "

@@ -1,30 +1,22 @@
 """Your data: load a file or an example, choose how it becomes sequences, and ask whether it needs memory."""
-from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from lib import charts, hosting, report
-from lib.errors import ConfigError
+from lib.errors import LookbackError
+from lib.paths import EXAMPLES
 from lib.study import KINDS, MIN_UPDATES, geometric_windows, memory_study, study_plan
-from lib.tasks import CLASSIFICATION, userdata
-from lib.tasks.upload import (
-    MAX_UPLOAD_BYTES,
-    MAX_WINDOW,
-    MISSING,
-    CorpusText,
-    UploadSpec,
-    build_dataset,
-    content_sha256,
-    guess_spec,
-    load_table,
-)
-from lib.tasks.user import MAX_STEPS
-from pages import _ui as ui
+from lib.tasks import CLASSIFICATION
+from lib.tasks.user.arrays import MAX_STEPS
+from lib.tasks.user.build import build_dataset
+from lib.tasks.user.prepared import NAME, keep
+from lib.tasks.user.read import MAX_UPLOAD_BYTES, CorpusText, content_sha256, load_table
+from lib.tasks.user.spec import MAX_WINDOW, MISSING, UploadSpec, guess_spec, layout_defaults
+from pages import _form, _run, _shown
+from pages._state import Prepared, Shown, keep_prepared, prepared_data, show_on, shown_on
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"
 TYPES = ["csv", "tsv", "parquet", "pq", "npz", "txt"]
 LAYOUTS = {"series": "series: forecast a column from its past rows",
            "wide": "wide: one sequence per row, steps as columns, a label column",
@@ -50,7 +42,7 @@ def read(slot: str, data: bytes, name: str, origin: str) -> None:
     try:
         source = load_table(data, name, max_bytes=MAX_MB * 1024 ** 2)
         guess = guess_spec(source) if slot == "main" else None
-    except ConfigError as err:
+    except LookbackError as err:
         errors[slot] = (origin, f"Cannot use this file: {err}")
         return
     errors.pop(slot, None)
@@ -118,25 +110,6 @@ def kept(name: str) -> dict:
     return {"key": f"{SPEC}{main['sha'][:8]}_{name}", "persist_state": "session"}
 
 
-def numeric(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
-
-
-def defaults(df: pd.DataFrame, layout: str) -> UploadSpec:
-    """The guess for its own layout; for another, the guessed roles with the remaining numeric columns as inputs."""
-    if layout == guess.layout:
-        return guess
-    texts = [c for c in df.columns if c not in numeric(df) and c not in (guess.time, guess.sequence, guess.split)]
-    base = UploadSpec(layout=layout, time=guess.time, split=guess.split)
-    if layout == "series":
-        inputs = [c for c in numeric(df) if c not in (guess.time, guess.sequence, guess.split)]
-        return replace(base, target=inputs[0] if inputs else None, inputs=tuple(inputs))
-    target = guess.target or (texts[-1] if texts else df.columns[-1])
-    sequence = (guess.sequence or next(c for c in df.columns if c != target)) if layout == "long" else None
-    inputs = [c for c in numeric(df) if c not in (target, sequence, guess.time, guess.split)]
-    return replace(base, target=target, sequence=sequence, inputs=tuple(inputs))
-
-
 def column(where, label: str, name: str, options: list, default, optional: str | None = None):
     """A selectbox of columns; with `optional`, NONE (meaning None, described by `optional`) comes first."""
     options = [NONE, *options] if optional else list(options)
@@ -146,14 +119,14 @@ def column(where, label: str, name: str, options: list, default, optional: str |
     return None if chosen == NONE else chosen
 
 
-def choose_spec() -> UploadSpec:
-    """Every field of the spec as a widget, the guess as its default."""
+def spec_form() -> UploadSpec:
+    """Every field of the spec as a widget, the proposal for the chosen layout (layout_defaults) as its default."""
     tabular = isinstance(source, pd.DataFrame)
     layouts = ["series", "wide", "long"] if tabular else [guess.layout]
     top = st.columns([2, 1])
     layout = top[0].selectbox("Layout", layouts, index=layouts.index(guess.layout), format_func=LAYOUTS.get,
                               disabled=not tabular, **kept("layout"))
-    d = defaults(source, layout) if tabular else guess
+    d = layout_defaults(source, layout, guess)
     names = list(source.columns) if tabular else []
     f = {}  # the spec's fields
     c1, c2, c3 = st.columns(3)
@@ -209,32 +182,31 @@ def choose_spec() -> UploadSpec:
 def prepare(spec: UploadSpec) -> None:
     """Build and keep the dataset `spec` describes; a spec that fails shows why and keeps the last dataset."""
     key = (main["sha"], test and test["sha"], spec)
-    done, failed = st.session_state.get("user_data"), st.session_state.get("yd_failed")
-    if done is not None and done["key"] == key:
+    done, failed = prepared_data(), st.session_state.get("yd_failed")
+    if done is not None and done.key == key:
         return
     if failed is None or failed[0] != key:
         try:
             with st.spinner("Preparing the dataset…"):
-                ds = build_dataset(source, spec, test and test["source"], name=userdata.NAME)
-                cfg = userdata.keep(ds, spec, (main["sha"],) + ((test["sha"],) if test else ()))
-        except ConfigError as err:
+                ds = build_dataset(source, spec, test and test["source"], name=NAME)
+                cfg = keep(ds, spec, (main["sha"],) + ((test["sha"],) if test else ()))
+        except LookbackError as err:
             failed = st.session_state["yd_failed"] = (key, f"Cannot prepare the dataset: {err}")
         else:
-            st.session_state["user_data"] = {"key": key, "cfg": cfg, "file": main["name"],
-                                             "test": test and test["name"]}
+            keep_prepared(Prepared(key, cfg, main["name"], test and test["name"]))
             return
     st.error(failed[1])
     if done is not None:
-        st.info(f"Below: the last dataset that was prepared, from {done['file']}.")
+        st.info(f"Below: the last dataset that was prepared, from {done.file}.")
 
 
 st.header("2. How the file becomes sequences")
-prepare(choose_spec())
-prepared = st.session_state.get("user_data")
+prepare(spec_form())
+prepared = prepared_data()
 if prepared is None:
     st.stop()
-cfg = prepared["cfg"]
-ds = ui.checked_dataset(cfg)
+cfg = prepared.cfg
+ds = _form.checked_dataset(cfg)
 if ds is None:
     st.stop()
 
@@ -270,16 +242,16 @@ st.markdown("FFNNs see only the last *window* steps; the GRU, LSTM and RNN see e
 c1, c2 = st.columns(2)
 grid = geometric_windows(ds.seq_len)
 windows = c1.multiselect("FFNN windows (steps)", grid, default=grid, **kept("study_windows"))
-kinds = ui.kind_picker(c2, "Recurrent models", "yd_study_kinds", list(KINDS), options=ui.RECURRENT)
+kinds = _form.kind_picker(c2, "Recurrent models", "yd_study_kinds", list(KINDS), options=_form.RECURRENT)
 c1, c2, c3 = st.columns(3)
-n_seeds = c1.number_input("Seeds", *ui.LIMITS["seeds"], 3, **kept("study_seeds"))
+n_seeds = c1.number_input("Seeds", *_form.LIMITS["seeds"], 3, **kept("study_seeds"))
 updates = c2.number_input("Updates per run (at least)", 1, 100_000, MIN_UPDATES, 100, **kept("study_updates"),
                           help="Every model gets the same number of optimizer updates.")
-hidden = c3.number_input("Hidden units", *ui.LIMITS["hidden"], 64, 4, **kept("study_hidden"))
+hidden = c3.number_input("Hidden units", *_form.LIMITS["hidden"], 64, 4, **kept("study_hidden"))
 seeds = list(range(int(n_seeds)))
 try:
     models, train_cfg, budget = study_plan(cfg, windows, kinds, int(hidden), int(updates))
-except ConfigError as err:
+except LookbackError as err:
     st.error(f"Study settings: {err}")
     models = None
 else:
@@ -295,19 +267,20 @@ def plan():
 
 
 if st.button("Does my data need memory?", type="primary", key="yd_study", disabled=models is None):
-    ui.launch("your_data", "Memory study", cfg, train_cfg, seeds, plan, "Cannot run the study")
+    _run.launch("your_data", "Memory study", cfg, train_cfg, seeds, plan, "Cannot run the study")
 
 
 def finish(job) -> None:
     if job.result is not None:
-        ui.results()["your_data"] = {"study": job.result, "file": prepared["file"] if job.result.task == cfg else None}
+        show_on("your_data", Shown.of(job.result.task, job.result, cancelled=job.result.cancelled,
+                                      extra={"file": prepared.file if job.result.task == cfg else None}))
 
 
-ui.job_panel("your_data", finish)
-done = ui.results().get("your_data")
+_run.job_panel("your_data", finish)
+done = shown_on("your_data")
 if done is None:
     st.stop()
-study, sds = done["study"], done["study"].dataset
+study, sds = done.result, done.result.dataset
 st.subheader("Verdict")
 if study.task != cfg:
     st.info(f"This study is of an earlier dataset: {sds.description}")
@@ -316,14 +289,14 @@ if study.cancelled:
 box = st.warning if study.verdict.memory == "inconclusive" else st.success
 box("\n\n".join([f"**{report.HEADLINES[study.verdict.memory].format(window=study.verdict.window)}**",
                   *study.verdict.sentences]))
-ui.chart(charts.window_tradeoff(study.summary(), sds.metric, None, sds.chance), "yd_chart",
-         "Left: the FFNN's test metric against its window (band across seeds); dotted lines are the recurrent "
-         "models, which see every step. Middle: parameters. Right: seconds per training epoch.")
+_shown.chart(charts.window_tradeoff(study.summary(), sds.metric, None, sds.chance), "yd_chart",
+             "Left: the FFNN's test metric against its window (band across seeds); dotted lines are the recurrent "
+             "models, which see every step. Middle: parameters. Right: seconds per training epoch.")
 st.table(report.model_frame(study), hide_index=True)
 st.caption(f"Every run had the same budget of {study.budget.updates:,} optimizer updates. FLOPs count one forward "
            f"pass; latency is one test sequence on {study.env.get('device', 'this machine')}, first seed's model.")
 d1, d2, _ = st.columns([1, 1, 3])
 d1.download_button("Download CSV", lambda: study.table.to_csv(index=False), "lookback-study.csv", "text/csv",
                    key="yd_dl_csv", help="One row per model: test metric, seeds, parameters, FLOPs, times.")
-d2.download_button("Download HTML report", lambda: report.study_html(study, done["file"]), "lookback-study.html",
+d2.download_button("Download HTML report", lambda: report.study_html(study, done.extra["file"]), "lookback-study.html",
                    "text/html", key="yd_dl_html", help="One self-contained page: verdict, charts, every run.")

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from benchmarks._browser import Server, browser, find_chromium, go, no_exception
+from tests.support.browser import Server, browser, find_chromium, go, no_exception
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"  # git-ignored
 START_TIMEOUT_S = 60  # server up and answering /_stcore/health

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._browser import Server, browser, find_chromium, go, no_exception, settle
+from tests.support.browser import Server, browser, find_chromium, go, no_exception, settle
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "data" / "examples"

@@ -6,8 +6,10 @@ import io
 import json
 import math
 import re
+import sqlite3
 import stat
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,10 +26,11 @@ from lib.store import RunStore, StoreError
 from lib.tables import rerun_table, rerun_verdict
 from lib.tasks import make_dataset, task_from_dict
 from lib.tasks.text import TextRecallConfig
-from lib.tasks.userdata import dataset_sha256, prepare
+from lib.tasks.user.prepared import dataset_sha256, prepare
 from lib.train import RunResult, TrainConfig
 
 GRU = ModelConfig(kind="gru", hidden=4)
+TRAIN = TrainConfig(epochs=2, patience=0)
 
 TASK = TextRecallConfig(distance=2, n_train=60, n_val=20, n_test=20)
 MODEL = ModelConfig(kind="lstm", hidden=4)
@@ -439,6 +442,215 @@ def test_weights_must_fit_the_model_in_the_config(target, bundle, runs):
     rejects(target, pack(manifest, files),
             f"{runs[0]}/weights.pt does not fit the model in config.json: missing ['head.bias'], "
             f"unexpected ['x'].")
+
+
+# -- refusals: a run trained here, its bundle edited (the reliability audit's regressions) ------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, str]:
+    """A store holding one GRU trained here for two epochs, and its id."""
+    path = tmp_path_factory.mktemp("trained") / "runs.sqlite"
+    with RunStore(path) as s:
+        return path, run_one(TASK, GRU, TRAIN, s).run_id
+
+
+@pytest.fixture
+def trained_bundle(trained) -> bytes:
+    path, run_id = trained
+    with RunStore(path) as s:
+        return export_bundle(s, [run_id])
+
+
+def edit_member(data: bytes, name: str, change, raw: bool = False) -> bytes:
+    """The bundle with member `<run>/name` replaced by change(its JSON object), or by change(its bytes) for a
+    CSV, weights or with `raw`; the manifest's sha256 is fixed so that only the edit can be refused."""
+    manifest, files = unpack(data)
+    member = f"{manifest['runs'][0]['id']}/{name}"
+    if name.endswith(".json") and not raw:
+        files[member] = json.dumps(change(json.loads(files[member]))).encode()
+    else:
+        files[member] = change(files[member])
+    return pack(manifest, files)
+
+
+def run_folder(data: bytes) -> str:
+    return unpack(data)[0]["runs"][0]["id"]
+
+
+def test_a_week_date_created_is_refused_so_the_runs_list_keeps_working(target, trained_bundle):
+    rejects(target, edit_member(trained_bundle, "config.json", lambda c: c | {"created": "2024-W01-1"}),
+            f"{run_folder(trained_bundle)}/config.json: 'created' '2024-W01-1' is not an ISO 8601 time (expected "
+            f"YYYY-MM-DDTHH:MM:SS[.ffffff] with Z or a UTC offset).")
+
+
+def test_a_stored_time_that_is_not_iso_8601_does_not_hide_the_other_runs(target, trained_bundle):
+    import_bundle(target, trained_bundle)
+    with sqlite3.connect(target.path) as db:
+        db.execute("UPDATE runs SET created = '2024-W01-1'")
+    frame = target.runs()
+    assert len(frame) == 1 and pd.isna(frame["created"].iloc[0])
+
+
+def test_a_created_time_in_the_future_is_refused(target, trained_bundle):
+    rejects(target, edit_member(trained_bundle, "config.json",
+                                lambda c: c | {"created": "9999-01-01T00:00:00+00:00"}),
+            f"{run_folder(trained_bundle)}/config.json: 'created' '9999-01-01T00:00:00+00:00' lies in the future.")
+
+
+def test_a_history_without_epoch_seconds_is_refused_so_compare_cannot_crash(target, trained_bundle):
+    def drop(csv: bytes) -> bytes:
+        frame = pd.read_csv(io.BytesIO(csv)).drop(columns="epoch_seconds")
+        return frame.to_csv(index=False).encode()
+
+    rejects(target, edit_member(trained_bundle, "history.csv", drop),
+            f"{run_folder(trained_bundle)}/history.csv lacks column(s) epoch_seconds.")
+
+
+def test_an_imported_run_is_never_reused_as_the_result_of_a_training(tmp_path, target):
+    """A forged run with the exact config of a training, untrained weights and accuracy 1.0."""
+    with RunStore(tmp_path / "forge.sqlite") as forge:
+        net = build_model(GRU, ModelIO.from_dataset(dataset(TASK)))
+        record = {"status": "completed", "message": "trained 60 epochs", "test": {"accuracy": 1.0, "loss": 0.0},
+                  "history": [{"epoch": 1, "train_loss": 0.0, "val_loss": 0.0, "val_metric": 1.0,
+                               "epoch_seconds": 0.01, "elapsed_seconds": 0.01}],
+                  "env": environment(), "best_epoch": 1, "n_params": count_params(net)}
+        config = run_config(TASK, GRU, TRAIN)
+        forged = forge.save_results([{"config": config, "seed": 0, "label": "GRU", "task": TASK.name,
+                                      "record": record, "state_dict": net.state_dict()}])
+        data = export_bundle(forge, forged)
+    (imported,) = import_bundle(target, data).imported
+    assert target.runs()["origin"].tolist() == ["imported"]
+    assert target.find(config, 0, environment()["code"]) is None
+    result = run_one(TASK, GRU, TRAIN, target)
+    assert result.run_id != imported and not result.message.startswith("reused")
+    assert result.test["accuracy"] < 1.0
+    assert run_one(TASK, GRU, TRAIN, target).run_id == result.run_id  # a run trained here is reused
+
+
+def test_importing_the_same_bundle_twice_stores_it_once_and_says_so(target, trained_bundle):
+    first = import_bundle(target, trained_bundle)
+    second = import_bundle(target, trained_bundle)
+    assert len(first.imported) == 1 and second.imported == ()
+    assert second.existing == ((run_folder(trained_bundle), first.imported[0]),)
+    assert second.summary() == (f"Imported 0 run(s); skipped 1 already stored ({run_folder(trained_bundle)} as "
+                                f"{first.imported[0]}). Imported runs are listed and charted, never reused as "
+                                f"a new training's result.")
+    assert len(target.runs()) == 1
+
+
+def test_a_run_trained_here_is_recognised_when_its_own_bundle_comes_back(trained, trained_bundle):
+    path, run_id = trained
+    with RunStore(path) as s:
+        assert import_bundle(s, trained_bundle).existing == ((run_id, run_id),)
+        assert len(s.runs()) == 1
+
+
+def test_history_members_of_exactly_one_mebibyte_are_size_checked(target, trained_bundle):
+    rows = "epoch," + ",".join(f"c{i}" for i in range(200)) + "\n"
+    big = (rows + "".join(f"{n}," + ",".join("0" * 200) + "\n" for n in range(1, 3000))).encode()[:2**20]
+    rejects(target, edit_member(trained_bundle, "history.csv", lambda _: big),
+            f"member '{run_folder(trained_bundle)}/history.csv' unpacks to 1.0 MiB, more than the 512.0 KiB such a "
+            f"file may take.")
+
+
+@pytest.mark.parametrize(("member", "key"), [("config.json", "seed"), ("metrics.json", "best_epoch")])
+def test_integers_beyond_sqlite_range_are_a_bundle_error(target, trained_bundle, member, key):
+    rejects(target, edit_member(trained_bundle, member, lambda c: c | {key: 2**70}),
+            f"{run_folder(trained_bundle)}/{member}: {key}: 1180591620717411303424 is greater than the maximum of "
+            f"9223372036854775807.")
+
+
+def test_a_corrupted_deflate_stream_is_a_bundle_error(target, trained_bundle):
+    data = bytearray(trained_bundle)
+    with zipfile.ZipFile(io.BytesIO(trained_bundle)) as zf:
+        first = zf.infolist()[0]
+    name_len, extra_len = int.from_bytes(data[26:28], "little"), int.from_bytes(data[28:30], "little")
+    data[first.header_offset + 30 + name_len + extra_len + 5] ^= 0xFF
+    with pytest.raises(BundleError, match=re.escape(f"member {first.filename!r} cannot be unpacked (")):
+        import_bundle(target, bytes(data))
+    assert target.runs().empty
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("NaN", "NaN is not a number JSON allows"), ("Infinity", "Infinity is not a number JSON allows"),
+    ("1e400", "1e400 is beyond the range of a float")])
+def test_non_finite_test_metrics_are_refused(target, trained_bundle, text, why):
+    def forge(metrics: bytes) -> bytes:
+        return re.sub(rb'"accuracy": [^,}\n]+', b'"accuracy": ' + text.encode(), metrics)
+
+    rejects(target, edit_member(trained_bundle, "metrics.json", forge, raw=True),
+            f"{run_folder(trained_bundle)}/metrics.json is not valid JSON ({why}")
+
+
+def test_a_400_digit_test_metric_is_refused(target, trained_bundle):
+    rejects(target, edit_member(trained_bundle, "metrics.json", lambda m: m | {"test": {"accuracy": 10**400}}),
+            f"{run_folder(trained_bundle)}/metrics.json: test accuracy 1{'0' * 400} is outside [0, 1].")
+
+
+def test_an_unknown_task_is_refused(target, trained_bundle):
+    def rename(c):
+        c["config"]["task"]["name"] = "music"
+        c.pop("config_hash")
+        return c
+
+    rejects(target, edit_member(trained_bundle, "config.json", rename),
+            f"{run_folder(trained_bundle)}/config.json: the config cannot be rebuilt (unknown task 'music'; choose "
+            f"one of: ")
+
+
+def test_a_junk_array_in_the_config_is_refused(target, trained_bundle):
+    def junk(c):
+        c["config"]["junk"] = list(range(1000))
+        c.pop("config_hash")
+        return c
+
+    rejects(target, edit_member(trained_bundle, "config.json", junk),
+            f"{run_folder(trained_bundle)}/config.json: config: Additional properties are not allowed ('junk' was "
+            f"unexpected).")
+
+
+@pytest.mark.parametrize("label", ["GRU\x1b[31m", "GRU\x00", "\u202eURG", "a" * 101])
+def test_labels_with_control_characters_or_too_long_are_refused(target, trained_bundle, label):
+    with pytest.raises(BundleError, match=re.escape(f"{run_folder(trained_bundle)}/config.json")):
+        import_bundle(target, edit_member(trained_bundle, "config.json", lambda c: c | {"label": label}))
+    assert target.runs().empty
+
+
+def test_a_five_megabyte_label_is_refused_by_a_size_rule_not_as_a_zip_bomb(target, trained_bundle):
+    rejects(target, edit_member(trained_bundle, "config.json", lambda c: c | {"label": "x" * 5_000_000}),
+            f"member '{run_folder(trained_bundle)}/config.json' unpacks to 4.8 MiB, more than the 64.0 KiB such a "
+            f"file may take.")
+
+
+def test_a_png_header_in_front_of_the_zip_is_refused(target, trained_bundle):
+    rejects(target, b"\x89PNG\r\n\x1a\n" + trained_bundle,
+            "not a bundle: the data does not start with a zip member (a .zip made by Lookback's export does); "
+            "export the runs again.")
+
+
+@pytest.mark.parametrize(("version", "shown"), [("1", "'1'"), (True, "True")])
+def test_a_format_version_of_the_wrong_type_is_not_told_to_upgrade(target, trained_bundle, version, shown):
+    with zipfile.ZipFile(io.BytesIO(trained_bundle)) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(files["manifest.json"]) | {"format_version": version}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n, d in (files | {"manifest.json": json.dumps(manifest).encode()}).items():
+            zf.writestr(n, d)
+    rejects(target, buf.getvalue(), f"manifest.json: format_version: {shown} is not of type 'integer'.")
+
+
+def test_nan_weights_are_refused(target, trained_bundle):
+    def poison(data: bytes) -> bytes:
+        state = torch.load(io.BytesIO(data), weights_only=True)
+        state["head.bias"][0] = math.nan
+        out = io.BytesIO()
+        torch.save(state, out)
+        return out.getvalue()
+
+    rejects(target, edit_member(trained_bundle, "weights.pt", poison),
+            f"{run_folder(trained_bundle)}/weights.pt: head.bias holds NaN or infinite values.")
 
 
 # -- prepared user data -------------------------------------------------------------------------------

@@ -93,6 +93,13 @@ def test_constructors_and_from_dict_refuse_values_a_field_cannot_hold(cls, value
         from_dict(cls, values)
 
 
+@pytest.mark.parametrize(("field", "value"), [("weight_decay", math.nan), ("weight_decay", math.inf),
+                                              ("min_delta", math.nan), ("clip", math.nan), ("epochs", 2.5)])
+def test_train_configs_refuse_non_finite_and_fractional_values(field, value):
+    with pytest.raises(ConfigError, match=re.escape(f"{field} must be")):
+        from_dict(TrainConfig, {field: value})
+
+
 @pytest.mark.parametrize("cls, values, message", [
     (ModelConfig, {"hidden": "2.5"}, "hidden must be a whole number, got 2.5."),
     (ModelConfig, {"window": "none"}, "window must be a whole number, got 'none'."),

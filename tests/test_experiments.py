@@ -1,13 +1,20 @@
+import sqlite3
+
 import pytest
 import torch
 
+from lib.cli import main
 from lib.errors import ConfigError
 from lib.experiments import aggregate, compare, distance_sweep, load_comparison, window_grid, window_sweep
 from lib.models import ModelConfig
+from lib.runs import run_config, run_one
 from lib.store import RunStore
+from lib.tasks.text import TextRecallConfig
 from lib.train import TrainConfig
 
 FAST = TrainConfig(epochs=2, patience=0, batch_size=64)
+TASK = TextRecallConfig(distance=2, n_train=60, n_val=20, n_test=20)
+GRU = ModelConfig(kind="gru", hidden=4)
 
 
 def test_compare_returns_one_row_per_model_and_seed(tiny_text_config):
@@ -113,3 +120,41 @@ def test_reused_runs_say_when_they_were_trained_and_stored_runs_load_back(tmp_pa
     assert loaded.task == tiny_text_config and [r.label for r in loaded.runs] == ["FFNN w3", "RNN"]
     assert loaded.history()["val_loss"].tolist() == fresh_history
     assert all(r.model is not None for r in loaded.runs)  # weights come back with the runs
+
+
+# -- reruns (python -m lib rerun): the recorded thread count, an interrupted run's kept epochs --------
+
+
+TINY_CLI = ["--set", "distance=2", "n_train=200", "n_val=60", "n_test=60", "--epochs", "2", "--patience", "0",
+            "--quiet"]
+
+
+def test_rerun_recreates_the_thread_count_a_worker_recorded(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "runs.sqlite"))
+    torch.set_num_threads(1)  # as a worker process trains
+    assert main(["compare", *TINY_CLI, "--models", "gru:hidden=8"]) == 0
+    (run_id,) = RunStore().runs()["id"]
+    torch.set_num_threads(2)
+    capsys.readouterr()
+    assert main(["rerun", run_id]) == 0
+    out = capsys.readouterr().out
+    assert "1 torch thread(s) as recorded" in out and "the numbers match" in out
+    assert torch.get_num_threads() == 2
+
+
+def test_rerun_of_an_interrupted_run_compares_the_epochs_it_kept(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "runs.sqlite"))
+    store = RunStore()
+    full = run_one(TASK, GRU, TrainConfig(epochs=3, patience=0), store)
+    stopped = store.start_run(run_config(TASK, GRU, TrainConfig(epochs=3, patience=0)), 0, "GRU", TASK.name,
+                              full.env)
+    for record in full.history[:2]:
+        store.log_epoch(stopped, record)
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (stopped,))
+    capsys.readouterr()
+    assert main(["rerun", stopped]) == 0
+    out = capsys.readouterr().out
+    assert "history: 2 stored epochs, 3 rerun epochs, identical (the stored run was interrupted: its 2 epoch(s) " \
+           "against the rerun's first 2)" in out
+    assert "the numbers match" in out

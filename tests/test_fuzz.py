@@ -1,20 +1,20 @@
 """Property tests: whatever a user or a file can hand Lookback either works or raises the project's own error
 (ConfigError and its kinds: BundleError, StoreError), never another exception and never a non-finite dataset.
 
-Surfaces and checks live in benchmarks/fuzz.py, which draws more inputs and counts the outcomes: bundle import
-(JSON edits, generated histories, damaged bytes, edited user data), link parameters, command-line values,
-config construction and user data. Here Hypothesis runs derandomized (the same examples every run) and keeps
-no database.
+Surfaces and checks live in tests/support/fuzz.py (benchmarks/fuzz.py draws more inputs and counts the
+outcomes): bundle import (JSON edits, generated histories, damaged bytes, edited user data), link parameters,
+command-line values, config construction and user data. Here Hypothesis runs derandomized (the same examples
+every run) and keeps no database.
 """
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from benchmarks.fuzz import ACCEPTED, CLEAR, SURFACES, _outcome, valid_bundle
 from lib.bundles import METRICS_SCHEMA, import_bundle
 from lib.runtime import Status
 from lib.store import RunStore
+from tests.support.fuzz import ACCEPTED, CLEAR, SURFACES, outcome, valid_bundle
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -27,7 +27,7 @@ def test_any_input_works_or_gets_a_clear_error(surface):
     @FUZZ
     @given(strategy)
     def probe(args):
-        kind, detail = _outcome(check, *args)
+        kind, detail = outcome(check, *args)
         assert kind in (ACCEPTED, CLEAR), f"{kind}: {detail}"
 
     probe()

@@ -183,7 +183,7 @@ def test_an_unreachable_server_is_a_config_error(store, monkeypatch):
 def test_runs_page_exports_the_selected_finished_runs(tracking_uri, store, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from pages._ui import _open_store
+    from pages._run import _open_store
     from tests.test_pages import APP, runs_table
 
     monkeypatch.setenv("LOOKBACK_DB", str(store.path))

@@ -16,12 +16,14 @@ from lib.errors import ConfigError
 from lib.models import ModelConfig
 from lib.runs import run_one
 from lib.store import RunStore
-from lib.tasks import upload
-from lib.tasks.upload import UploadSpec, build_dataset, guess_spec, load_table
-from lib.tasks.userdata import prepare
+from lib.tasks.user import read
+from lib.tasks.user.build import build_dataset
+from lib.tasks.user.prepared import prepare
+from lib.tasks.user.read import load_table
+from lib.tasks.user.spec import UploadSpec, guess_spec
 from lib.train import TrainConfig
 from pages import _jobs
-from pages._ui import _open_store
+from pages._run import _open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "data" / "examples"
@@ -91,7 +93,7 @@ def expect_dataset(at: AppTest, name: str, data: bytes, layout: str) -> None:
                          "Test sequences": f"{len(ds.test):,}", "Steps per sequence": f"{ds.seq_len:,}",
                          "Vocabulary" if ds.vocab else "Features per step": f"{ds.n_features:,}"}
     assert description(at) == ds.description
-    assert at.session_state["user_data"]["file"] == name
+    assert at.session_state["user_data"].file == name
 
 
 def csv(df: pd.DataFrame) -> bytes:
@@ -158,7 +160,7 @@ def test_each_layout_uploads_and_shows_its_dataset(name, data, layout):
     send(at, name, data)
     ok(at)
     expect_dataset(at, name, data, layout)
-    assert at.session_state["user_data"]["cfg"].spec.layout == layout
+    assert at.session_state["user_data"].cfg.spec.layout == layout
 
 
 def test_spec_widgets_rebuild_the_dataset():
@@ -258,7 +260,7 @@ def test_settings_that_fail_show_why_and_keep_the_last_dataset():
 
 
 def test_parquet_without_pyarrow_says_how_to_get_it(monkeypatch):
-    monkeypatch.setattr(upload, "_pyarrow_available", lambda: False)
+    monkeypatch.setattr(read, "_pyarrow_available", lambda: False)
     at = page()
     send(at, "steps.parquet", parquet_bytes())
     assert [e.value for e in at.error] == ["Cannot use this file: Parquet needs pyarrow: pip install pyarrow"]
@@ -281,8 +283,8 @@ def test_memory_study_runs_in_the_background_and_reports():
     at.run()
     ok(at)
     assert job.error is None, job.error
-    study = at.session_state["results"]["your_data"]["study"]
-    assert study.task == at.session_state["user_data"]["cfg"]
+    study = at.session_state["results"]["your_data"].result
+    assert study.task == at.session_state["user_data"].cfg
     verdict = (at.success or at.warning)[0].value
     headline = report.HEADLINES[study.verdict.memory].format(window=study.verdict.window)
     assert verdict.split("\n\n") == [f"**{headline}**", *study.verdict.sentences]
@@ -323,8 +325,8 @@ def test_prepared_data_is_a_task_on_every_page():
     at.run()
     ok(at)
     assert job.error is None, job.error
-    comp = at.session_state["results"]["compare"]
-    assert comp.task == at.session_state["user_data"]["cfg"]
+    comp = at.session_state["results"]["compare"].result
+    assert comp.task == at.session_state["user_data"].cfg
     at.switch_page("pages/probe.py").run()
     ok(at)
     assert at.dataframe[-1].value["model"].tolist() == list(dict.fromkeys(

@@ -5,14 +5,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from lib import reference
+from lib import paths, reference
 from lib.experiments import window_sweep
 from lib.models import ModelConfig
 from lib.train import TrainConfig
 
 
 def test_every_reference_experiment_is_committed_with_its_provenance():
-    meta = json.loads((reference.REFERENCE_DIR / "meta.json").read_text())
+    meta = json.loads((paths.REFERENCE / "meta.json").read_text())
     assert meta["command"] == "python -m lib reference"
     assert set(meta["experiments"]) == set(reference.EXPERIMENTS)
     for name in reference.EXPERIMENTS:
@@ -33,7 +33,7 @@ def test_a_reference_matches_only_the_settings_that_made_it():
 
 
 def test_the_reference_models_are_small_state_dicts_that_answer():
-    folder = reference.REFERENCE_DIR / reference.MODELS
+    folder = paths.REFERENCE / reference.MODELS
     assert sum(p.stat().st_size for p in folder.iterdir()) < 1_000_000
     for path in folder.glob("*.pt"):
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -10,7 +10,7 @@ import torch
 
 from lib.runs import dataset
 from lib.study import memory_study
-from lib.tasks.userdata import prepare
+from lib.tasks.user.prepared import prepare
 
 pytestmark = pytest.mark.slow
 

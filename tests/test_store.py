@@ -1,4 +1,5 @@
-"""The run store: records, reuse lookup, crash safety, concurrent writers, refusal of foreign files."""
+"""The run store: records, reuse lookup, crash safety, concurrent writers, refusal of foreign files, faults of the
+disk and of other processes, and views scoped to one visitor."""
 from __future__ import annotations
 
 import io
@@ -7,19 +8,27 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import textwrap
+import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from lib import __version__, runtime
+from lib import store as store_module
+from lib.bundles import export_bundle, import_bundle
+from lib.experiments import compare
 from lib.models import ModelConfig, ModelIO, build_model, count_params
+from lib.paths import store_path
 from lib.runs import run_one
 from lib.runtime import Status, code_fingerprint, environment
 from lib.store import (
@@ -30,13 +39,15 @@ from lib.store import (
     RunStore,
     StoreError,
     config_hash,
-    default_path,
 )
+from lib.tasks.text import TextRecallConfig
 from lib.train import RunResult, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 IO = ModelIO(seq_len=6, n_features=12, n_outputs=3, tokens=True)
 LEAVE = "Lookback left it untouched; move it away or set LOOKBACK_DB to another file."
+TASK = TextRecallConfig(distance=2, n_train=300, n_val=100, n_test=100, seed=1)
+TINY = ModelConfig(kind="ffnn", window=3, hidden=8)
 
 
 def make_config(kind: str = "gru", hidden: int = 4, lr: float = 3e-3) -> dict:
@@ -211,7 +222,7 @@ def test_misuse_gets_actionable_messages(store):
 
 def test_location_comes_from_argument_then_lookback_db_then_data_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("LOOKBACK_DB", raising=False)
-    assert default_path() == REPO / "data" / "lookback.sqlite"
+    assert store_path() == REPO / "data" / "lookback.sqlite"
     monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "env" / "x.sqlite"))
     with RunStore() as s:
         assert s.path == tmp_path / "env" / "x.sqlite" and s.path.exists()
@@ -377,12 +388,26 @@ def test_version_1_store_is_migrated_and_keeps_its_runs(tmp_path):
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_version_2_store_loses_its_dead_columns_and_its_running_runs_are_checked(tmp_path):
-    path = tmp_path / "runs.sqlite"
+def _old_schema(path: Path, version: int) -> sqlite3.Connection:
+    """A database with the first `version` migration steps: they are append-only, so its schema is that version's."""
     db = sqlite3.connect(path)
-    for step in MIGRATIONS[:2]:  # append-only, so the first two steps are the version 2 schema
+    for step in MIGRATIONS[:version]:
         for sql in step:
             db.execute(sql)
+    return db
+
+
+def _close_as(db: sqlite3.Connection, version: int) -> None:
+    """Mark the database as Lookback's run store of that schema version, and close it."""
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute(f"PRAGMA user_version = {version}")
+    db.commit()
+    db.close()
+
+
+def test_version_2_store_loses_its_dead_columns_and_its_running_runs_are_checked(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    db = _old_schema(path, 2)
     cfg = {"model": {"kind": "gru"}}
     row = ("'2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00', 'text_recall', 'GRU', ?, ?, 0, ?, "
            "'', '{}', '{\"lookback\": \"0.1.0\"}', '0.1.0'")
@@ -392,10 +417,7 @@ def test_version_2_store_loses_its_dead_columns_and_its_running_runs_are_checked
     db.execute(f"INSERT INTO runs (id, created, updated, task, label, config, config_hash, seed, status, message, "
                f"metrics, env, version, pid, host, proc_start) VALUES ('live', {row}, ?, ?, 12345)",
                (json.dumps(cfg), config_hash(cfg), "running", 999_999_999, socket.gethostname()))
-    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    db.execute("PRAGMA user_version = 2")
-    db.commit()
-    db.close()
+    _close_as(db, 2)
     with RunStore(path) as s:
         assert s.get("done")["status"] == "completed" and s.get("done")["code"] is None
         assert s.get("live")["status"] == "interrupted"  # pid 999999999 does not exist
@@ -405,6 +427,19 @@ def test_version_2_store_loses_its_dead_columns_and_its_running_runs_are_checked
     db.close()
     assert {"code", "proc_created"} <= columns and not {"costs", "proc_start"} & columns
     assert indexed == ["config_hash", "seed", "code", "status"]
+
+
+def test_a_store_of_the_previous_schema_gains_the_owner_column(tmp_path):
+    path = tmp_path / "v3.sqlite"
+    db = _old_schema(path, 3)
+    db.execute("INSERT INTO runs (id, created, updated, task, label, config, config_hash, seed, status, version) "
+               "VALUES ('old', '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00', 'text_recall', 'GRU', "
+               "'{}', 'h', 0, 'completed', '0.1.0')")
+    _close_as(db, 3)
+    with RunStore(path) as s:
+        assert s.get("old")["owner"] is None
+        assert s.scoped("alice").runs().empty
+        assert list(s.runs()["id"]) == ["old"]
 
 
 def test_a_change_to_the_result_defining_sources_stops_reuse(tmp_path, monkeypatch, tiny_text_config):
@@ -428,3 +463,219 @@ def test_a_change_to_the_result_defining_sources_stops_reuse(tmp_path, monkeypat
         assert second.run_id != first.run_id and not second.message.startswith("reused")
         assert (s.get(first.run_id)["code"], s.get(second.run_id)["code"]) == (original, edited)
         assert run_one(tiny_text_config, model, tc, s).run_id == second.run_id  # reused under the new code
+
+
+# -- faults: an empty or damaged file, a lock, read-only files, a full disk, a dead writer ------------
+
+
+def test_a_zero_byte_store_is_refused_not_replaced_by_an_empty_one(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match=re.escape(f"{path} is empty (0 bytes): it is not a run store, or a run "
+                                                   f"store that was cut short and lost its runs.")):
+        RunStore(path)
+    assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["runs.sqlite"]
+
+
+def _store_with_runs(path: Path, n: int = 30) -> None:
+    with RunStore(path) as s:
+        record = {"status": "completed", "message": "ok", "test": {"accuracy": 0.5}, "env": environment(),
+                  "history": [{"epoch": e, "train_loss": 1.0 / e} for e in range(1, 20)]}
+        s.save_results([{"config": {"i": i, "pad": "x" * 2000}, "seed": 0, "label": "GRU", "task": "text_recall",
+                         "record": record, "state_dict": {"w": torch.randn(2000)}} for i in range(n)])
+
+
+def test_damaged_pages_after_the_first_are_a_store_error(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    _store_with_runs(path)
+    with open(path, "r+b") as f:
+        f.seek(4096)
+        f.write(np.random.default_rng(0).bytes(path.stat().st_size - 4096))
+    with pytest.raises(StoreError, match=re.escape(f"the run store {path} is a damaged SQLite database (")):
+        with RunStore(path) as s:
+            s.runs()
+
+
+def test_damaged_weights_are_a_store_error(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    _store_with_runs(path, 1)
+    with RunStore(path) as s:
+        (run_id,) = s.runs()["id"]
+        with sqlite3.connect(path) as db:
+            (blob,) = db.execute("SELECT data FROM weights").fetchone()
+            db.execute("UPDATE weights SET data = ?", (blob[:300] + bytes(40) + blob[340:],))
+        with pytest.raises(StoreError, match=re.escape(f"the weights of run {run_id!r} in {path} are damaged (")):
+            s.load_weights(run_id)
+
+
+def test_a_write_lock_held_past_the_busy_timeout_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as s:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreError, match=re.escape(
+                    f"the run store {path} is locked by another process (database is locked), longer than the "
+                    f"0.2 s Lookback waits;")):
+                s.start_run({}, 0, "GRU", "text_recall", environment())
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert s.runs().empty
+
+
+def _as_unprivileged(code: str, path: Path) -> subprocess.CompletedProcess:
+    """Run `code` in a Python child that file permissions bind: as root, without the capabilities that
+    override them (setpriv drops them from the bounding set, so the child never gets them)."""
+    env = {**os.environ, "LOOKBACK_DB": str(path), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: file permissions cannot bind a child process")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+    return subprocess.run([*prefix, sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
+OPEN_AND_WRITE = """
+    from lib.store import RunStore, StoreError
+    try:
+        RunStore().start_run({}, 0, "GRU", "text_recall", {})
+    except StoreError as e:
+        print(e)
+"""
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_read_only_store_is_named_and_left_untouched(tmp_path_factory, what):
+    folder = tmp_path_factory.mktemp("ro", numbered=True)
+    path = folder / "runs.sqlite"
+    RunStore(path).close()
+    before = path.read_bytes()
+    folder.chmod(0o755 if what == "file" else 0o555)
+    path.chmod(0o444 if what == "file" else 0o644)
+    try:
+        out = _as_unprivileged(OPEN_AND_WRITE, path)
+    finally:
+        folder.chmod(0o755)
+    assert out.stdout.strip() == (f"the run store {path} is read-only (its {what} cannot be written), so no run "
+                                  f"could be saved; make it writable or set LOOKBACK_DB to a writable file."), out
+    assert path.read_bytes() == before
+
+
+def test_a_full_disk_is_named_and_nothing_of_the_write_is_kept(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    RunStore(path).close()
+    code = f"""
+        import resource, signal, torch
+        from lib.store import RunStore, StoreError
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing us
+        store = RunStore()
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({2**20}, {2**20}))
+        try:
+            store.save_results([{{"config": {{}}, "seed": 0, "label": "GRU", "task": "text_recall",
+                                 "record": {{"status": "completed", "message": "", "history": [], "test": {{}},
+                                            "env": {{}}}}, "state_dict": {{"w": torch.randn(2**20)}}}}])
+        except StoreError as e:
+            print(e)
+    """
+    out = _as_unprivileged(code, path)
+    assert out.stdout.startswith(f"the run store {path} could not be read or written (disk I/O error): the disk "
+                                 f"may be full, failing or over a file-size limit."), out
+    with RunStore(path) as s:
+        assert s.runs().empty
+
+
+def test_a_run_whose_process_died_shows_interrupted_in_an_open_store_within_seconds(tmp_path, monkeypatch):
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as app_store:  # opened first, as the app's cached store is
+        child = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+            import sys, time
+            from lib.store import RunStore
+            RunStore(sys.argv[1]).start_run({}, 0, "GRU", "text_recall", {})
+            print("started", flush=True)
+            time.sleep(600)
+        """), str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert child.stdout.readline().strip() == "started"
+        assert app_store.runs()["status"].tolist() == [Status.RUNNING]
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        deadline = time.monotonic() + store_module.RECOVER_EVERY_S + 5
+        while app_store.runs()["status"].tolist() != [Status.INTERRUPTED] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert app_store.runs()["status"].tolist() == [Status.INTERRUPTED]
+
+
+# -- visitors' runs in one store: views scoped to one owner (hosted mode) -----------------------------
+
+
+def _train(store, epochs=2) -> list[str]:
+    comp = compare(TASK, [TINY], TrainConfig(epochs=epochs), (0,), store=store)
+    return [r.run_id for r in comp.runs]
+
+
+def test_visitors_see_reuse_and_delete_only_their_own_runs(store):
+    alice, bob = store.scoped("alice"), store.scoped("bob")
+    (a,) = _train(alice)
+    assert list(alice.runs()["id"]) == [a]
+    assert bob.runs().empty
+    with pytest.raises(StoreError, match="^no run "):
+        bob.get(a)
+    with pytest.raises(StoreError, match="^no run "):
+        bob.load_weights(a)
+    assert bob.delete([a]) == 0
+    assert alice.get(a)["owner"] == "alice"
+    (b,) = _train(bob)  # the same config and seed: bob trains his own instead of reusing alice's
+    assert b != a
+    (again,) = _train(alice)
+    assert again == a  # alice reuses her own
+    assert set(store.runs()["id"]) == {a, b}  # unscoped (local use, the CLI): every run
+    assert alice.delete([a, b]) == 1
+    assert list(store.runs()["id"]) == [b]
+
+
+def test_a_visitor_cannot_log_to_or_finish_anothers_run(store):
+    run = store.scoped("alice").start_run({"model": {}}, 0, "GRU", "text_recall", {})
+    bob = store.scoped("bob")
+    with pytest.raises(StoreError, match="^no run "):
+        bob.log_epoch(run, {"epoch": 1, "train_loss": 1.0})
+    with pytest.raises(StoreError, match="^no run "):
+        bob.finish_run(run, "cancelled", "", {})
+    assert store.get(run)["status"] == "running"
+
+
+def test_an_imported_bundle_belongs_to_the_importer_and_is_never_reused_for_others(store):
+    ids = _train(store.scoped("maker"))
+    bundle = export_bundle(store.scoped("maker"), ids)
+    mallory, alice = store.scoped("mallory"), store.scoped("alice")
+    (imported,) = import_bundle(mallory, bundle).imported
+    assert store.get(imported)["owner"] == "mallory"
+    (trained,) = _train(alice)
+    assert trained not in (imported, *ids)
+    assert alice.get(trained)["history"]  # alice's own training, not a reused import
+
+
+def test_the_storage_quota_refuses_a_write_beyond_it_and_writes_nothing(store):
+    maker = store.scoped("maker")
+    bundle = export_bundle(maker, [r.run_id for r in compare(TASK, [TINY], TrainConfig(epochs=2), (0, 1),
+                                                              store=maker).runs])
+    alice = store.scoped("alice", quota=2)
+    (first,) = _train(alice, epochs=3)
+    assert _train(alice, epochs=3) == [first]  # reusing a stored run writes nothing
+    with pytest.raises(StoreError) as err:
+        import_bundle(alice, bundle)
+    assert str(err.value) == ("keeping 2 more run(s) would exceed the limit of 2 runs per visitor (1 kept now); "
+                              "delete runs you no longer need, or export them as a bundle first.")
+    assert list(alice.runs()["id"]) == [first]
+    compare(TASK, [TINY], TrainConfig(epochs=2), (1,), store=alice)
+    with pytest.raises(StoreError, match="^keeping 1 more run"):
+        compare(TASK, [TINY], TrainConfig(epochs=2), (2,), store=alice)
+    assert len(alice.runs()) == 2
+    assert store.scoped("bob", quota=2).start_run({"model": {}}, 0, "GRU", "text_recall", {})
+
+
+def test_closing_a_view_leaves_the_store_open(store):
+    store.scoped("alice").close()
+    assert store.runs().empty

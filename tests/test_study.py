@@ -1,9 +1,7 @@
 """The memory study: budget, convergence flags, verdicts on constructed seed statistics, user data as a task
-(round trip, reuse, rerun from the store without the file) and `python -m lib study`."""
-import json
+(reuse, rerun from the store without the file) and `python -m lib study`."""
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -29,9 +27,9 @@ from lib.study import (
     run_issue,
     smallest_matching_window,
 )
-from lib.tasks import make_dataset, task_dict, task_from_dict
-from lib.tasks.userdata import UserDataConfig, choose_spec, data_dir, dataset_sha256, prepare
+from lib.tasks.user.prepared import prepare
 from lib.train import RunResult, TrainConfig
+from tests.support.user_files import labelled_csv
 
 ERROR = "python -m lib: error: "
 
@@ -45,14 +43,6 @@ def _store(tmp_path, monkeypatch):
     """A fresh run store, and so a fresh folder of prepared data, per test."""
     monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "db" / "runs.sqlite"))
     dataset.cache_clear()
-
-
-def labelled_csv(n: int = 60, steps: int = 6, seed: int = 0) -> bytes:
-    """Wide layout: step columns s0..s5 and a label that is the sign of the last step."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, steps)).round(3)
-    frame = pd.DataFrame(x, columns=[f"s{i}" for i in range(steps)]).assign(label=np.where(x[:, -1] > 0, "up", "down"))
-    return frame.to_csv(index=False).encode()
 
 
 # ---------------------------------------------------------------- budget and grid
@@ -286,53 +276,6 @@ def test_a_regression_run_still_improving_by_more_than_one_percent_is_flagged():
 
 
 # ---------------------------------------------------------------- user data as a task
-
-def test_user_data_config_round_trips_and_names_the_same_data():
-    cfg = prepare(labelled_csv(), "mine.csv")
-    data = json.loads(json.dumps(task_dict(cfg)))
-    assert data["name"] == "userdata" and data["spec"]["layout"] == "wide" and data["shape"] == [42, 9, 9, 6, 1]
-    back = task_from_dict(data)
-    assert back == cfg and hash(back) == hash(cfg)
-    ds = make_dataset(back)
-    assert dataset_sha256(ds) == cfg.sha256 and (data_dir() / f"{cfg.sha256}.npz").exists()
-    assert prepare(labelled_csv(), "renamed.csv") == cfg  # the same bytes and spec are the same task
-    assert prepare(labelled_csv(seed=1), "mine.csv").sha256 != cfg.sha256
-
-
-def test_missing_or_damaged_prepared_data_say_what_to_do():
-    cfg = prepare(labelled_csv(), "mine.csv")
-    path = data_dir() / f"{cfg.sha256}.npz"
-    path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(ConfigError, match=rf"^the prepared user data {re.escape(str(path))} cannot be read"):
-        make_dataset(cfg)
-    path.unlink()
-    with raises(f"the prepared user data {cfg.sha256[:12]} are not in {path.parent}; prepare the same file with the "
-                f"same settings again (python -m lib study FILE, or the Your data page), import a bundle that carries "
-                f"them, or set LOOKBACK_DB beside the folder that holds them."):
-        make_dataset(cfg)
-    with raises("sha256 must be the 64 hex digits that name prepared user data, got ''; prepare the file with "
-                "lib.tasks.userdata.prepare or run `python -m lib study FILE`."):
-        make_dataset(UserDataConfig())
-
-
-def test_prepared_data_over_the_size_cap_are_refused(monkeypatch):
-    monkeypatch.setenv("LOOKBACK_USERDATA_MAX_MB", "0.001")
-    with raises("the prepared data take 1.9 KiB, over the 1.0 KiB kept per dataset; use a shorter window or fewer "
-                "rows or columns, or raise LOOKBACK_USERDATA_MAX_MB."):
-        prepare(labelled_csv(), "mine.csv")
-
-
-def test_choose_spec_follows_the_columns_a_user_names():
-    frame = pd.DataFrame({"day": range(50), "a": np.arange(50.0), "b": np.ones(50), "kind": ["x", "y"] * 25})
-    series = choose_spec(frame, target="b", window=8)
-    assert (series.layout, series.target, series.inputs, series.time, series.window) == (
-        "series", "b", ("a", "b"), "day", 8)
-    wide = choose_spec(frame.drop(columns="day"), label="kind", regression=False)
-    assert (wide.layout, wide.target, wide.inputs) == ("wide", "kind", ("a", "b"))
-    with raises("give a target (a column to forecast) or a label (one per sequence), not both; got target 'a' and "
-                "label 'kind'."):
-        choose_spec(frame, target="a", label="kind")
-
 
 def test_identical_data_reuse_the_stored_run_and_rerun_needs_no_file(capsys):
     cfg = prepare(labelled_csv(), "mine.csv")

@@ -8,7 +8,7 @@ from lib.errors import ConfigError
 from lib.tasks.base import CLASSIFICATION, REGRESSION, SequenceDataset, Split, TaskConfig
 from lib.tasks.sine import SineConfig, make_sine
 from lib.tasks.text import TextRecallConfig, make_text_recall
-from lib.tasks.userdata import UserDataConfig, make_userdata
+from lib.tasks.user.prepared import UserDataConfig, make_userdata
 from lib.tasks.video import VideoConfig, make_video
 
 TASKS = {cls.name: (cls, make) for cls, make in (

@@ -1,6 +1,6 @@
 """Forecasting one series: chronological segments, leak-free windows and naive baselines.
 
-Shared by the sine task and user series (lib.tasks.user). A series is cut into train / val / test
+Shared by the sine task and user series (lib.tasks.user.arrays). A series is cut into train / val / test
 segments in time (test is the latest part), and every window, inputs and target, lies inside one segment.
 """
 from __future__ import annotations

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -15,9 +14,9 @@ import torch
 
 from lib.configs import Checked, check_knobs, knob
 from lib.errors import ConfigError
+from lib.paths import WORD_LISTS
 from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
 
-DATA_FILE = Path(__file__).resolve().parents[2] / "data" / "text_recall.json"
 PAD = "<pad>"
 MAX_DISTANCE = 200
 PREFIX_LEN = 3  # cue, subject, verb
@@ -25,7 +24,7 @@ PREFIX_LEN = 3  # cue, subject, verb
 
 @lru_cache(maxsize=1)
 def word_lists() -> dict:
-    return json.loads(DATA_FILE.read_text())
+    return json.loads(WORD_LISTS.read_text())
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Datasets from data a user brings: labelled sequences, or one series to forecast.
+"""Arrays -> a dataset: labelled sequences (`from_arrays`) or one series to forecast (`from_series`).
 
-Everything here sits behind file uploads, so every check raises ConfigError with what to change.
-Classification data is split by a seeded shuffle; a series is split in time (train, then val, then test)
-and windowed inside each part (lib.tasks.forecast, as for the sine task), so nothing tested on was seen
-in training.
+The library's way in for data a user already holds in NumPy or pandas, and the last stage of an upload
+(build.py hands its arrays here). Every check raises ConfigError with what to change. Labelled sequences are
+split by a seeded shuffle (or a given split); a series is split in time (train, then val, then test) and
+windowed inside each part (lib.tasks.forecast, as for the sine task), so nothing tested on was seen in training.
 """
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ MAX_STEPS = 10_000  # steps per sequence, and the longest forecasting window or 
 MAX_CLASSES = 1000
 MAX_VALUE = 1e150  # larger magnitudes overflow float64 when squared for a standard deviation
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def is_number(s: pd.Series) -> bool:
+    """Whether a column holds numbers (true/false values do not count)."""
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
 def _check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -136,6 +141,27 @@ def split_indices(n: int, val_fraction: float = 0.15, test_fraction: float = 0.1
     return parts
 
 
+def _sequences(X, limit: float) -> np.ndarray:
+    """X as float64 (N, T, F), or a ConfigError saying what is wrong with its shape or values."""
+    try:
+        x = np.asarray(X)
+    except ValueError as err:
+        raise ConfigError("X holds sequences of different lengths; pad or cut them to one length first.") \
+            from err
+    if x.dtype == object and x.ndim == 1:
+        raise ConfigError("X holds sequences of different lengths; pad or cut them to one length first.")
+    if x.ndim not in (2, 3):
+        raise ConfigError(f"X must have shape (N, T) or (N, T, F): N sequences of T steps with F features "
+                          f"each; got shape {x.shape}.")
+    if 0 in x.shape[1:]:
+        raise ConfigError(f"X must have at least one step and one feature per sequence; got shape {x.shape}.")
+    if x.shape[1] > MAX_STEPS:
+        raise ConfigError(f"X has sequences of {x.shape[1]} steps; the limit is {MAX_STEPS}. Cut or downsample "
+                          f"them first.")
+    x = _check_numeric(x, "X", "convert or drop non-numeric features first.", unit="sequence", limit=limit)
+    return x[:, :, None] if x.ndim == 2 else x  # (N, T, F)
+
+
 def from_arrays(
     X,
     y,
@@ -152,30 +178,14 @@ def from_arrays(
 
     Labels may be integers or strings; class ids follow their sorted order and class_names keep the
     original labels as text. The split is a seeded shuffle; with `standardize` each feature is scaled by
-    the training sequences' mean and std (fitted on train only). With `regression`, y holds one number per
-    sequence to predict (sequence-to-value), scaled like the features. `split` ("train", "val" or "test"
+    the training sequences' mean and std (fitted on train only), and without it X and y are taken as they
+    are (the upload builders scale them first, keeping padding at 0). With `regression`, y holds one number
+    per sequence to predict (sequence-to-value), scaled like the features. `split` ("train", "val" or "test"
     per sequence) replaces the shuffle and the fractions.
     """
     _check_fractions(val_fraction, test_fraction)
-    try:
-        x = np.asarray(X)
-    except ValueError as err:
-        raise ConfigError("X holds sequences of different lengths; pad or cut them to one length first.") \
-            from err
-    if x.dtype == object and x.ndim == 1:
-        raise ConfigError("X holds sequences of different lengths; pad or cut them to one length first.")
-    if x.ndim not in (2, 3):
-        raise ConfigError(f"X must have shape (N, T) or (N, T, F): N sequences of T steps with F features "
-                          f"each; got shape {x.shape}.")
-    if 0 in x.shape[1:]:
-        raise ConfigError(f"X must have at least one step and one feature per sequence; got shape {x.shape}.")
-    if x.shape[1] > MAX_STEPS:
-        raise ConfigError(f"X has sequences of {x.shape[1]} steps; the limit is {MAX_STEPS}. Cut or downsample "
-                          f"them first.")
     limit = MAX_VALUE if standardize else FLOAT32_MAX
-    x = _check_numeric(x, "X", "convert or drop non-numeric features first.", unit="sequence", limit=limit)
-    if x.ndim == 2:
-        x = x[:, :, None]  # (N, T, 1)
+    x = _sequences(X, limit)
     labels = np.asarray(y)
     if labels.ndim != 1:
         raise ConfigError(f"y must hold one label per sequence, shape (N,); got shape {labels.shape}.")
@@ -373,7 +383,7 @@ def from_dataframe(
         raise ConfigError(f"the table has no rows (columns: {', '.join(map(str, df.columns)) or 'none'}); give a "
                           f"file with a header and one row per time step.")
     columns = [str(c) for c in df.columns]
-    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool]
+    numeric = [c for c in df.columns if is_number(df[c])]
     for column in (value_column, time_column):
         if column is not None and column not in df.columns:
             raise ConfigError(f"column {column!r} not found; available columns: "
@@ -416,5 +426,5 @@ def required_length(window: int, horizon: int = 1, val_fraction: float = 0.15,
     return min_length(window, horizon, val_fraction, test_fraction)
 
 
-__all__ = ["from_arrays", "from_dataframe", "from_series", "required_length", "required_sequences",
+__all__ = ["from_arrays", "from_dataframe", "from_series", "is_number", "required_length", "required_sequences",
            "split_indices"]

@@ -1,182 +1,24 @@
-"""Uploaded files: parsing, layout guesses, the builders, the shipped examples and every malformed file."""
-import io
-import json
-import pickle
-import re
-import zipfile
+"""Building datasets from uploads (lib/tasks/user/build.py and checks.py): each layout, the shipped examples
+and every malformed table."""
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from lib.configs import from_dict, to_dict
-from lib.errors import ConfigError
+from lib.paths import EXAMPLES
 from lib.probes import tokenize
-from lib.tasks import CLASSIFICATION, REGRESSION, upload
-from lib.tasks.upload import (
-    MAX_UPLOAD_BYTES,
-    WORD,
-    CorpusText,
-    NpzArrays,
-    UploadSpec,
-    build_dataset,
-    content_sha256,
-    guess_spec,
-    load_table,
-)
-from lib.tasks.user import from_arrays, from_series
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"
-
-
-def raises(message: str):
-    """pytest.raises for a ConfigError whose message is exactly `message`."""
-    return pytest.raises(ConfigError, match="^" + re.escape(message) + "$")
-
-
-def csv_bytes(df: pd.DataFrame, **kwargs) -> bytes:
-    return df.to_csv(index=False, **kwargs).encode()
-
-
-def npz_bytes(**arrays) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
-def series_frame(n=300, seed=0) -> pd.DataFrame:
-    """Two noisy waves by date: 'load' follows 'temp' two steps later."""
-    rng = np.random.default_rng(seed)
-    temp = np.sin(np.arange(n + 2) / 6) + 0.1 * rng.standard_normal(n + 2)
-    return pd.DataFrame({"date": pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
-                         "temp": temp[2:], "load": 10 + 3 * temp[:-2]})
-
-
-def wide_frame(n=60, t=8, seed=0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    label = np.where(np.arange(n) % 2 == 0, "up", "down")
-    steps = rng.standard_normal((n, t)) + np.where(label == "up", 1.0, -1.0)[:, None] * np.arange(t) / t
-    return pd.DataFrame({"id": np.arange(n), **{f"t{i}": steps[:, i] for i in range(t)}, "label": label})
-
-
-def long_frame(n=40, seed=0) -> pd.DataFrame:
-    """n sequences, lengths 3..6 steps, two features, shuffled rows; label 'a'/'b' by sequence parity."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for s in range(n):
-        for step in range(3 + s % 4):
-            rows.append({"seq": f"s{s}", "step": step, "x1": float(s * 10 + step), "x2": float(-step),
-                         "label": "ab"[s % 2]})
-    df = pd.DataFrame(rows)
-    return df.iloc[rng.permutation(len(df))].reset_index(drop=True)
-
-
-def words(n: int, seed=0) -> str:
-    rng = np.random.default_rng(seed)
-    vocab = ["the", "cat", "sat", "on", "mat", "and", "a", "dog", "ran", "far"]
-    return " ".join(rng.choice(vocab, size=n, p=[0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.04, 0.03, 0.03]))
-
-
-# ---------------------------------------------------------------- reading files
-
-@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
-def test_csv_delimiters_are_sniffed(sep):
-    df = series_frame(50)
-    loaded = load_table(csv_bytes(df, sep=sep), "data.csv")
-    pd.testing.assert_frame_equal(loaded.astype({"date": object}), df.astype({"date": object}), check_exact=False)
-
-
-def test_utf8_bom_tsv_and_quoted_fields_are_read():
-    text = '\ufeffname\tvalue\n"smith, j"\t1.5\n"o\'hara"\t2\n'
-    df = load_table(text.encode("utf-8"), "people.tsv")
-    assert list(df.columns) == ["name", "value"] and df["name"].tolist() == ["smith, j", "o'hara"]
-    assert df["value"].tolist() == [1.5, 2.0]
-
-
-def test_parquet_and_npz_round_trip():
-    df = series_frame(30)
-    buf = io.BytesIO()
-    df.to_parquet(buf)
-    pd.testing.assert_frame_equal(load_table(buf.getvalue(), "data.parquet"), df)
-    x, y = np.arange(24.0).reshape(4, 3, 2), np.array(["a", "b", "a", "b"])
-    arrays = load_table(npz_bytes(X=x, y=y, split=np.array(["train", "train", "val", "test"])), "seqs.npz")
-    assert isinstance(arrays, NpzArrays) and np.array_equal(arrays.x, x) and np.array_equal(arrays.y, y)
-    assert arrays.split.tolist() == ["train", "train", "val", "test"]
-    assert load_table(b"Hello, world.", "story.txt").text == "Hello, world."
-
-
-def test_parquet_without_pyarrow_says_how_to_get_it(monkeypatch):
-    monkeypatch.setattr(upload, "_pyarrow_available", lambda: False)
-    with raises("Parquet needs pyarrow: pip install pyarrow"):
-        load_table(b"PAR1", "data.parquet")
-
-
-def test_content_hash_names_the_bytes():
-    assert content_sha256(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+from lib.tasks import CLASSIFICATION, REGRESSION
+from lib.tasks.user.build import WORD, build_dataset
+from lib.tasks.user.read import CorpusText, NpzArrays, load_table
+from lib.tasks.user.spec import UploadSpec, guess_spec
+from tests.support.user_files import csv_bytes, long_frame, npz_bytes, raises, series_frame, wide_frame, words
 
 
 def test_corpus_words_match_the_probe_tokenizer():
     text = "Don't stop: the cat's 2 mats, said O'Hara!"
     assert WORD.findall(text.lower()) == tokenize(text)
-
-
-# ---------------------------------------------------------------- the spec
-
-def test_spec_is_hashable_and_round_trips_through_json():
-    spec = UploadSpec(layout="long", target="label", inputs=("x1", "x2"), time="step", sequence="seq",
-                      length=5, missing="interpolate")
-    assert hash(spec) == hash(replace(spec))
-    data = json.loads(json.dumps(to_dict(spec)))
-    assert data["inputs"] == ["x1", "x2"] and from_dict(UploadSpec, data) == spec
-
-
-@pytest.mark.parametrize("spec, message", [
-    (UploadSpec(layout="table"), "layout must be one of 'series', 'wide', 'long', 'corpus', 'arrays'; got 'table'."),
-    (UploadSpec(layout="wide", target="y", inputs=("a",), missing="zero"),
-     "missing must be one of 'error', 'drop', 'ffill', 'interpolate'; got 'zero'."),
-    (UploadSpec(layout="series", target="v", inputs=("v",), window=0), "window must be between 1 and 1000, got 0."),
-    (UploadSpec(layout="series", target="v", inputs=("w",)),
-     "the target 'v' must be one of the inputs ('w'): a forecast sees the target's past."),
-    (UploadSpec(layout="long", target="y", inputs=("a",)),
-     "the long layout needs sequence (the sequence id column)."),
-    (UploadSpec(layout="wide", target="y"), "the wide layout needs inputs (the step columns)."),
-    (UploadSpec(layout="long", target="y", inputs=("a",), sequence="s", length=1),
-     "length must be between 2 and 10000 steps (or None for the longest sequence), got 1."),
-    (UploadSpec(layout="corpus", val_fraction=0.5), "val_fraction must be between 0.05 and 0.4, got 0.5."),
-])
-def test_spec_errors_say_what_to_change(spec, message):
-    with raises(message):
-        spec.validate()
-
-
-def test_spec_fields_are_cast_like_other_configs():
-    with raises("window must be a whole number, got 2.5."):
-        UploadSpec(layout="series", window=2.5)
-
-
-# ---------------------------------------------------------------- guessing the layout
-
-def test_guess_spec_finds_each_layout():
-    series = guess_spec(series_frame())
-    assert (series.layout, series.time, series.target, series.inputs) == ("series", "date", "temp", ("temp", "load"))
-    wide = guess_spec(wide_frame())
-    assert (wide.layout, wide.target, wide.inputs) == ("wide", "label", tuple(f"t{i}" for i in range(8)))
-    long = guess_spec(long_frame())
-    assert (long.layout, long.sequence, long.time, long.target, long.inputs) == \
-        ("long", "seq", "step", "label", ("x1", "x2"))
-    assert guess_spec(CorpusText(words(50))).layout == "corpus"
-    arrays = guess_spec(NpzArrays(np.zeros((4, 3)), np.array([0.5, 1.5, 2.25, 3.0])))
-    assert (arrays.layout, arrays.label_kind) == ("arrays", "regression")
-    with_split = guess_spec(wide_frame().assign(split="train"))
-    assert with_split.split == "split" and "split" not in with_split.inputs
-
-
-def test_guess_spec_picks_a_window_the_series_can_hold():
-    assert guess_spec(series_frame(120)).window == 8  # 120 rows: val and test parts of 18 hold 10 windows of 9
-    build_dataset(series_frame(120), guess_spec(series_frame(120)))
 
 
 # ---------------------------------------------------------------- building: series
@@ -342,43 +184,6 @@ def test_corpus_with_a_test_file_validates_on_the_end_of_the_training_text():
     assert "split the test file; validation the last 15% of the training text." in ds.description
 
 
-def test_compressed_files_are_refused_by_their_unpacked_size(monkeypatch):
-    monkeypatch.setattr(upload, "MAX_UNPACKED_BYTES", 1024 ** 2)
-    with raises("'d.parquet' holds 300000 rows x 1 column(s), 2 MiB as numbers (limit 1 MiB); upload fewer rows "
-                "or columns."):
-        load_table(_parquet_bytes(pd.DataFrame({"v": np.zeros(300_000)})), "d.parquet")
-    with raises("'d.npz' unpacks to 2 MiB (limit 1 MiB); save fewer or smaller arrays."):
-        load_table(npz_bytes(X=np.zeros((300, 1000)), y=np.zeros(300)), "d.npz")
-
-
-def test_from_arrays_takes_a_given_split_and_a_regression_label():
-    rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((40, 6)), rng.standard_normal(40) * 5 + 3
-    split = np.array(["train"] * 30 + ["val"] * 5 + ["test"] * 5)
-    ds = from_arrays(x, y, regression=True, split=split)
-    assert ds.kind == REGRESSION and ds.chance is None and (len(ds.train), len(ds.val), len(ds.test)) == (30, 5, 5)
-    scaled = (y - y[:30].mean()) / y[:30].std()
-    assert np.allclose(ds.test.y.numpy(), scaled[35:], atol=1e-6)
-    assert ds.baselines["train_mean_mse"] == pytest.approx(float(np.mean(scaled[35:] ** 2)))
-    with raises("the split has 30 train, 5 val and 4 test sequences; training needs at least 20, validation and "
-                "test 5 each."):
-        from_arrays(x[:39], y[:39], regression=True, split=split[:39])
-    with raises("split holds 'dev'; use train, val and test."):
-        from_arrays(x, y, regression=True, split=np.r_[split[:-1], ["dev"]])
-
-
-def test_from_series_windows_every_column_and_forecasts_the_target():
-    values = np.stack([np.arange(200.0), -np.arange(200.0) ** 2], axis=1)  # (T, 2)
-    ds = from_series(values, window=4, horizon=2, target=1, standardize=False, sizes=(120, 40, 40))
-    assert ds.n_features == 2 and (len(ds.train), len(ds.val), len(ds.test)) == (115, 35, 35)
-    assert np.array_equal(ds.val.x[0].numpy(), values[120:124]) and ds.val.y[0] == values[125, 1]
-    last_value = values[163:198, 1] - values[165:200, 1]  # test targets are rows 165-199, two rows after
-    assert ds.baselines["last_value_mse"] == pytest.approx(float(np.mean(last_value ** 2)))
-    with raises("the split has 120 train, 70 val and 10 test values of 200; each part needs at least 14 (10 windows "
-                "of window + horizon = 5 steps): use a smaller window or larger parts."):
-        from_series(values, window=4, target=0, sizes=(120, 70, 10))
-
-
 # ---------------------------------------------------------------- the shipped examples
 
 def test_shipped_examples_are_small_documented_and_build():
@@ -392,75 +197,6 @@ def test_shipped_examples_are_small_documented_and_build():
     ds = build_dataset(temps, guess_spec(temps))
     assert ds.class_names == ("san francisco", "seattle") and ds.seq_len == 24
     assert "left-padded with zeros (2 of 730)" in ds.description
-
-
-# ---------------------------------------------------------------- malformed files
-
-def _xlsx() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("[Content_Types].xml", "<Types/>")
-        z.writestr("xl/workbook.xml", "<workbook/>")
-    return buf.getvalue()
-
-
-def _parquet_bytes(df: pd.DataFrame | None = None) -> bytes:
-    buf = io.BytesIO()
-    (series_frame(10) if df is None else df).to_parquet(buf)
-    return buf.getvalue()
-
-
-HUGE_HEADER = (",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join("1" * 100_000) + "\n").encode()
-
-LOAD_ERRORS = [
-    (b"", "empty.csv", "'empty.csv' is empty; upload a file with a header row and data rows."),
-    (b"\n  \n", "blank.csv", "'blank.csv' is empty; upload a file with a header row and data rows."),
-    (b"time,value\n", "d.csv", "'d.csv' has a header but no data rows; add the data below the header."),
-    (b"time,value\n1,2\n", "d.csv", "'d.csv' has only one data row; a series or a set of sequences needs many rows."),
-    (_xlsx(), "d.csv", "'d.csv' is an Excel workbook, not CSV text; save it as CSV (in Excel: File > Save As > CSV "
-                       "UTF-8) and upload that."),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "d.csv",
-     "'d.csv' is an old-style Excel (.xls) workbook, not CSV text; save it as CSV (in Excel: File > Save As > CSV "
-     "UTF-8) and upload that."),
-    (b"a,b\n1,\x002\n3,4\n", "d.csv",
-     "'d.csv' holds binary data (NUL bytes), not text; export it as CSV (UTF-8) and upload that."),
-    (_parquet_bytes(), "d.csv", "'d.csv' is a Parquet file; rename it to end in .parquet."),
-    ("a,b\n1,2\n3,4\n".encode("utf-16"), "d.csv",
-     "'d.csv' is UTF-16 text; save it as UTF-8 (in Excel: CSV UTF-8) and upload it again."),
-    ("name,value\ncaf\u00e9,1\nbar,2\n".encode("latin-1"), "d.csv",
-     "'d.csv' is not UTF-8 text: byte 0xE9 on line 2, column 4 is not valid UTF-8 (the file may be Latin-1 or "
-     "Windows-1252); save it as UTF-8 and upload it again."),
-    (b"a,b,c\n1,2,3\n4,5,6,7\n", "d.csv", "line 3 of 'd.csv' has 4 field(s) but the header has 3 (separator ','); "
-                                          "give every row one value per column, leaving missing values empty."),
-    (b"a;b;c\n1;2;3\n4;5\n7;8;9\n", "d.csv", "line 3 of 'd.csv' has 2 field(s) but the header has 3 (separator "
-                                             "';'); give every row one value per column, leaving missing values "
-                                             "empty."),
-    (b"a,b,a\n1,2,3\n4,5,6\n", "d.csv",
-     "column name 'a' appears twice in 'd.csv' (columns 1 and 3); give every column a distinct name."),
-    (b"a,,c\n1,2,3\n4,5,6\n", "d.csv", "column 2 of 'd.csv' has no name; give every column a name in the header row."),
-    (HUGE_HEADER, "wide.csv", "'wide.csv' has 100000 columns (limit 10000); keep fewer columns, or give long "
-                              "sequences one row per step (the long layout)."),
-    (b"a" * (MAX_UPLOAD_BYTES + 1), "big.csv", "'big.csv' is 64.0 MiB; the limit is 64 MiB. Upload fewer rows or "
-                                               "columns, or a compressed format such as Parquet."),
-    (b"a,b\n1,2\n", "book.xlsx", "'book.xlsx' has an unsupported type (.xlsx); upload .csv, .tsv, .parquet, .npz "
-                                 "(arrays X and y) or .txt (a text corpus). In Excel use File > Save As > CSV UTF-8."),
-    (b"PAR1 not really", "d.parquet",
-     "'d.parquet' is not a readable Parquet file (ArrowInvalid); export it again, or upload a CSV."),
-    (npz_bytes(X=np.array([[1, 2], [3, 4]], dtype=object), y=np.array([0, 1])), "s.npz",
-     "array X in 's.npz' holds Python objects, which are never unpickled; save numbers (and labels as a string "
-     "array, e.g. y.astype(str))."),
-    (pickle.dumps({"X": [[1.0, 2.0]], "y": [0]}), "s.npz",
-     "'s.npz' is a Python pickle, which is never loaded; save the arrays with numpy.savez('s.npz', X=X, y=y)."),
-    (npz_bytes(X=np.zeros((4, 3))), "s.npz", "'s.npz' holds arrays X; it needs X (N sequences, shape (N, T) or "
-                                             "(N, T, F)) and y (N labels): save with numpy.savez(path, X=X, y=y)."),
-    (b"", "corpus.txt", "'corpus.txt' is empty; upload a text with the words to learn from."),
-]
-
-
-@pytest.mark.parametrize("data, filename, message", LOAD_ERRORS, ids=[f"{i}-{c[1]}" for i, c in enumerate(LOAD_ERRORS)])
-def test_malformed_files_are_refused_with_what_to_change(data, filename, message):
-    with raises(message):
-        load_table(data, filename)
 
 
 def _series(values, **columns) -> pd.DataFrame:

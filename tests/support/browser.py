@@ -1,8 +1,9 @@
 """The app in headless Chromium: find Chromium, serve app.py on a free port, open a page, wait for the app.
 
-Used by tests/test_browser.py (as `benchmarks._browser`) and by the browser benchmarks app_latency.py and
-screenshots.py (as `_browser`). Playwright is imported inside the functions that drive a page, so importing
-this module needs neither Playwright nor Chromium.
+Used by the browser tests (tests/test_browser*.py, tests/test_page_hosted.py, tests/test_deploy.py) and by the
+browser benchmarks (app_latency.py, app_training.py, load.py, screenshots.py), all as `tests.support.browser`.
+Playwright is imported inside the functions that drive a page, so importing this module needs neither
+Playwright nor Chromium.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 UI_TIMEOUT_MS = 30_000  # a page or widget appears

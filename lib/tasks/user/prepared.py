@@ -1,10 +1,10 @@
-"""User data as a task like the built-in ones: a config that names prepared arrays by their SHA-256.
+"""Stage 4 of user data: the prepared dataset kept on disk, and the task config that names it.
 
-`prepare(data, filename, spec)` parses an upload (lib.tasks.upload), builds its dataset and keeps the
-prepared arrays in `data_dir()/<sha256>.npz`; the returned `UserDataConfig` names them by that hash, so
-compare, run_one, the run store and `python -m lib rerun` treat it as any other task config, and the same
-file with the same spec reuses stored runs. The kept copy is all a rerun needs: the upload itself is not
-kept. Each copy is capped at `max_prepared_bytes()` (uncompressed arrays).
+`prepare(data, filename, spec)` reads an upload (read.py), builds its dataset (build.py) and keeps the
+prepared arrays in `userdata_dir()/<sha256>.npz` (lib.paths: beside the run store); the returned
+`UserDataConfig` names them by that hash, so compare, run_one, the run store and `python -m lib rerun` treat it
+as any other task config, and the same file with the same spec reuses stored runs. The kept copy is all a rerun
+needs: the upload itself is not kept. Each copy is capped at `max_prepared_bytes()` (uncompressed arrays).
 """
 from __future__ import annotations
 
@@ -16,20 +16,21 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
 import numpy as np
-import pandas as pd
 import torch
 
 from lib.configs import Checked, knob
-from lib.errors import ConfigError
-from lib.store import default_path
+from lib.errors import ConfigError, LookbackError
+from lib.paths import userdata_dir
 from lib.tasks.base import SequenceDataset, Split
-from lib.tasks.upload import Source, UploadSpec, build_dataset, content_sha256, guess_spec, load_table
+from lib.tasks.user.build import build_dataset
+from lib.tasks.user.read import Source, content_sha256, load_table
+from lib.tasks.user.spec import UploadSpec, guess_spec
 
 NAME = "user data"  # every prepared dataset's name, so that the same data under another file name is the same
 MAX_MB_ENV = "LOOKBACK_USERDATA_MAX_MB"
@@ -64,7 +65,7 @@ class UserDataConfig(Checked):
     def validate(self) -> None:
         if not _SHA.fullmatch(self.sha256):
             raise ConfigError(f"sha256 must be the 64 hex digits that name prepared user data, got "
-                              f"{self.sha256!r}; prepare the file with lib.tasks.userdata.prepare or run "
+                              f"{self.sha256!r}; prepare the file with lib.tasks.user.prepared.prepare or run "
                               f"`python -m lib study FILE`.")
         for sha in self.sources:
             if not _SHA.fullmatch(sha):
@@ -73,11 +74,6 @@ class UserDataConfig(Checked):
             raise ConfigError(f"shape must be (train, val, test sequences, steps, features), each at least 1; "
                               f"got {self.shape}.")
         self.spec.validate()
-
-
-def data_dir() -> Path:
-    """Where prepared data are kept: a `userdata` folder beside the run store (see LOOKBACK_DB)."""
-    return default_path().parent / "userdata"
 
 
 def max_prepared_bytes() -> int:
@@ -124,7 +120,7 @@ def dataset_sha256(ds: SequenceDataset) -> str:
 
 
 def keep(ds: SequenceDataset, spec: UploadSpec, sources: tuple[str, ...] = ()) -> UserDataConfig:
-    """Keep a built dataset's arrays in data_dir() and return the config that names them.
+    """Keep a built dataset's arrays in userdata_dir() and return the config that names them.
 
     Refuses (ConfigError) a dataset whose arrays exceed max_prepared_bytes(). Writing is atomic, and data
     already kept under the same hash are left as they are.
@@ -135,7 +131,7 @@ def keep(ds: SequenceDataset, spec: UploadSpec, sources: tuple[str, ...] = ()) -
 
 
 def save(ds: SequenceDataset) -> str:
-    """Write a dataset's arrays to data_dir()/<sha256>.npz unless kept already; return that SHA-256."""
+    """Write a dataset's arrays to userdata_dir()/<sha256>.npz unless kept already; return that SHA-256."""
     size, limit = prepared_bytes(ds), max_prepared_bytes()
     if size > limit:
         raise ConfigError(f"the prepared data take {_size(size)}, over the {_size(limit)} kept per dataset; use a "
@@ -174,7 +170,7 @@ def named_by(config: dict) -> str | None:
 
 def kept_path(sha256: str) -> Path:
     """Where the prepared data of that SHA-256 are kept (the file may not exist)."""
-    return data_dir() / f"{sha256}.npz"
+    return userdata_dir() / f"{sha256}.npz"
 
 
 def _used(path: Path) -> bool:
@@ -193,7 +189,7 @@ def prune(keep: Iterable[str], unused_for_s: float) -> list[str]:
     `unused_for_s` seconds, and temporary files left as long by an interrupted write; returns the SHA-256 of
     the data deleted. A shared server calls it with the SHA-256 its stored runs name."""
     keep, now, gone = set(keep), time.time(), []
-    for path in data_dir().glob("*.npz") if data_dir().is_dir() else ():
+    for path in userdata_dir().glob("*.npz") if userdata_dir().is_dir() else ():
         sha = path.stem
         if sha in keep or not (_SHA.fullmatch(sha) or sha.startswith(".")):
             continue
@@ -204,53 +200,6 @@ def prune(keep: Iterable[str], unused_for_s: float) -> list[str]:
         except FileNotFoundError:
             continue
     return gone
-
-
-def _numeric(s: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-
-
-def choose_spec(source: Source, *, target: str | None = None, label: str | None = None, sequence: str | None = None,
-                time: str | None = None, split: str | None = None, inputs: Sequence[str] = (),
-                regression: bool = False, **options) -> UploadSpec:
-    """guess_spec's proposal, changed by the columns a user names.
-
-    target: forecast this column (the series layout, every other numeric column an input unless `inputs`
-    says otherwise). label: one label per sequence (long layout with a sequence column, else wide; numeric
-    columns the inputs unless `inputs` says otherwise), a number to predict with `regression`. Neither: the
-    guessed layout with the given columns. options: other UploadSpec fields (window, horizon, missing, ...),
-    None for the default.
-    """
-    guess = guess_spec(source)
-    if target is not None and label is not None:
-        raise ConfigError(f"give a target (a column to forecast) or a label (one per sequence), not both; got "
-                          f"target {target!r} and label {label!r}.")
-    changes = {k: v for k, v in options.items() if v is not None}
-    if not isinstance(source, pd.DataFrame):
-        if target is not None or label is not None:
-            raise ConfigError(f"target and label name columns of a table; a {guess.layout} file has none, so leave "
-                              f"them out.")
-        return replace(guess, label_kind="regression" if regression else guess.label_kind, **changes)
-    columns = list(source.columns)
-    split = split if split is not None else guess.split
-    if target is not None:
-        if time is None:  # the guess's time column, guessed again without its label when it was not a series
-            series = guess if guess.layout == "series" else guess_spec(source.drop(columns=guess.target))
-            time = series.time if series.layout == "series" else None
-        default = tuple(c for c in columns if _numeric(source[c]) and c not in (time, split))
-        spec = UploadSpec(layout="series", target=target, time=time, split=split,
-                          inputs=tuple(inputs) or ((target,) if target not in default else ()) + default)
-    elif label is not None:
-        sequence = sequence if sequence is not None else guess.sequence
-        time = time if time is not None else guess.time if guess.layout == "long" else None
-        default = tuple(c for c in columns if _numeric(source[c]) and c not in (label, sequence, time, split))
-        spec = UploadSpec(layout="long" if sequence else "wide", target=label, sequence=sequence, time=time,
-                          split=split, inputs=tuple(inputs) or default,
-                          label_kind="regression" if regression else "classification")
-    else:
-        named = {k: v for k, v in (("sequence", sequence), ("time", time), ("inputs", tuple(inputs))) if v}
-        spec = replace(guess, split=split, label_kind="regression" if regression else guess.label_kind, **named)
-    return replace(spec, **changes)
 
 
 def prepare(data: bytes, filename: str, spec: UploadSpec | None = None, test: tuple[bytes, str] | None = None,
@@ -279,7 +228,7 @@ def make_userdata(cfg: UserDataConfig) -> SequenceDataset:
                           f"them.")
     try:
         ds = read_prepared(path, cfg.sha256, f"the prepared user data {path}")
-    except ConfigError as err:
+    except LookbackError as err:
         raise ConfigError(f"{err}; delete the file and prepare the data again.") from err
     _used(path)
     shape = (len(ds.train), len(ds.val), len(ds.test), ds.seq_len, ds.n_features)
@@ -317,5 +266,5 @@ def read_prepared(source: Path | BinaryIO, sha256: str, what: str) -> SequenceDa
     return ds
 
 
-__all__ = ["UserDataConfig", "choose_spec", "data_dir", "dataset_sha256", "keep", "kept_path", "make_userdata",
-           "max_prepared_bytes", "named_by", "prepare", "prepared_bytes", "prune", "read_prepared", "save"]
+__all__ = ["UserDataConfig", "dataset_sha256", "keep", "kept_path", "make_userdata", "max_prepared_bytes", "named_by",
+           "prepare", "prepared_bytes", "prune", "read_prepared", "save"]
