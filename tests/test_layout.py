@@ -5,13 +5,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_lib_never_imports_streamlit():
-    offenders = []
+def _lib_modules_imports():
+    """(path, module named by an import statement) for every import in lib/, lazy ones too."""
     for path in (ROOT / "lib").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "streamlit"]
+            yield from ((path, n) for n in names)
+
+
+def test_lib_never_imports_streamlit():
+    offenders = [f"{p.relative_to(ROOT)}: {n}" for p, n in _lib_modules_imports() if n.split(".")[0] == "streamlit"]
     assert offenders == []
 
 
@@ -109,13 +113,7 @@ def test_the_circle_finder_finds_a_circle():
 
 def test_lib_never_imports_upward():
     """lib is the bottom layer: it imports neither pages, app nor benchmarks; and its tasks never the run store."""
-    offenders = []
-    for path in (ROOT / "lib").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            upward = [n for n in names if n.split(".")[0] in ("pages", "app", "benchmarks", "tests")]
-            if path.is_relative_to(ROOT / "lib" / "tasks"):
-                upward += [n for n in names if n == "lib.store"]
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in upward]
+    offenders = [f"{p.relative_to(ROOT)}: {n}" for p, n in _lib_modules_imports()
+                 if n.split(".")[0] in ("pages", "app", "benchmarks", "tests")
+                 or n == "lib.store" and p.is_relative_to(ROOT / "lib" / "tasks")]
     assert offenders == []
