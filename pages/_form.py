@@ -79,7 +79,7 @@ def setting(key: str) -> dict:
     return {"key": key, "persist_state": "session", "bind": "query-params"}
 
 
-def widget(where, name: str, k: Knob, key: str, default, slider: bool = False, help: str | None = None):
+def widget(where, k: Knob, key: str, default, slider: bool = False, help: str | None = None):
     """The widget of one declared setting: a radio or select box for choices, a select slider for offered values,
     a slider for floats (and `slider`), else a number input; bounds from LIMITS, words from the Knob."""
     args = {**setting(key), "help": help or k.help or None}
@@ -102,12 +102,12 @@ def task_form(cls, prefix: str):
     for i, name in enumerate(cls.shown):
         k, default, where = declared[name], getattr(cls, name), cols[i % 2]
         if k.parts:  # one input per value; a later one left at 0 is dropped
-            parts = [widget(where, name, replace(k, label=label, parts=(), note="(0 = none)" if j else ""),
+            parts = [widget(where, replace(k, label=label, parts=(), note="(0 = none)" if j else ""),
                             f"{prefix}_{key}", int(default[j]) if j < len(default) else 0)
                      for j, (label, key) in enumerate(zip(k.parts, _keys(name, k), strict=True))]
             values[name] = tuple(float(p) for j, p in enumerate(parts) if j == 0 or p)
         else:
-            value = widget(where, name, k, f"{prefix}_{k.key or name}", default, slider=name == cls.distance_field)
+            value = widget(where, k, f"{prefix}_{k.key or name}", default, slider=name == cls.distance_field)
             values[name] = type(default)(value) if isinstance(default, int | float) else value
     return cls.from_form(values) if hasattr(cls, "from_form") else cls(**values)
 
@@ -176,7 +176,7 @@ def train_settings(prefix: str, epochs: int = 60, fields: tuple[str, ...] = TRAI
                                             help="Size every model's hidden layer to about this many parameters.")
             else:
                 name = _TRAIN_KEYS.get(key, key)
-                v[key] = widget(where, name, _MODEL.get(name) or _TRAIN[name], f"{prefix}_{key}", default,
+                v[key] = widget(where, _MODEL.get(name) or _TRAIN[name], f"{prefix}_{key}", default,
                                 help=helps.get(key))
     cfg = TrainConfig(lr=float(v["lr"]), batch_size=int(v["batch"]), epochs=int(v["epochs"]),
                       patience=int(v["patience"]))
@@ -300,9 +300,9 @@ def clean_links() -> None:
 def _accepts(key: str, value) -> bool:
     """Whether the widget behind `key` can show `value` (a result from the CLI may use other values)."""
     name = key.rsplit("_", 1)[-1]
-    offers = next((k.offers for k, _ in [_declared().get(name, (None, 0))] if k is not None and k.offers), None)
-    if offers:
-        return value in offers
+    k, _ = _declared().get(name, (None, 0))
+    if k is not None and k.offers:
+        return value in k.offers
     if name in LIMITS and isinstance(value, int | float):
         lo, hi = LIMITS[name]
         return lo <= value <= hi

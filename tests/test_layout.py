@@ -6,11 +6,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _lib_modules_imports():
-    """(path, module named by an import statement) for every import in lib/, lazy ones too."""
+    """(path, module or module.name named by an import) for every import in lib/, lazy ones too."""
     for path in (ROOT / "lib").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):  # `from lib import store` names lib.store too
+                names = [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                names = []
             yield from ((path, n) for n in names)
 
 
