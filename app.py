@@ -3,7 +3,9 @@ import streamlit as st
 
 from lib import hosting
 
-st.set_page_config(page_title="Lookback", page_icon=":material/history:", layout="wide")
+# The sidebar starts collapsed on a narrow screen (Streamlit's "auto": up to 768 px) and otherwise open, at a width
+# (px) that fits the page names and leaves an 800 px screen most of its width.
+st.set_page_config(page_title="Lookback", page_icon=":material/history:", layout="wide", initial_sidebar_state=220)
 if hosting.hosted():  # visitors of a shared server learn that an error happened, not its traceback and paths
     st.set_option("client.showErrorDetails", "none")
 

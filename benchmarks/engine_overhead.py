@@ -4,6 +4,9 @@ Both build the same initial weights, train on the same batches for the same epoc
 one validation pass per epoch, and end with one test pass. Each side is timed from outside, around the whole
 call (model build to test pass); the ratio (engine / hand loop) is the engine's overhead: its divergence
 check, metrics and history, and the best-weights copy and restore. The target ratio is reported, not enforced.
+Per kind it also prints where a step's time goes (data, forward, backward, optimizer), the core layer alone
+(forward + backward, same shapes), the roofline from the analytic FLOPs and this machine's matmul
+throughput, and the binding constraint (lib.limits).
 """
 import statistics
 import time
@@ -12,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from _common import emit, parser
+from lib.limits import matmul_gflops, step_limits
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model
 from lib.runtime import environment
 from lib.tasks.text import TextRecallConfig, make_text_recall
@@ -51,7 +55,7 @@ def main() -> None:
     args = p.parse_args()
     ds = make_text_recall(TextRecallConfig(distance=20, n_train=2000))
     tc = TrainConfig(epochs=args.epochs, patience=0, device="cpu")
-    results = {}
+    results, gflops = {}, matmul_gflops(repeats=30)
     for kind in MODEL_KINDS:
         cfg = ModelConfig(kind=kind, window=10)
         train(ds, cfg, tc)  # warm-up, untimed
@@ -60,9 +64,14 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved so drift hits both alike
             e.append(timed(train, ds, cfg, tc))
             h.append(timed(hand_loop, ds, cfg, tc))
+        limits = step_limits(ds, cfg, tc, gflops=gflops)
         results[kind] = {"engine_s": statistics.median(e), "hand_loop_s": statistics.median(h),
-                         "ratio": statistics.median(e) / statistics.median(h)}
-    emit({"benchmark": "engine_overhead", "target_ratio": 1.05, "epochs": args.epochs,
+                         "ratio": statistics.median(e) / statistics.median(h), "step": limits}
+        ms = " ".join(f"{p} {v * 1e3:.2f}" for p, v in limits["phases_s"].items())
+        print(f"{kind:>12}: engine/hand {results[kind]['ratio']:.3f}; step ms: {ms}; core layer "
+              f"{limits['core_layer_s'] * 1e3:.2f}, roofline {limits['roofline_s'] * 1e3:.3f} -> {limits['binding']}",
+              flush=True)
+    emit({"benchmark": "engine_overhead", "target_ratio": 1.05, "epochs": args.epochs, "matmul_gflops": gflops,
           "repeats": args.repeats, "kinds": results,
           "max_ratio": max(r["ratio"] for r in results.values()), "env": environment("cpu")}, args.out)
 

@@ -6,6 +6,7 @@ sequence 300, 50,000 windows; FFNN w300, RNN, GRU, LSTM). A CPU epoch of the lar
 minutes, so on the CPU it is timed over a few batches (the median after one warm-up batch, read from the
 engine's per-batch should_stop poll) and scaled to the batches of one epoch; on the GPU it is two real
 epochs, the second one timed (the engine synchronises before reading the clock). Both leave validation out.
+Without a CUDA device it says so and exits 0 (`--cpu-only` times the CPU half).
 """
 import math
 import time
@@ -66,7 +67,13 @@ def large_gpu() -> dict:
 
 
 def main() -> None:
-    args = parser(__doc__).parse_args()
+    p = parser(__doc__)
+    p.add_argument("--cpu-only", action="store_true", help="time the CPU half even without a GPU")
+    args = p.parse_args()
+    if not torch.cuda.is_available() and not args.cpu_only:
+        emit({"benchmark": "gpu", "gpu": None, "note": "no CUDA device found on this machine, so there is "
+              "nothing to compare; --cpu-only times the CPU half alone", "env": environment("cpu")}, args.out)
+        return
     ds = dataset(LARGE_TASK)
     samples = len(ds.train) + len(ds.val) + len(ds.test)
     result = {"benchmark": "gpu", "default_task": "text_recall distance 20",

@@ -1,7 +1,8 @@
-"""Where a comparison's runs train: in this process, in local worker processes (joblib), or on a Ray cluster.
+"""Where a comparison's runs train: on this machine, or on a Ray cluster.
 
-"local" trains one run after another in this process; "joblib" trains them in worker processes on this
-machine, each writing the run store itself. `RayBackend` sends each run to a Ray cluster as one task that
+"local" trains runs in this process one after another when one worker is planned, else in forked worker
+processes on this machine (one torch thread each by default), each writing the run store itself and
+reporting every epoch back. `RayBackend` sends each run to a Ray cluster as one task that
 declares its resources (CPUs, and one GPU for CUDA runs); this process (the driver) alone writes the run
 store, so workers never share a SQLite file, and it passes each epoch's record to the caller as the
 workers report it. Ray is an optional extra, imported only when a Ray backend is used.
@@ -9,8 +10,11 @@ workers report it. Ray is an optional extra, imported only when a Ray backend is
 from __future__ import annotations
 
 import itertools
+import multiprocessing as mp
 import os
+import queue
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,13 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lib.errors import ConfigError
+from lib.hosting import available_cores, run_workers
 
 if TYPE_CHECKING:  # imported where used, so that the progress actor's process never loads torch
     from lib.models import ModelConfig
     from lib.runs import RunRecorder
     from lib.train import RunResult, TrainConfig
 
-BACKENDS = ("local", "joblib", "ray")
+BACKENDS = ("local", "ray")
 INSTALL_RAY = "Ray is not installed; pip install -r requirements-cluster.txt"
 LIB = Path(__file__).resolve().parent  # shipped to the workers, so a cluster needs no copy of Lookback
 POLL_S = 0.1  # how often the driver collects progress and checks for a cancel
@@ -49,10 +54,10 @@ class RayBackend:
             raise ConfigError(f"cpus_per_run must be a whole number of at least 1, got {self.cpus_per_run!r}.")
 
 
-def resolve(backend: str | RayBackend | None, n_jobs: int = 1) -> str | RayBackend:
-    """"local", "joblib" or a RayBackend. None keeps the n_jobs rule: local for n_jobs == 1, else joblib."""
+def resolve(backend: str | RayBackend | None) -> str | RayBackend:
+    """"local" (None too) or a RayBackend."""
     if backend is None:
-        return "local" if n_jobs == 1 else "joblib"
+        return "local"
     if isinstance(backend, RayBackend):
         backend.validate()
         return backend
@@ -61,42 +66,97 @@ def resolve(backend: str | RayBackend | None, n_jobs: int = 1) -> str | RayBacke
     return RayBackend() if backend == "ray" else backend
 
 
-# -- the joblib backend -----------------------------------------------------------------------------
+# -- worker processes on this machine ------------------------------------------------------------------
 
 
-def worker_plan(n_jobs: int, n_tasks: int) -> tuple[int, int]:
-    """(workers, torch threads per worker) so that workers x threads <= cores."""
-    cores = os.cpu_count() or 1
-    workers = cores if n_jobs < 0 else min(n_jobs, cores)
-    workers = max(1, min(workers, n_tasks))
-    return workers, max(1, cores // workers)
-
-
-def _worker(task_cfg, model_cfg, train_cfg, threads, store_path, force) -> RunResult:
+def worker_plan(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:
+    """(workers, torch threads per worker) for n_tasks runs: n_jobs workers (None or -1: one per torch thread
+    this process may use, which the job engine sets from lib.hosting.plan), within that thread budget."""
     import torch
 
-    from lib.runs import run_one
+    budget = torch.get_num_threads()
+    if n_jobs is not None and n_jobs > 0:
+        budget = min(n_jobs, max(budget, available_cores()))
+    return run_workers(budget, n_tasks)
+
+
+def _context():
+    """fork where the OS has it: a worker starts in milliseconds with torch and the dataset already loaded
+    (spawn would import torch again, about 3 s here)."""
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() and os.name == "posix"
+                          and sys.platform != "darwin" else "spawn")
+
+
+_pool_state: dict = {}  # in a worker: its progress queue, the stop flag and its torch threads
+
+
+def _init_pool(threads: int, progress, stop) -> None:
+    import torch
 
     torch.set_num_threads(threads)
-    if store_path is None:
-        return run_one(task_cfg, model_cfg, train_cfg, force=force)
+    _pool_state.update(progress=progress, stop=stop)
+
+
+def _pool_run(key: int, task_cfg, model_cfg, train_cfg, store_args, force) -> RunResult | None:
+    """One run in a worker; None when the sweep was stopped before it started."""
+    from lib.runs import run_one
+
+    progress, stop = _pool_state["progress"], _pool_state["stop"]
+    if stop.is_set():
+        return None
+    on_epoch = None if progress is None else (lambda rec: progress.put((key, rec)))
+    if store_args is None:
+        return run_one(task_cfg, model_cfg, train_cfg, force=force, on_epoch=on_epoch, should_stop=stop.is_set)
     from lib.store import RunStore
 
-    with RunStore(store_path) as store:
-        return run_one(task_cfg, model_cfg, train_cfg, store, force)
+    with RunStore(*store_args) as store:  # the caller's store, as its owner and quota see it
+        return run_one(task_cfg, model_cfg, train_cfg, store, force, on_epoch, stop.is_set)
 
 
-def run_on_joblib(task_cfg, specs: Sequence[tuple[ModelConfig, TrainConfig]], store=None, force: bool = False,
-                  n_jobs: int = -1) -> Iterator[RunResult]:
-    """Train (model, train config) specs in n_jobs worker processes on this machine (-1: one per core), each
-    run with cores // workers torch threads and each worker writing the run store itself; yields the runs in
-    spec order as they finish."""
-    from joblib import Parallel, delayed
+def run_in_processes(task_cfg, specs: Sequence[tuple[ModelConfig, TrainConfig]], store=None, force: bool = False,
+                     n_jobs: int | None = None, on_epoch: Callable[[int, dict], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[int, RunResult]]:
+    """Train (model, train config) specs in worker processes on this machine (see `worker_plan`), each worker
+    writing the run store itself; yields (spec index, run) as runs finish. on_epoch(index, record) is called
+    here for every epoch a worker reports; should_stop is polled here and stops the workers' runs at their
+    next batch (they end cancelled), and runs not started yet never start."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     workers, threads = worker_plan(n_jobs, len(specs))
-    path = None if store is None else str(store.path)
-    return Parallel(n_jobs=workers, return_as="generator", batch_size=1)(
-        delayed(_worker)(task_cfg, m, tc, threads, path, force) for m, tc in specs)
+    ctx = _context()
+    progress, stop = (ctx.Queue() if on_epoch is not None else None), ctx.Event()
+    store_args = None if store is None else (str(store.path), store.owner, store.quota)
+    from lib.models import MODEL_KINDS
+
+    # windowed runs are the quick ones: start them last, so that no slow run starts when the others are done
+    order = sorted(range(len(specs)), key=lambda i: MODEL_KINDS[specs[i][0].kind].windowed)
+    with ProcessPoolExecutor(workers, ctx, initializer=_init_pool, initargs=(threads, progress, stop)) as pool:
+        pending = {pool.submit(_pool_run, i, task_cfg, *specs[i], store_args, force): i for i in order}
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                _drain(progress, on_epoch)
+                if should_stop is not None and not stop.is_set() and should_stop():
+                    stop.set()
+                    for future in pending:
+                        future.cancel()
+                for future in done:
+                    key = pending.pop(future)
+                    if not future.cancelled() and (run := future.result()) is not None:
+                        yield key, run
+                pending = {f: k for f, k in pending.items() if not f.cancelled()}
+        finally:
+            stop.set()  # a caller that stops iterating (or an error) ends the runs still training
+            _drain(progress, on_epoch)
+
+
+def _drain(progress, on_epoch) -> None:
+    while progress is not None:
+        try:
+            key, record = progress.get_nowait()
+        except queue.Empty:
+            return
+        on_epoch(key, record)
 
 
 # -- connecting --------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import json
 import math
 import re
 import stat
-import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from lib.runtime import Status
 from lib.store import RunStore, config_hash
 from lib.tasks import task_from_dict
 from lib.tasks.user import prepared
+from lib.tasks.user.arrays import printable
 from lib.train import TrainConfig
 
 FORMAT = "lookback-bundle"
@@ -115,7 +115,7 @@ CONFIG_SCHEMA = {
         "id": _RUN_ID,
         "task": {"type": "string", "maxLength": 64},
         "label": {"type": "string", "minLength": 1, "maxLength": MAX_LABEL},
-        "seed": {**_INT64, "minimum": 0},
+        "seed": _INT64,  # any further rule is TrainConfig.seed's, checked when the config is rebuilt
         "created": {"type": ["string", "null"], "maxLength": 40},
         "config_hash": _SHA256,
         "config": {  # lib.runs.run_config: each part is rebuilt and validated by the code
@@ -328,7 +328,8 @@ def import_bundle(store: RunStore, data: bytes, max_bytes: int = MAX_BYTES,
         if extra:
             raise BundleError(f"unexpected member {extra[0]!r}: manifest.json does not list it; bundles hold "
                               f"only the files their manifest names.")
-        runs = [_parse_run(zf, members, entry) for entry in manifest["runs"]]
+        memo: dict = {}  # checks done once per distinct content: duplicate runs share all but config.json
+        runs = [_parse_run(zf, members, entry, memo) for entry in manifest["runs"]]
         datasets = _parse_data(zf, members, manifest, runs)
     kept = tuple(prepared.save(ds) for ds in datasets)  # content-addressed: harmless if the runs fail to store
     known = _stored_identities(store, runs)
@@ -490,7 +491,9 @@ def _read_manifest(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo]) -> 
     return manifest
 
 
-def _parse_run(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], entry: dict) -> _Run:
+def _parse_run(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], entry: dict, memo: dict) -> _Run:
+    """One run's members, each read and checksummed; parsed once per distinct content (kept in `memo`), since
+    parsing depends on the content alone and a failure ends the import."""
     run_id = entry["id"]
 
     def read(name: str) -> bytes:
@@ -501,14 +504,19 @@ def _parse_run(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], entry: 
                               f"export the runs again.")
         return data
 
-    cfg = _parse_config(run_id, read("config.json"), entry)
-    metrics = _json(read("metrics.json"), f"{run_id}/metrics.json", "metrics")
-    env = _json(read("environment.json"), f"{run_id}/environment.json", "environment")
-    history = _parse_history(run_id, read("history.csv"), metrics["status"])
-    model_cfg, model_io = cfg["model"], cfg["io"]
-    with torch.device("meta"):  # shapes and sizes only: no memory, no init cost
-        expected = build_model(model_cfg, model_io)
-    _check_outcome(run_id, metrics, history, env, cfg["train"], count_params(expected))
+    def parsed(name: str, parse, *context):
+        data = read(name)
+        key = (name, entry["files"][name], *context)
+        if key not in memo:
+            memo[key] = parse(data)
+        return memo[key]
+
+    cfg = _parse_config(run_id, read("config.json"), entry, memo)
+    metrics = parsed("metrics.json", lambda b: _json(b, f"{run_id}/metrics.json", "metrics"))
+    env = parsed("environment.json", lambda b: _json(b, f"{run_id}/environment.json", "environment"))
+    history = parsed("history.csv", lambda b: _parse_history(run_id, b, metrics["status"]), metrics["status"])
+    expected = cfg["expected"]
+    _check_outcome(run_id, metrics, history, env, cfg["train"], cfg["n_params"])
     state = None
     if "weights.pt" in entry["files"]:
         member = f"{run_id}/weights.pt"
@@ -519,7 +527,7 @@ def _parse_run(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], entry: 
         if members[member].file_size > need:
             raise BundleError(f"{member} unpacks to {_size(members[member].file_size)}; the model in config.json "
                               f"needs at most {_size(need)}.")
-        state = _parse_weights(member, read("weights.pt"), expected.state_dict())
+        state = parsed("weights.pt", lambda b: _parse_weights(member, b, expected.state_dict()), cfg["digest"])
     record = {**metrics, "history": history, "env": env}
     return _Run(run_id, cfg["raw"], cfg["seed"], cfg["label"], cfg["task"], cfg["created"], record, state)
 
@@ -557,25 +565,35 @@ def _parse_data(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], manife
     return datasets
 
 
-def _printable(text: str) -> bool:
-    """No control, format (e.g. right-to-left override) or unassigned characters."""
-    return not any(unicodedata.category(c) in ("Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp") for c in text)
-
-
-def _parse_config(run_id: str, data: bytes, entry: dict) -> dict:
+def _parse_config(run_id: str, data: bytes, entry: dict, memo: dict) -> dict:
     member = f"{run_id}/config.json"
     cfg = _json(data, member, "config")
     if "id" in cfg and cfg["id"] != run_id:
         raise BundleError(f"{member}: id {cfg['id']!r} is not the run's folder {run_id!r}.")
-    if "config_hash" in cfg and cfg["config_hash"] != config_hash(cfg["config"]):
+    digest = config_hash(cfg["config"])
+    if "config_hash" in cfg and cfg["config_hash"] != digest:
         raise BundleError(f"{member}: config_hash does not match the config; the config was edited after "
                           f"export.")
-    if not _printable(cfg["label"]):
+    if not printable(cfg["label"]):
         raise BundleError(f"{member}: label {cfg['label']!r} holds control or formatting characters.")
     for key in ("label", "task"):
         if key in entry and entry[key] != cfg[key]:
             raise BundleError(f"{member}: {key} {cfg[key]!r} differs from manifest.json's {entry[key]!r}.")
-    parts = cfg["config"]
+    if ("config", digest) not in memo:  # identical configs are rebuilt once
+        memo["config", digest] = _rebuild(member, cfg["config"])
+    rebuilt = memo["config", digest]
+    if cfg["task"] != rebuilt["task"]:
+        raise BundleError(f"{member}: task {cfg['task']!r} is not the config's task {rebuilt['task']!r}.")
+    if cfg["seed"] != rebuilt["train"].seed:
+        raise BundleError(f"{member}: seed {cfg['seed']} is not the config's training seed "
+                          f"{rebuilt['train'].seed}.")
+    return rebuilt | {"raw": cfg["config"], "digest": digest, "label": cfg["label"], "seed": cfg["seed"],
+                      "created": _created(member, cfg.get("created"))}
+
+
+def _rebuild(member: str, parts: dict) -> dict:
+    """The task, model, training and io configs rebuilt and validated (the seed's rule is TrainConfig's), and
+    the model they make, built on the meta device."""
     try:
         task = task_from_dict(parts["task"])
         task.validate()
@@ -585,13 +603,10 @@ def _parse_config(run_id: str, data: bytes, entry: dict) -> dict:
         validate_model(model_cfg, model_io)
     except (LookbackError, TypeError) as e:  # TypeError: a required field is missing
         raise BundleError(f"{member}: the config cannot be rebuilt ({e}).") from e
-    if cfg["task"] != task.name:
-        raise BundleError(f"{member}: task {cfg['task']!r} is not the config's task {task.name!r}.")
-    if cfg["seed"] != train_cfg.seed:
-        raise BundleError(f"{member}: seed {cfg['seed']} is not the config's training seed {train_cfg.seed}.")
-    return {"raw": parts, "task": task.name, "label": cfg["label"], "seed": cfg["seed"],
-            "created": _created(member, cfg.get("created")), "model": model_cfg, "train": train_cfg,
-            "io": model_io}
+    with torch.device("meta"):  # shapes and sizes only: no memory, no init cost
+        expected = build_model(model_cfg, model_io)
+    return {"task": task.name, "model": model_cfg, "train": train_cfg, "io": model_io, "expected": expected,
+            "n_params": count_params(expected)}
 
 
 def _created(member: str, text: str | None) -> str | None:

@@ -29,8 +29,17 @@ def _metric_label(metric: str) -> str:
         metric, metric)
 
 
-def loss_curves(history: pd.DataFrame, x: str = "epoch", log_y: bool = False) -> go.Figure:
-    """Train (dashed) and validation (solid) loss per model: mean over seeds with a min-max band."""
+def _noise_floor(fig: go.Figure, noise_floor: float | None) -> None:
+    """The lowest MSE any forecast can reach (the target's noise variance), as a line, where the task knows it."""
+    if noise_floor is not None:
+        fig.add_hline(y=noise_floor, line={"color": "grey", "dash": "dashdot", "width": 1},
+                      annotation_text="noise floor", annotation_position="bottom right")
+
+
+def loss_curves(history: pd.DataFrame, x: str = "epoch", log_y: bool = False,
+                noise_floor: float | None = None) -> go.Figure:
+    """Train (dashed) and validation (solid) loss per model: mean over seeds with a min-max band; with a
+    noise_floor (an MSE task's noise variance, lib.tasks.base.SequenceDataset), a line at it."""
     fig = go.Figure()
     cmap = colors(history["label"])
     for label, g in history.groupby("label", sort=False):
@@ -44,8 +53,9 @@ def loss_curves(history: pd.DataFrame, x: str = "epoch", log_y: bool = False) ->
                                      line={"color": cmap[label], "dash": dash}, legendgroup=label))
     fig.update_layout(title="Loss curves (train dashed, validation solid)",
                       xaxis_title="epoch" if x == "epoch" else "wall-clock time (s)",
-                      yaxis_title="loss (cross-entropy or MSE)", yaxis_type="log" if log_y else "linear",
-                      legend_title="model")
+                      yaxis_title="loss (cross-entropy or MSE)", yaxis_type="log" if log_y else "-",
+                      legend_title="model")  # "-": plotly picks a linear axis for numbers
+    _noise_floor(fig, noise_floor)
     return fig
 
 
@@ -130,20 +140,22 @@ def metric_vs_distance(sweep: pd.DataFrame, metric: str, distance_name: str = "d
 
 
 def metric_bars(summary: pd.DataFrame, metric: str, chance: float | None = None,
-                baselines: dict | None = None) -> go.Figure:
-    """Test metric per model: mean over seeds with the individual seeds as dots."""
+                baselines: dict | None = None, noise_floor: float | None = None) -> go.Figure:
+    """Test metric per model: mean over seeds with the individual seeds as dots; lines at chance, at each
+    baseline ({name a reader knows: value}, lib.trivial.baseline_lines) and at the noise floor."""
     cmap = colors(summary["label"])
     agg = summary.groupby("label", sort=False)["metric"].mean()
     fig = go.Figure(go.Bar(x=agg.index, y=agg.values, marker_color=[cmap[x] for x in agg.index],
                            name="mean over seeds", showlegend=False))
     fig.add_trace(go.Scatter(x=summary["label"], y=summary["metric"], mode="markers", name="one seed",
-                             marker={"color": "black", "size": 6}))
+                             marker={"color": "grey", "size": 6, "line": {"width": 1, "color": "white"}}))
     if chance is not None:
         fig.add_hline(y=chance, line={"color": "grey", "dash": "dot"}, annotation_text="chance",
                       annotation_position="top left")
     for name, value in (baselines or {}).items():
         fig.add_hline(y=value, line={"color": "grey", "dash": "dash"}, annotation_text=name,
                       annotation_position="top left")
+    _noise_floor(fig, noise_floor)
     fig.update_layout(title=f"Test {metric} per model", xaxis_title="model", yaxis_title=_metric_label(metric))
     return fig
 
@@ -253,7 +265,7 @@ def forecast_lines(frames: dict[str, pd.DataFrame]) -> go.Figure:
     fig = go.Figure()
     first = next(iter(frames.values()))
     fig.add_trace(go.Scatter(x=first["step"], y=first["truth"], mode="lines", name="truth",
-                             line={"color": "black", "width": 3}))
+                             line={"color": "grey", "width": 3}))
     cmap = colors(frames)
     for label, f in frames.items():
         fig.add_trace(go.Scatter(x=f["step"], y=f["one_step"], mode="lines", name=f"{label} one-step",
@@ -267,15 +279,21 @@ def forecast_lines(frames: dict[str, pd.DataFrame]) -> go.Figure:
 
 
 def word_bars(guesses: dict[str, list[tuple[str, float]]]) -> go.Figure:
-    """Each model's top next words with their probabilities, side by side."""
-    fig = make_subplots(rows=1, cols=max(len(guesses), 1), subplot_titles=list(guesses))
+    """Each model's top next words with their probabilities, side by side: each word written on its bar, so no
+    panel's labels reach into the next one."""
+    fig = make_subplots(rows=1, cols=max(len(guesses), 1), subplot_titles=list(guesses), horizontal_spacing=0.05)
     cmap = colors(guesses)
     for i, (label, pairs) in enumerate(guesses.items(), start=1):
         words, probs = zip(*pairs, strict=True) if pairs else ((), ())
         fig.add_trace(go.Bar(x=list(probs)[::-1], y=list(words)[::-1], orientation="h", name=label,
-                             marker_color=cmap[label], showlegend=False), 1, i)
-        fig.update_xaxes(title_text="probability", range=[0, 1], row=1, col=i)
-    fig.update_layout(title="Top next words per model", height=320)
+                             text=[f"{w} {p:.0%}" for w, p in zip(words, probs, strict=True)][::-1],
+                             textposition=["inside" if p >= 0.4 else "outside" for p in probs][::-1],
+                             constraintext="none", cliponaxis=False, marker_color=cmap[label], showlegend=False,
+                             hovertemplate="%{y}: %{x:.1%}<extra>" + label + "</extra>"), 1, i)
+        fig.update_xaxes(title_text="probability", range=[0, 1], tickvals=[0, 0.5, 1], row=1, col=i)
+        fig.update_yaxes(showticklabels=False, row=1, col=i)
+    fig.update_layout(title="Top next words per model", height=320, margin={"r": 20},
+                      uniformtext={"minsize": 10, "mode": "show"})
     return fig
 
 

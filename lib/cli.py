@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -69,7 +71,7 @@ def _training(experiment):
         backend = backends.RayBackend(address=args.address) if args.backend == "ray" else args.backend
         options = {"n_jobs": args.jobs, "backend": backend, "force": args.force,
                    "store": None if args.no_store else RunStore()}
-        if not args.quiet and backends.resolve(backend, args.jobs) != "joblib":  # joblib workers report none
+        if not args.quiet:
             options["on_epoch"] = _progress
         table = experiment(args, task, train_cfg, options)
         cols = [c for c in ("label", "seed", "distance", "status", "metric", "n_params", "epochs",
@@ -162,6 +164,23 @@ def _read(path: Path) -> bytes:
         raise ConfigError(f"cannot read {path}: {err.strerror}; check the path.") from None
 
 
+def _writable_folder(folder: Path, option: str) -> None:
+    """ConfigError unless `folder` can be created and a file written in it (tried, then undone), so that a
+    command fails before its work, not after."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{option} {folder} cannot be written ({err.strerror or err}); give a folder you can "
+                          f"create and write to.") from None
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):  # never made, or no longer empty
+                path.rmdir()
+
+
 def _study(args: argparse.Namespace) -> int:
     """Prepare a data file, run the memory study on it, print the verdict, write study.csv and report.html."""
     from lib.report import model_frame, write_study
@@ -183,6 +202,7 @@ def _study(args: argparse.Namespace) -> int:
     test = None if args.test_file is None else (_read(args.test_file), args.test_file.name)
     task = prepare(data, args.file.name, spec, test, source=source)
     ds = runs.dataset(task)
+    _writable_folder(out_dir, "--out-dir")  # before the training, which takes minutes
     print(f"data {task.sha256[:12]}: {ds.description}")
 
     def progress(run) -> None:
@@ -190,7 +210,8 @@ def _study(args: argparse.Namespace) -> int:
               f"{run.test.get(ds.metric, float('nan')):.4g} after {len(run.history)} epochs", file=sys.stderr)
 
     before = torch.get_num_threads()
-    torch.set_num_threads(args.threads)  # recorded with every run; `rerun` uses the same count
+    if args.jobs == 1:  # one run after another here; workers train with one thread each
+        torch.set_num_threads(args.threads)  # recorded with every run; `rerun` uses the same count
     try:
         result = memory_study(task, args.seeds, windows=args.windows, kinds=args.models, hidden=args.hidden,
                               min_updates=args.updates, train_cfg=TrainConfig(lr=args.lr, device=args.device),
@@ -229,11 +250,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--device", default="auto")
     common.add_argument("--out", type=Path, help="write results here (.csv or .json)")
     common.add_argument("--quiet", action="store_true", help="no per-epoch progress")
-    common.add_argument("--jobs", type=_jobs, default=1,
-                        help="worker processes (default 1: serial, so `rerun` reproduces it; -1: one per core)")
+    common.add_argument("--jobs", type=_jobs, default=None,
+                        help="worker processes, one torch thread each (default: one per core; 1: one run after "
+                             "another in this process)")
     common.add_argument("--backend", choices=backends.BACKENDS,
-                        help="where runs train: local (one after another), joblib (--jobs processes) or ray "
-                             "(a Ray cluster); default: local, or joblib when --jobs is not 1")
+                        help="where runs train: local (this machine, --jobs processes; the default) or ray "
+                             "(a Ray cluster)")
     common.add_argument("--address", help="the Ray cluster for --backend ray, e.g. 10.0.0.5:6379 (default: "
                                           "RAY_ADDRESS, else a new Ray instance on this machine)")
     common.add_argument("--no-store", action="store_true", help="do not read or write the run store")
@@ -291,9 +313,10 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--device", default="auto")
     st.add_argument("--out-dir", type=Path, help="folder for study.csv and report.html (default: FILE-study)")
     st.add_argument("--quiet", action="store_true", help="no per-run progress")
-    st.add_argument("--jobs", type=_jobs, default=1, help="worker processes (-1: one per core)")
+    st.add_argument("--jobs", type=_jobs, default=None,
+                    help="worker processes, one torch thread each (default: one per core; 1: one run after another)")
     st.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: fastest for these small models, and safe on a shared machine)")
+                    help="torch threads with --jobs 1 (default 1: fastest for these small models)")
     st.add_argument("--no-store", action="store_true", help="do not read or write the run store")
     st.add_argument("--force", action="store_true", help="retrain runs already in the store")
     st.set_defaults(func=_study)

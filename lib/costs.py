@@ -32,8 +32,13 @@ ENV_COLUMNS = tuple(_ENV_FIELDS)
 
 # ---------------------------------------------------------------- parameters
 
+_NUMBERED = {"levels": "level", "blocks": "block", "cells": "recurrent layer"}  # ModuleLists, one group each
+_NAMED = {"project": "input projection", "norm": "final norm"}
+
+
 def _group(name: str, model: nn.Module) -> str:
-    """Chart group of a parameter name: embedding, recurrent layer k, hidden layer k or head."""
+    """Chart group of a parameter name: embedding, recurrent layer k, hidden layer k, level k (TCN), block k
+    (Transformer), input projection, positions, final norm, trend (DLinear) or head."""
     top, _, rest = name.partition(".")
     if top == "inputs":
         return "embedding"
@@ -42,7 +47,9 @@ def _group(name: str, model: nn.Module) -> str:
     if top == "body":  # nn.Sequential of (Linear, ReLU, Dropout) blocks: number the Linear layers
         linears = [i for i, m in enumerate(model.body) if isinstance(m, nn.Linear)]
         return f"hidden layer {linears.index(int(rest.split('.')[0]))}"
-    return top
+    if top in _NUMBERED:
+        return f"{_NUMBERED[top]} {rest.split('.')[0]}"
+    return _NAMED.get(top, top)
 
 
 def param_table(model: nn.Module) -> list[dict]:
@@ -61,32 +68,32 @@ def param_groups(model: nn.Module) -> dict[str, int]:
 
 
 def closed_form_params(kind: str, input_size: int, hidden: int, layers: int = 1, n_outputs: int = 1,
-                       window: int = 1, vocab_size: int | None = None) -> dict[str, int]:
-    """Parameter counts from the formulas, grouped like `param_groups`.
+                       window: int = 1, vocab_size: int | None = None, seq_len: int = 1, **options) -> dict[str, int]:
+    """Parameter counts from the formulas (see `flops` for each layer's), grouped like `param_groups`.
 
-    Recurrent layer k: G·(H·I_k + H·H + 2H) with G = MODEL_KINDS[kind].gates, I_0 = input_size, I_k = H;
-    FFNN hidden layer 0: window·I·H + H, later ones H·H + H; head nn.Linear(H, n_out): H·n_out + n_out;
-    embedding (token inputs, when vocab_size is given): vocab_size·input_size.
+    input_size is the embedding size when vocab_size is given (token inputs; embedding vocab_size·input_size);
+    seq_len sizes the Transformer's positions; options are the other ModelConfig fields (kernel, levels, heads,
+    variant).
     """
     if kind not in MODEL_KINDS:
         raise ConfigError(f"unknown model {kind!r}; choose one of: {', '.join(MODEL_KINDS)}.")
-    gates, h = MODEL_KINDS[kind].gates, hidden
-    groups = {"embedding": vocab_size * input_size} if vocab_size else {}
-    for k in range(layers):
-        if gates:
-            i = input_size if k == 0 else h
-            groups[f"recurrent layer {k}"] = gates * (h * i + h * h + 2 * h)
-        else:
-            i = window * input_size if k == 0 else h
-            groups[f"hidden layer {k}"] = i * h + h
-    groups["head"] = h * n_outputs + n_outputs
-    return groups | {"total": sum(groups.values())}
+    cfg = ModelConfig(kind=kind, hidden=hidden, layers=layers, window=window, **options,
+                      **({"embed_dim": input_size} if vocab_size else {}))
+    return closed_form_for(cfg, ModelIO(seq_len, vocab_size or input_size, n_outputs, tokens=bool(vocab_size)))
 
 
 def closed_form_for(cfg: ModelConfig, io: ModelIO) -> dict[str, int]:
-    """`closed_form_params` for a model config on a task."""
-    return closed_form_params(cfg.kind, _input_size(cfg, io), cfg.hidden, cfg.layers, io.n_outputs,
-                              cfg.window, io.n_features if io.tokens else None)
+    """Parameter counts of a model config on a task, grouped like `param_groups`, plus "total".
+
+    Recurrent layer: G·(H·I_k + H·H + 2H); FFNN layer: n_in·H + H (n_in = w·I, then H); linear map: w·I·O + O
+    (DLinear two); TCN level j (width C): C·I_j·k + C·C·k + 4C (two weight-normalised convolutions: weights,
+    gains, biases) + C·I_j + C where a 1×1 residual is needed; Transformer: input projection I·d + d,
+    positions T·d, 12d² + 13d per block, final norm 2d; minGRU layer: 2H·I_k + 2H; head H·O + O; embedding
+    (token inputs) vocabulary·embed_dim.
+    """
+    groups = {"embedding": io.n_features * cfg.embed_dim} if io.tokens else {}
+    groups |= {group: n for group, n, _ in _layers(cfg, io)}
+    return groups | {"total": sum(groups.values())}
 
 
 def _input_size(cfg: ModelConfig, io: ModelIO) -> int:
@@ -95,26 +102,81 @@ def _input_size(cfg: ModelConfig, io: ModelIO) -> int:
 
 # ---------------------------------------------------------------- FLOPs
 
+def _widths(first: int, hidden: int, n: int) -> list[int]:
+    """Input width of each of n stacked layers: `first`, then `hidden`."""
+    return [first] + [hidden] * (n - 1)
+
+
+def _head(width: int, o: int, p: int) -> tuple[str, int, int]:
+    return "head", width * o + o, width * o * p
+
+
+def _ffnn(cfg, i, o, t, p):
+    h = cfg.hidden
+    rows = [(f"hidden layer {k}", n * h + h, n * h * p) for k, n in enumerate(_widths(cfg.window * i, h, cfg.layers))]
+    return rows + [_head(h, o, p)]
+
+
+def _gated(cfg, i, o, t, p):
+    g, h = MODEL_KINDS[cfg.kind].gates, cfg.hidden
+    rows = [(f"recurrent layer {k}", g * (h * n + h * h + 2 * h), g * h * (n + h) * t)
+            for k, n in enumerate(_widths(i, h, cfg.layers))]
+    return rows + [_head(h, o, p)]
+
+
+def _linear(cfg, i, o, t, p):
+    maps = ("head", "trend") if cfg.variant == "dlinear" else ("head",)
+    return [(name, *_head(cfg.window * i, o, p)[1:]) for name in maps]
+
+
+def _tcn(cfg, i, o, t, p):
+    c, k, rows = cfg.hidden, cfg.kernel, []
+    for j, n in enumerate(_widths(i, c, cfg.levels)):
+        res = int(n != c)  # a 1×1 convolution on the residual where the widths differ
+        macs = c * n * k + c * c * k + res * c * n
+        rows.append((f"level {j}", macs + 4 * c + res * c, macs * t))  # 4C: gains and biases of two convolutions
+    return rows + [_head(c, o, p)]
+
+
+def _transformer(cfg, i, o, t, p):
+    d = cfg.hidden
+    rows = [("input projection", i * d + d, i * d * t), ("positions", t * d, 0)]
+    rows += [(f"block {k}", 12 * d * d + 13 * d, 12 * d * d * t + d * t * (t + 1)) for k in range(cfg.layers)]
+    return rows + [("final norm", 2 * d, 0), _head(d, o, p)]
+
+
+def _mingru(cfg, i, o, t, p):
+    h = cfg.hidden
+    rows = [(f"recurrent layer {k}", 2 * h * n + 2 * h, 2 * h * n * t) for k, n in enumerate(_widths(i, h, cfg.layers))]
+    return rows + [_head(h, o, p)]
+
+
+_FORMULAS = {"linear": _linear, "tcn": _tcn, "transformer": _transformer, "mingru": _mingru}  # the others:
+# the gated-recurrent formula (gates > 0) or the FFNN's
+
+
+def _layers(cfg: ModelConfig, io: ModelIO) -> list[tuple[str, int, int]]:
+    """(group, parameters, forward MACs per sample) of every group but the embedding, in module order."""
+    formula = _FORMULAS.get(cfg.kind) or (_gated if MODEL_KINDS[cfg.kind].gates else _ffnn)
+    return formula(cfg, _input_size(cfg, io), io.n_outputs, io.seq_len, io.seq_len if io.per_step else 1)
+
+
 def flops(cfg: ModelConfig, io: ModelIO) -> dict:
     """Analytic FLOPs per sample.
 
     Convention: only the multiply-adds of matrix products are counted (1 MAC = 2 FLOPs); biases,
-    activations, gate products and embedding look-ups (a gather) are ignored. A recurrent layer costs
-    G·H·(I + H) MACs per time step, times T steps; the FFNN costs window·I·H + H·H per extra layer (at every
-    step when per_step, since it recomputes a window at each step); the head H·n_out, times T when per_step.
-    A training step ≈ 3× the forward (backward ≈ 2× forward).
-    Returns forward_macs, forward_flops, train_flops and groups (forward FLOPs per `param_groups` group).
+    activations, normalisation, gate products, scans, moving averages and embedding look-ups are ignored.
+    I is the input (or embedding) size, H the hidden size, O the outputs, T the steps, P = T when per_step
+    (the head, and a window, at every step) else 1, w the window, k the TCN kernel:
+    recurrent layer (G gate blocks): G·H·(I_k + H)·T; FFNN: w·I·H·P for the first layer, H·H·P for later ones;
+    linear: w·I·O·P (twice for DLinear); TCN level j: (C·I_j·k + C·C·k + C·I_j where a 1×1 residual
+    convolution is needed)·T, every step computed; Transformer: input projection I·d·T, each block
+    12·d²·T (QKV 3d², output d², MLP 8d²) + d·T·(T+1) (scores and weighted values over the causal half, which
+    grows with T²); minGRU layer: 2·H·I_k·T; head H·O·P. A training step ≈ 3× the forward (backward ≈ 2×
+    forward). Returns forward_macs, forward_flops, train_flops and groups (forward FLOPs per `param_groups`
+    group but the embedding).
     """
-    h, t, i = cfg.hidden, io.seq_len, _input_size(cfg, io)
-    gates = MODEL_KINDS[cfg.kind].gates
-    positions = t if io.per_step else 1  # where the head (and a FFNN window) is evaluated
-    macs: dict[str, int] = {}
-    for k in range(cfg.layers):
-        if gates:
-            macs[f"recurrent layer {k}"] = gates * h * ((i if k == 0 else h) + h) * t
-        else:
-            macs[f"hidden layer {k}"] = (cfg.window * i if k == 0 else h) * h * positions
-    macs["head"] = h * io.n_outputs * positions
+    macs = {group: m for group, _, m in _layers(cfg, io)}
     forward = sum(macs.values())
     return {"forward_macs": forward, "forward_flops": 2 * forward, "train_flops": 6 * forward,
             "groups": {g: 2 * m for g, m in macs.items()}}

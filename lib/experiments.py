@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -295,39 +295,51 @@ def compare(
     on_run: Callable[[RunResult], None] | None = None,
     store=None,
     force: bool = False,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     backend=None,
 ) -> Comparison:
     """Train every model with every seed on one task; a cancel keeps the runs finished so far.
 
     With a store (lib.store.RunStore), identical runs already stored are reused unless force=True.
-    n_jobs > 1 trains independent runs in that many worker processes (-1: one per core), each with
-    cores // n_jobs torch threads; on_epoch is then not called, and should_stop is checked between runs.
-    backend (lib.backends): "local" (one run after another here), "joblib" (n_jobs worker processes; 1
-    means one per core) or "ray" / a lib.backends.RayBackend (one Ray task per run, with live on_epoch
-    and cancel); None picks local or joblib by n_jobs.
+    Independent runs train at once in worker processes, one per torch thread this process may use (n_jobs
+    sets how many; 1 trains one after another here); results equal a run alone at the same thread count.
+    backend (lib.backends): "local" (this machine; None too) or "ray" / a lib.backends.RayBackend (one Ray
+    task per run). on_epoch(label, seed, record) sees every epoch, live, in every case.
     """
     train_cfg.validate()
-    kind = backends.resolve(backend, n_jobs)
+    kind = backends.resolve(backend)
     ds = validate_models(task_cfg, models, seeds)
     specs = [(m, replace(train_cfg, seed=seed)) for seed in seeds for m in models]
     if isinstance(kind, backends.RayBackend):
         runs, cancelled = backends.run_on_ray(task_cfg, specs, kind, store, force, on_epoch, should_stop, on_run)
         return Comparison(task_cfg, runs, ds, cancelled=cancelled)
-    runs: list[RunResult] = []
-    if kind == "local":
-        results = (run_one(task_cfg, m, tc, store, force,
-                           (lambda rec, _m=m, _s=tc.seed: on_epoch(_m.label, _s, rec)) if on_epoch else None,
-                           should_stop) for m, tc in specs)
-    else:
-        results = backends.run_on_joblib(task_cfg, specs, store, force, -1 if n_jobs == 1 else n_jobs)
-    for run in results:
-        runs.append(run)
+    done: dict[int, RunResult] = {}
+    for key, run in _local_runs(task_cfg, specs, store, force, n_jobs, on_epoch, should_stop):
+        done[key] = run
         if on_run is not None:
             on_run(run)
+    runs = [done[k] for k in sorted(done)]
+    cancelled = len(runs) < len(specs) or any(r.status == Status.CANCELLED for r in runs)
+    return Comparison(task_cfg, runs, ds, cancelled=cancelled)
+
+
+def _local_runs(task_cfg, specs, store, force, n_jobs, on_epoch, should_stop) -> Iterator[tuple[int, RunResult]]:
+    """(spec index, run) as runs finish: here one after another when one worker is planned, else in worker
+    processes."""
+    def report(key: int, record: dict) -> None:
+        m, tc = specs[key]
+        on_epoch(m.label, tc.seed, record)
+
+    if backends.worker_plan(n_jobs, len(specs))[0] > 1:
+        yield from backends.run_in_processes(task_cfg, specs, store, force, n_jobs,
+                                             report if on_epoch else None, should_stop)
+        return
+    for key, (m, tc) in enumerate(specs):
+        run = run_one(task_cfg, m, tc, store, force, (lambda rec, _k=key: report(_k, rec)) if on_epoch else None,
+                      should_stop)
+        yield key, run
         if run.status == Status.CANCELLED or (should_stop is not None and should_stop()):
-            return Comparison(task_cfg, runs, ds, cancelled=len(runs) < len(specs) or run.status == Status.CANCELLED)
-    return Comparison(task_cfg, runs, ds)
+            return
 
 
 def default_window_range(seq_len: int, cue_lag: int | None) -> tuple[int, int, int]:

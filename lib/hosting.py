@@ -45,6 +45,7 @@ class Limits:
     upload_mb: int  # largest bundle upload (packed)
     unpacked_mb: int  # its members unpacked, together
     stored_runs: int | None  # runs one visitor may keep in the run store
+    levels: int | None = None  # TCN levels (each doubles the receptive field and adds two convolutions)
 
     def describe(self) -> str:
         """One sentence for the visitor: the caps that apply to every job."""
@@ -64,7 +65,8 @@ LOCAL = Limits(epochs=None, samples=None, hidden=None, layers=None, seeds=None, 
 # Sized for 2 cores and five visitors pressing "Run the default comparison" at once (benchmarks/load.py):
 # the default comparison fits every cap, and two jobs with one thread each drain the queue in about a minute.
 HOSTED = Limits(epochs=100, samples=5_000, hidden=128, layers=2, seeds=3, distance=50, runs=24, jobs=2,
-                job_seconds=300.0, queue=8, idle_seconds=180.0, upload_mb=5, unpacked_mb=50, stored_runs=200)
+                job_seconds=300.0, queue=8, idle_seconds=180.0, upload_mb=5, unpacked_mb=50, stored_runs=200,
+                levels=6)
 
 
 def limits() -> Limits:
@@ -127,6 +129,13 @@ def plan(jobs: int, cores: int | None = None, library_threads: int | None = None
         library_threads = torch.get_num_threads()
     jobs = min(jobs, cores)
     return Plan(jobs, max(1, min(library_threads, cores) // jobs))
+
+
+def run_workers(threads: int, runs: int) -> tuple[int, int]:
+    """(processes, torch threads each) for `runs` independent runs sharing `threads` torch threads: one run
+    per thread, up to the runs there are, so processes x threads each never exceed the share."""
+    workers = max(1, min(threads, runs))
+    return workers, max(1, threads // workers)
 
 
 def check_job(lim: Limits, task, models, train, seeds, runs: int) -> None:

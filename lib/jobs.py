@@ -1,28 +1,39 @@
-"""Background training jobs in worker processes, shared first come first served by everyone on one server.
+"""Background training jobs, each in a process of its own, shared first come first served by everyone on one server.
 
 A job is a picklable callable (e.g. `functools.partial(compare, task, models, train_cfg, seeds)`) that accepts
 the keyword arguments on_epoch, should_stop and on_run, and `store` when the job names a run store. The
 `Engine` queues jobs and trains at most `plan.jobs` of them at once, each in a worker process with
 `plan.threads` torch threads (`lib.hosting.plan`): whatever else the server does, such as redrawing pages for
 its visitors, never competes with training for one interpreter lock, and jobs x threads stay within the cores.
-The workers start once and stay, so a job starts without importing torch again.
+
+One process per job: each slot keeps a spawned worker that has imported torch before its job comes; it trains
+that one job and exits, and the slot gets a fresh worker. Each worker has a pipe and a stop flag of its own
+and shares no pool, queue or lock with another, so a worker that dies (e.g. killed for memory) ends its own
+job with CRASHED and nothing else; the queue carries on. Workers are not daemonic, so a job may start
+processes of its own (e.g. joblib's). A worker ends with its server however the server ends, `kill -9`
+included: on Linux by the kernel's parent-death signal (which follows the thread that started the process,
+so the engine's own thread starts every worker), and on any system by a thread that waits for the end of
+multiprocessing's pipe from the parent. Its unfinished run then reads "interrupted" (lib.store).
 
 A job that times the machine (the Costs page's measurements) is `exclusive`: it starts only when no other job
-trains, and no job starts while it runs, so no other work distorts its timings. The queue stays first come
-first served: jobs behind an exclusive one wait for it.
+trains and every worker is ready (none importing torch beside it), and no job starts while it runs, so no
+other work distorts its timings. The queue stays first come first served: jobs behind an exclusive one wait
+for it.
 
-Progress, finished runs and the result come back through one queue. Cancel, the wall-clock limit and an idle
-visitor set a flag that training polls every batch, so the runs finished so far are kept. When a worker dies
-(e.g. killed for memory), the jobs training at that moment end with an error and the engine starts fresh
-workers; queued jobs carry on.
+Cancel, the wall-clock limit, an idle visitor and the server's shutdown set the job's stop flag, which
+training polls every batch, so the runs finished so far are kept; a worker that has not ended STOP_GRACE_S
+later is killed. A queued job ends at once.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
+import ctypes
+import logging
 import multiprocessing as mp
+import multiprocessing.connection
+import os
 import pickle
-import queue
 import secrets
+import signal
 import statistics
 import sys
 import threading
@@ -38,11 +49,16 @@ from lib import hosting
 from lib.errors import LookbackError
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
-TICK_S = 0.25  # how often the engine checks time limits and idle visitors
+TICK_S = 0.25  # how often the engine checks time limits, idle visitors and its workers
+STOP_GRACE_S = 15.0  # a worker asked to stop, or done with its job, that has not ended by then is killed
+RESPAWN_S = 5.0  # a slot whose worker ended without a job waits this long for the next one (no spawn loop)
 FIRST_RUN_S = {False: 15.0, True: 5.0}  # expected seconds per run (per measured model when exclusive) until
 # a job of that kind has finished on this server
 CRASHED = ("the training process stopped unexpectedly (it may have run out of memory); the runs that "
            "finished are kept. Try smaller settings.")
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_SERVER_GONE = 75  # a worker's exit status once its server has ended
+_log = logging.getLogger(__name__)
 
 
 class JobRefused(LookbackError):
@@ -94,7 +110,8 @@ class Job:
         return self.stop_reason is not None
 
     def cancel(self, reason: str = "cancelled") -> None:
-        """Stop the job: a queued job ends at once, a training one after its current batch."""
+        """Stop the job: a queued job ends at once, a training one after its current batch (its worker is
+        killed if it has not ended STOP_GRACE_S later)."""
         if self._engine is not None:
             self._engine.cancel(self, reason)
 
@@ -127,16 +144,18 @@ class Engine:
         self.limits, self.plan = limits, plan
         self._lock = threading.RLock()
         self._waiting: deque[Job] = deque()
-        self._slots: list[Job | None] = [None] * plan.jobs
+        self._workers: list[_Worker | None] = [None] * plan.jobs  # one per slot
+        self._respawn_at = [0.0] * plan.jobs  # time.monotonic() before which a slot gets no new worker
         self._jobs: dict[str, Job] = {}  # unfinished jobs by id
         self._held = False  # an exclusive job trains: no other may start
         # seconds per run of recent jobs, by whether they were exclusive
         self._run_seconds: dict[bool, deque[float]] = {False: deque(maxlen=50), True: deque(maxlen=50)}
         self._closed = False
-        self._start_workers()
-        threading.Thread(target=self._tick, name="lookback-jobs-tick", daemon=True).start()
-        # At interpreter exit concurrent.futures waits for its workers: stop the jobs first so it need not
-        # wait for them to finish (hooks registered later run earlier).
+        self._ctx = mp.get_context("spawn")  # no fork of a server full of threads
+        self._thread = threading.Thread(target=self._loop, name="lookback-jobs", daemon=True)
+        self._thread.start()
+        # At interpreter exit multiprocessing waits for its (non-daemonic) workers: stop the jobs first so it
+        # need not wait for them to finish (hooks registered later run earlier).
         threading._register_atexit(self.close)
 
     # -- the visitor's side ------------------------------------------------------------------------------
@@ -175,7 +194,9 @@ class Engine:
                 self._waiting.remove(job)
                 self._end(job)
             else:
-                self._flags[job.slot] = 1
+                worker = self._workers[job.slot]
+                worker.stop.value = 1
+                worker.kill_at = worker.kill_at or time.monotonic() + STOP_GRACE_S
 
     def position(self, job: Job) -> tuple[int, int] | None:
         """(1-based place in the queue, jobs waiting), or None when the job is not waiting."""
@@ -197,7 +218,7 @@ class Engine:
         with self._lock:
             if job.state != QUEUED:
                 return 0.0
-            running = [j for j in self._slots if j is not None]
+            running = [j for j in self._jobs.values() if j.state == RUNNING]
             ahead = list(self._waiting)[:list(self._waiting).index(job)]
         left = [self._left(j) for j in running]
         if any(j.exclusive for j in running):  # it holds every slot
@@ -210,43 +231,49 @@ class Engine:
             return len(self._waiting)
 
     def close(self) -> None:
-        """Cancel every job and stop the workers."""
+        """Cancel every job and end the workers: at once when idle, else once their job stops (or is killed)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             for job in list(self._jobs.values()):
                 self.cancel(job, "the server is shutting down")
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._thread.join(STOP_GRACE_S + 10 * TICK_S)
 
     # -- internals: call with self._lock held ------------------------------------------------------------
 
-    def _free_slot(self) -> int | None:
+    def _free_slot(self, exclusive: bool = False) -> int | None:
+        """A slot whose worker is ready and has no job; for an exclusive job, only when every slot's is."""
         if self._held:
             return None
-        return next((i for i, j in enumerate(self._slots) if j is None), None)
+        free = [i for i, w in enumerate(self._workers) if w is not None and w.ready and w.job is None]
+        if exclusive and len(free) < len(self._workers):
+            return None
+        return free[0] if free else None
 
     def _dispatch(self) -> None:
-        """Start waiting jobs in order while there is room: an exclusive job once every slot is free."""
-        while self._waiting and (slot := self._free_slot()) is not None:
-            job = self._waiting[0]
-            if job.exclusive:
-                if any(j is not None for j in self._slots):
-                    return
-                self._held = True
-            self._waiting.popleft()
+        """Send waiting jobs in order to free workers; an exclusive one once every worker is free."""
+        while self._waiting and (slot := self._free_slot(self._waiting[0].exclusive)) is not None:
+            job, worker = self._waiting.popleft(), self._workers[slot]
+            try:
+                payload = pickle.dumps((job.fn, job.store_path, job.owner, job.quota, dict(os.environ)))
+            except Exception as err:  # e.g. a lambda or a local function
+                job.error = f"this job cannot be sent to a training process: {type(err).__name__}: {err}"
+                self._end(job)
+                continue
+            try:
+                worker.conn.send_bytes(payload)
+            except OSError:  # the worker died idle; it is replaced, and the job stays first
+                worker.ready = False
+                self._waiting.appendleft(job)
+                continue
+            worker.job, self._held = job, job.exclusive
             job.state, job.slot, job.started = RUNNING, slot, time.time()
-            self._slots[slot] = job
-            self._flags[slot] = 0
-            with _plain_main():
-                future = self._pool.submit(_work, job.id, slot, job.fn, job.store_path, job.owner, job.quota)
-            future.add_done_callback(lambda f, job=job, pool=self._pool: self._worker_done(job, pool, f))
 
     def _end(self, job: Job) -> None:
         if job.state == DONE:
             return
         if job.state == RUNNING:
-            self._slots[job.slot] = None
             self._held = self._held and not job.exclusive
             if job.finished:
                 self._run_seconds[job.exclusive].append((time.time() - job.started) / len(job.finished))
@@ -264,79 +291,125 @@ class Engine:
             left = min(left, self.limits.job_seconds - elapsed)
         return max(left, 0.0)
 
-    # -- workers and the threads that watch them ---------------------------------------------------------
+    # -- the engine's thread: workers, their messages, the limits ------------------------------------------
 
-    def _start_workers(self) -> None:
-        ctx = mp.get_context("spawn")  # no fork of a server full of threads
-        self._events = ctx.Queue()
-        self._flags = ctx.RawArray("b", self.plan.jobs)  # 1: the job in that slot should stop
-        self._pool = cf.ProcessPoolExecutor(self.plan.jobs, mp_context=ctx, initializer=_init_worker,
-                                            initargs=(self.plan.threads, self._events, self._flags))
-        with _plain_main():
-            for _ in range(self.plan.jobs):  # start every worker now, so the first job need not wait for it
-                self._pool.submit(_warm)
-        threading.Thread(target=self._read, args=(self._events,), name="lookback-jobs-events",
-                         daemon=True).start()
-
-    def _read(self, events) -> None:
-        """Apply the workers' messages to their jobs, until the workers are replaced or closed."""
+    def _loop(self) -> None:
+        """Start workers, apply what they send, end the jobs of those that exit, and stop jobs past a limit;
+        until the engine is closed and every worker has ended."""
         while True:
-            try:
-                job_id, kind, payload = events.get(timeout=1.0)
-            except queue.Empty:
-                if events is not self._events or self._closed:
+            with self._lock:
+                if self._closed and not any(self._workers):
                     return
-                continue
-            except (EOFError, OSError):
-                return
+                self._spawn()
+                watched = {}
+                for worker in filter(None, self._workers):
+                    watched[worker.proc.sentinel] = worker
+                    if worker.open:
+                        watched[worker.conn] = worker
+            ready = mp.connection.wait(list(watched), timeout=TICK_S)
             with self._lock:
-                job = self._jobs.get(job_id)
-                if job is None:
-                    continue
-                if kind == "epoch":
-                    label, seed, record = payload
-                    job.progress[(label, seed)] = record
-                    job.curves.setdefault((label, seed), []).append(record)
-                elif kind == "run":
-                    job.finished.append(pickle.loads(payload))
-                elif kind == "result":
-                    job.result, job._answered = pickle.loads(payload), True
-                elif kind == "error":
-                    job.error, job._answered = payload, True
-                elif kind == "end":
-                    if not job._answered:
-                        job.error = "training ended without a result; try again."
-                    self._end(job)
+                try:
+                    for worker in {id(watched[r]): watched[r] for r in ready}.values():
+                        self._receive(worker)
+                    for slot, worker in enumerate(self._workers):
+                        if worker is not None and not worker.proc.is_alive():
+                            self._reap(slot, worker)
+                    self._police()
+                    self._dispatch()
+                except Exception:  # never leave the queue without its thread
+                    _log.exception("the job engine hit an error; it carries on")
 
-    def _worker_done(self, job: Job, pool, future: cf.Future) -> None:
-        """A worker call returned; when its process died instead, end its job and start fresh workers."""
-        if future.cancelled() or future.exception() is None:
+    def _spawn(self) -> None:
+        """A fresh worker for every empty slot. Only this thread starts workers: a worker's parent-death
+        signal fires when the thread that started it ends, and this one lasts as long as the workers."""
+        now = time.monotonic()
+        for slot, worker in enumerate(self._workers):
+            if worker is None and not self._closed and now >= self._respawn_at[slot]:
+                self._respawn_at[slot] = now + RESPAWN_S  # should the start fail
+                self._workers[slot] = _Worker(self._ctx, self.plan.threads)
+
+    def _receive(self, worker: _Worker) -> None:
+        """Apply everything the worker has sent so far."""
+        try:
+            while worker.open and worker.conn.poll():
+                self._apply(worker, *worker.conn.recv())
+        except (EOFError, OSError):  # it closed its end, or died (perhaps in the middle of a message)
+            worker.open = False
+
+    def _apply(self, worker: _Worker, kind: str, payload) -> None:
+        job = worker.job
+        if kind == "ready":
+            worker.ready = True
+        elif job is None or job.state == DONE:
             return
-        with self._lock:
-            if job.state != DONE:
-                job.error = CRASHED
-                self._end(job)
-            if pool is self._pool and not self._closed:
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._start_workers()
-                self._dispatch()
+        elif kind == "epoch":
+            label, seed, record = payload
+            job.progress[(label, seed)] = record
+            job.curves.setdefault((label, seed), []).append(record)
+        elif kind == "run":
+            job.finished.append(pickle.loads(payload))
+        elif kind == "result":
+            job.result, job._answered = pickle.loads(payload), True
+        elif kind == "error":
+            job.error, job._answered = payload, True
+        elif kind == "end":
+            if not job._answered:
+                job.error = "training ended without a result; try again."
+            self._end(job)
+            worker.kill_at = time.monotonic() + STOP_GRACE_S  # it exits now
 
-    def _tick(self) -> None:
-        """Cancel jobs past the time limit, and jobs whose visitor has gone."""
-        while not self._closed:
-            time.sleep(TICK_S)
-            now = time.monotonic()
-            with self._lock:
-                for job in list(self._jobs.values()):
-                    if job.stop_reason is not None:
-                        continue
-                    if (self.limits.job_seconds and job.state == RUNNING
-                            and job.seconds() > self.limits.job_seconds):
-                        limit = hosting.duration(self.limits.job_seconds)
-                        kept = "what was measured is kept" if job.exclusive else "the runs that finished are kept"
-                        self.cancel(job, f"stopped at this server's limit of {limit} per job; {kept}")
-                    elif self.limits.idle_seconds and now - job.last_seen > self.limits.idle_seconds:
-                        self.cancel(job, "cancelled because its page was closed")
+    def _reap(self, slot: int, worker: _Worker) -> None:
+        """The worker has exited: end its job (CRASHED, unless it answered or the engine stopped it) and free
+        its slot for a fresh worker."""
+        self._receive(worker)  # what it sent before it exited
+        worker.proc.join()
+        job = worker.job
+        if job is not None and job.state != DONE:
+            if not (job._answered or worker.killed):
+                job.error = CRASHED
+            self._end(job)
+        worker.conn.close()
+        worker.proc.close()
+        self._workers[slot] = None
+        if job is not None:  # a worker that ended without a job is replaced only after RESPAWN_S
+            self._respawn_at[slot] = 0.0
+
+    def _police(self) -> None:
+        """Stop jobs past the time limit and jobs whose visitor has gone; kill workers past their grace, and
+        idle ones once the engine is closed."""
+        now = time.monotonic()
+        for job in list(self._jobs.values()):
+            if job.stop_reason is not None:
+                continue
+            if self.limits.job_seconds and job.state == RUNNING and job.seconds() > self.limits.job_seconds:
+                limit = hosting.duration(self.limits.job_seconds)
+                kept = "what was measured is kept" if job.exclusive else "the runs that finished are kept"
+                self.cancel(job, f"stopped at this server's limit of {limit} per job; {kept}")
+            elif self.limits.idle_seconds and now - job.last_seen > self.limits.idle_seconds:
+                self.cancel(job, "cancelled because its page was closed")
+        for worker in filter(None, self._workers):
+            overdue = worker.kill_at is not None and now > worker.kill_at
+            if not worker.killed and (overdue or (self._closed and worker.job is None)):
+                worker.proc.kill()
+                worker.killed = True
+
+
+class _Worker:
+    """A slot's worker process and the engine's end of its pipe; it trains at most one job."""
+
+    def __init__(self, ctx, threads: int):
+        self.conn, child = ctx.Pipe()
+        self.stop = ctx.RawValue("b", 0)  # 1: its job should stop
+        self.proc = ctx.Process(target=_serve, args=(child, self.stop, threads, os.getpid()),
+                                name="lookback-worker", daemon=False)
+        with _plain_main():
+            self.proc.start()
+        child.close()
+        self.ready = False  # it has loaded what jobs use and waits for its job
+        self.job: Job | None = None
+        self.open = True  # its pipe has not reached its end
+        self.kill_at: float | None = None  # time.monotonic() after which the engine kills it
+        self.killed = False
 
 
 # -- the worker process -----------------------------------------------------------------------------------
@@ -345,52 +418,75 @@ class Engine:
 @contextmanager
 def _plain_main() -> Iterator[None]:
     """A spawned process first re-imports the parent's __main__ module from its file. While Streamlit runs a
-    page, __main__ is the app script, and a worker must not run the app: hide it while workers start."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
+    page, __main__ is the app script, and a worker must not run the app: hide it while a worker starts."""
+    main, plain = sys.modules["__main__"], types.ModuleType("__main__")
+    sys.modules["__main__"] = plain
     try:
         yield
     finally:
-        sys.modules["__main__"] = main
+        if sys.modules.get("__main__") is plain:  # unless a script run has put its own in place meanwhile
+            sys.modules["__main__"] = main
 
 
-_events = None
-_flags = None
-
-
-def _init_worker(threads: int, events, flags) -> None:
-    global _events, _flags
-    _events, _flags = events, flags
+def _serve(conn, stop, threads: int, server: int) -> None:
+    """A worker: end with the server, load what jobs use, then train the one job the engine sends."""
+    _end_with(server)
     import torch
 
     torch.set_num_threads(threads)
+    from lib import experiments, store  # noqa: F401 (loaded before the job comes, so that it starts at once)
+
+    conn.send(("ready", None))
+    try:
+        fn, store_path, owner, quota, environ = pickle.loads(conn.recv_bytes())
+    except EOFError:  # the engine closed without a job for it
+        return
+    os.environ.clear()
+    os.environ.update(environ)  # the server's, as it was when the job was submitted (LOOKBACK_HOSTED, ...)
+    _work(conn, lambda: stop.value != 0, fn, store_path, owner, quota)
+    # The job has ended and its store is closed. Skip the interpreter's teardown: with torch loaded it takes
+    # seconds, and the slot's next worker starts only once this one has exited.
+    conn.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
-def _warm() -> None:
-    """Import what jobs use, so that the first one starts at once."""
-    from lib import experiments, store  # noqa: F401 (loaded now rather than by the first job)
+def _end_with(server: int) -> None:
+    """End this process when the server ends, however it ends: by the kernel's parent-death signal on Linux,
+    and on any system by a thread that waits for the end of multiprocessing's pipe from the parent."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != server:  # the server ended before the signal was set
+        os._exit(_SERVER_GONE)
+    threading.Thread(target=_exit_with, args=(mp.parent_process().sentinel,), name="lookback-server-watch",
+                     daemon=True).start()
 
 
-def _work(job_id: str, slot: int, fn: Callable, store_path: str | None, owner: str | None,
+def _exit_with(sentinel) -> None:
+    mp.connection.wait([sentinel])
+    os._exit(_SERVER_GONE)
+
+
+def _work(conn, should_stop: Callable[[], bool], fn: Callable, store_path: str | None, owner: str | None,
           quota: int | None) -> None:
+    """Train one job, sending its progress, finished runs and result (or error) to the engine, then "end"."""
     from lib.experiments import Comparison
-    from lib.runs import dataset
     from lib.store import RunStore
 
     def send(kind: str, payload=None) -> None:
-        _events.put((job_id, kind, payload))
+        conn.send((kind, payload))
 
     store = None
     try:
         kwargs = {}
         if store_path is not None:
             store = kwargs["store"] = RunStore(store_path, owner=owner, quota=quota)
-        # Runs and the result go as bytes pickled here: the queue's own pickler would move their tensors to
-        # shared memory from its feeder thread, and torch work on a second thread starts a second OpenMP
-        # thread team, which slowed every later epoch of this worker several-fold.
+        # Runs and the result go as bytes pickled here: multiprocessing's own pickler would move their tensors
+        # to shared memory through a helper thread, and torch work on a second thread starts a second OpenMP
+        # thread team, which slowed every later epoch of a worker several-fold.
         result = fn(on_epoch=lambda label, seed, record: send("epoch", (label, seed, record)),
-                    should_stop=lambda: _flags[slot] != 0, on_run=lambda run: send("run", pickle.dumps(run)),
-                    **kwargs)
+                    should_stop=should_stop, on_run=lambda run: send("run", pickle.dumps(run)), **kwargs)
         if isinstance(result, Comparison):  # the page has the dataset already: send the runs only
             result = replace(result, dataset=None)
         send("result", pickle.dumps(result))
@@ -403,9 +499,7 @@ def _work(job_id: str, slot: int, fn: Callable, store_path: str | None, owner: s
     finally:
         if store is not None:
             store.close()
-        if hosting.hosted():  # keep a worker's memory to the job it trains
-            dataset.cache_clear()
         send("end")
 
 
-__all__ = ["DONE", "QUEUED", "RUNNING", "Engine", "Job", "JobRefused"]
+__all__ = ["CRASHED", "DONE", "QUEUED", "RUNNING", "Engine", "Job", "JobRefused"]

@@ -1,4 +1,4 @@
-"""Looking inside trained models: gradient through time, gates, next-word guesses, forecasts.
+"""Looking inside trained models: gradient through time, gates, attention, next-word guesses, forecasts.
 
 Probes run the model in eval mode (no dropout) and restore its mode afterwards. Hidden states and gates of
 recurrent models come from unrolling nn.RNNCell / nn.GRUCell / nn.LSTMCell that share the fused module's
@@ -186,10 +186,7 @@ def gate_activations(model: nn.Module, x_single: torch.Tensor, layer: int = -1) 
     if not -n_layers <= layer < n_layers:
         raise ConfigError(f"layer {layer} does not exist; this model has {n_layers} recurrent layer(s), "
                           f"0 to {n_layers - 1} (-1 = last).")
-    tokens = model.inputs.embed is not None
-    x = x_single if x_single.dim() == (2 if tokens else 3) else x_single.unsqueeze(0)
-    if x.shape[0] != 1:
-        raise ConfigError(f"gate activations take one sequence, got a batch of {x.shape[0]}.")
+    x = _one_sequence(model, x_single, "gate activations")
     with _eval(model), torch.no_grad():
         e = model.inputs(x.to(_device(model)))  # (1, T, I)
         layers = unroll(model, e)
@@ -203,6 +200,27 @@ def gate_activations(model: nn.Module, x_single: torch.Tensor, layer: int = -1) 
             gates["cell"] = torch.stack([s[1] for s in states], 1)
         gates["hidden"] = h
     return {name: v[0].cpu().double().numpy() for name, v in gates.items()}
+
+
+def _one_sequence(model: nn.Module, x_single: torch.Tensor, what: str) -> torch.Tensor:
+    """x_single, (T,) token ids or (T, F) features with or without a leading batch of 1, as a batch of one."""
+    tokens = model.inputs.embed is not None
+    x = x_single if x_single.dim() == (2 if tokens else 3) else x_single.unsqueeze(0)
+    if x.shape[0] != 1:
+        raise ConfigError(f"{what} take one sequence, got a batch of {x.shape[0]}.")
+    return x
+
+
+def attention_weights(model: nn.Module, x_single: torch.Tensor) -> np.ndarray:
+    """The attention weights of one input sequence, (layers, heads, T, T): row t is how the step t attends
+    over the steps up to t (each row sums to 1), for a model with attention (the Transformer's
+    `attention`). x_single as for gate_activations."""
+    if not callable(getattr(model, "attention", None)):
+        raise ConfigError(f"attention weights exist only for models with attention; this model is "
+                          f"{type(model).__name__}. Pick a Transformer run.")
+    x = _one_sequence(model, x_single, "attention weights")
+    with _eval(model), torch.no_grad():
+        return model.attention(x.to(_device(model)))[0].cpu().double().numpy()
 
 
 # ---------------------------------------------------------------- next words

@@ -31,7 +31,8 @@ dt { font-weight: bold; } dd { margin: 0; }
 """
 
 HEADLINES = {"needed": "Memory helps on this data.", "inconclusive": "Whether memory helps is inconclusive.",
-             "not needed": "Memory beyond the last {window} step(s) does not pay on this data."}
+             "not needed": "Memory beyond the last {window} step(s) does not pay on this data.",
+             "no signal": "No learnable signal at this size."}
 
 
 def model_frame(result: StudyResult) -> pd.DataFrame:
@@ -49,7 +50,20 @@ def model_frame(result: StudyResult) -> pd.DataFrame:
         "ms / prediction": t["latency_ms"].round(4),
         "updates run (median)": t["updates"],
         "converged": [i if isinstance(i, str) else "yes" for i in t["issue"]],
+        **_against_trivial(result),
     })
+
+
+def _against_trivial(result: StudyResult) -> dict[str, list[str]]:
+    """The column that says whether each model beats the best trivial predictor by the margin (lib.stats.gap)."""
+    s = result.standings
+    gaps = {} if s is None else s.against_trivial()
+    if not gaps:
+        return {}
+    words = {"beats": "beats it by more than the margin", "trails": "worse by more than the margin",
+             "matches": "no better (within the margin)", "inconclusive": "not shown to beat it"}
+    return {f"against {s.trivial_said()}": [words[gaps[lab].outcome] if lab in gaps
+                                            else "" for lab in result.table["label"]]}
 
 
 def cost_figure(result: StudyResult) -> go.Figure:
@@ -71,10 +85,13 @@ def cost_figure(result: StudyResult) -> go.Figure:
     return fig
 
 
-def _figures(result: StudyResult) -> list[tuple[str, go.Figure]]:
+def figures(result: StudyResult) -> list[tuple[str, go.Figure]]:
+    """The report's charts, (title, figure): metric per model beside the trivial predictors, the window tradeoff,
+    quality against cost and the training curves."""
     ds, summary = result.dataset, result.summary()
-    figs = [("Test metric per model, every seed a dot",
-             charts.metric_bars(summary, ds.metric, ds.chance, ds.baselines))]
+    trivial = result.trivial()  # lines on the metric's own axis only, named in words
+    figs = [("Test metric per model, every seed a dot, the trivial predictors as dashed lines",
+             charts.metric_bars(summary, ds.metric, None, trivial))]
     if summary["window"].notna().any():
         figs.append(("The FFNN window tradeoff, recurrent models as reference lines",
                      charts.window_tradeoff(summary, ds.metric, chance=ds.chance)))
@@ -104,10 +121,12 @@ def study_html(result: StudyResult, source: str | None = None) -> str:
             "metric": f"test {ds.metric} ({'higher' if ds.higher_is_better else 'lower'} is better)",
             "sequences (train / val / test)": f"{len(ds.train)} / {len(ds.val)} / {len(ds.test)}",
             "steps per sequence": ds.seq_len, "features per step": ds.n_features}
-    if ds.chance is not None:
-        data["chance (majority class)"] = fmt_metric("accuracy", ds.chance)
-    for name, value in ds.baselines.items():
-        data[f"baseline {name}"] = f"{value:.4g}"
+    for name, value in result.trivial().items():
+        data[f"trivial predictor: {name}"] = f"test {ds.metric} {fmt_metric(ds.metric, value)}"
+    facts = result.standings.fact if result.standings is not None else None
+    if facts is not None and facts.forecast is not None:
+        data["forecast"] = f"{facts.forecast[1]} row(s) ahead; the recurrent models see {facts.seq_len} rows"
+        data["detected season"] = f"{facts.season} rows" if facts.season else "none"
     if hasattr(result.task, "sha256"):
         data["prepared data SHA-256"] = result.task.sha256
     method = {
@@ -118,10 +137,20 @@ def study_html(result: StudyResult, source: str | None = None) -> str:
         "early stopping": f"after {b.patience} epochs without a better validation {ds.metric}; the best epoch's "
                           f"weights are tested",
         "optimizer": f"{cfg.optimizer}, learning rate {cfg.lr:g}, gradient clip {cfg.clip:g}",
-        "within seed noise": "Welch's t-test over the seeds' test metrics, p ≥ 0.05",
+        "verdict rules": f"differences within ±{v.margin or 'the margin'} count as a match. A model beats or "
+                         f"matches another only when the 90% interval of the difference (two one-sided tests at 5%) "
+                         f"lies beyond or inside the margin; otherwise the comparison is inconclusive. The interval "
+                         f"adds seed noise (the variance of each model's per-seed test metric over its seeds) and "
+                         f"test-set noise (the variance of the paired per-row difference over the test rows, every "
+                         f"model being scored on the same rows), with Welch–Satterthwaite degrees of freedom. Against "
+                         f"the trivial predictor each model is tested at 5% divided by the number of models.",
         "not converged": "the run did not complete; or a recurrent model's training loss never fell below a "
                          "constant prediction's; or its best validation epoch came in the last 20% of a budget it "
-                         "used up. Such models are reported as inconclusive, not as worse.",
+                         "used up. Such models are reported as inconclusive, not as worse, and never credited.",
+        "learned nothing": "a model whose mean test metric is within the margin of the best trivial predictor's, or "
+                           "worse. When no model beats the trivial predictor by more than the margin (each model "
+                           "tested at 5% divided by the number of models), the verdict is \"no learnable signal at "
+                           "this size\", never a budget problem.",
         "time": f"{result.seconds.get('train', np.nan):.1f} s training, {result.seconds.get('costs', np.nan):.2f} s "
                 f"timing predictions",
     }
@@ -138,7 +167,7 @@ def study_html(result: StudyResult, source: str | None = None) -> str:
              "<h2>Models: quality and cost</h2>", _table(model_frame(result)),
              "<p class='note'>Latency: median of 20 forward passes over one test sequence, after 3 warm-up passes, "
              "on the first seed's model. Seconds per epoch: median over the runs' epochs.</p>"]
-    for i, (title, fig) in enumerate(_figures(result)):
+    for i, (title, fig) in enumerate(figures(result)):
         fig.update_layout(height=460)
         parts += [f"<h2>{html.escape(title)}</h2>",
                   fig.to_html(full_html=False, include_plotlyjs=i == 0, div_id=f"chart-{i}",
@@ -159,4 +188,4 @@ def write_study(result: StudyResult, out_dir: str | Path, source: str | None = N
     return paths
 
 
-__all__ = ["cost_figure", "model_frame", "study_html", "write_study"]
+__all__ = ["cost_figure", "figures", "model_frame", "study_html", "write_study"]

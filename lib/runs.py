@@ -1,8 +1,8 @@
 """One run's lifecycle: its dataset (the one cache), its config, reuse of a stored identical run, and its record
 in the run store (start -> each epoch -> finish, with weights only when it completed).
 
-`run_one` trains one run in this process; the local and joblib backends call it, and the Ray backend's driver
-records the runs its workers train through the same `RunRecorder`.
+`run_one` trains one run in this process; the local backend (here or in its workers) calls it, and the Ray
+backend's driver records the runs its workers train through the same `RunRecorder`.
 """
 from __future__ import annotations
 

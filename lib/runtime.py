@@ -6,6 +6,8 @@ import hashlib
 import multiprocessing
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -51,6 +53,18 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work so that a clock read afterwards means something."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+@contextmanager
+def flushed_denormals() -> Iterator[None]:
+    """Subnormal floats flushed to zero inside the block, and not after it (the default; other code, e.g.
+    Hypothesis, refuses to run with them flushed). Long-distance tasks drive states toward subnormals, where
+    each op runs many times slower without the flush."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def code_fingerprint(root: Path = LIB) -> str:

@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, fields, replace
 import pandas as pd
 
 from lib.configs import Checked, knobs, to_dict
-from lib.models import MODEL_KINDS, ModelConfig
+from lib.models import IN_LABEL, MODEL_KINDS, ModelConfig
 from lib.tasks import TASKS, TaskConfig, task_dict
 from lib.train import TrainConfig
 
@@ -73,14 +73,15 @@ def task_knobs(task: TaskConfig, everything: bool = False) -> dict[str, str]:
 
 
 def _model_knobs(models: Sequence[ModelConfig]) -> dict[str, str]:
-    """Model settings shared by every model as one value, else per model ("FFNN w5 30, RNN 70"); the window is
-    in each model's label, the embedding size only where one differs from the default, the initialisation of
-    recurrent models only."""
+    """Model settings shared by every model as one value, else per model ("FFNN w5 30, RNN 70"), each for the
+    models whose kind reads it (ModelKind.reads: the initialisation of recurrent models only); those in the
+    labels (the window, a TCN's kernel and levels) left out, the embedding size only where one differs from the
+    default."""
     out = {}
     for name in knobs(ModelConfig):
-        if name == "window" or name == "embed_dim" and all(m.embed_dim == ModelConfig.embed_dim for m in models):
+        if name in IN_LABEL or name == "embed_dim" and all(m.embed_dim == ModelConfig.embed_dim for m in models):
             continue
-        shown = [m for m in models if name != "init" or MODEL_KINDS[m.kind].recurrent]
+        shown = [m for m in models if name in MODEL_KINDS[m.kind].reads]
         values = [shown_value(ModelConfig, name, getattr(m, name)) for m in shown]
         if not values:
             continue

@@ -1,12 +1,18 @@
 """Does my data need memory? FFNN windows against recurrent models on one task, judged in plain words.
 
-`memory_study` trains an FFNN on a geometric grid of windows (1, 2, 4, ... up to the sequence length) and
-the GRU, LSTM and vanilla RNN, which see every step, each with several seeds. Every model gets the same
-training budget counted in optimizer updates (`plan_budget`): at least `min_updates` whatever the size of
-the data, with smaller batches on small data, so that a slow starter is not stopped after a few dozen
-updates. `judge` reads the per-seed test metrics with lib.stats' seed statistics: which model is best
-beyond seed noise, the smallest window that matches the best recurrent model within noise, what each
-costs, and which models ended without converging (inconclusive, never "worse").
+`memory_study` trains an FFNN on a grid of windows and the GRU, LSTM and vanilla RNN, which see every step of the
+input, each with several seeds. For labelled sequences the windows double up to the whole sequence; for a
+forecast series the recurrent models see the dataset's whole window (its longest history) and the FFNN windows
+stay below it, with the series' detected season among them, so that the study can find memory beyond the widest
+window. Every model gets the same training budget counted in optimizer updates (`plan_budget`).
+
+`judge` reads the models' per-seed and per-row test outcomes with lib.stats' engine (`gap`: beats, trails,
+matches within the margin, or inconclusive, counting seed and test-set noise) beside the trivial predictors
+(lib.trivial): no model beating the best trivial predictor by the margin is its own verdict ("no signal"); else
+the smallest converged window shown to be no worse, by more than the margin, than the best converged recurrent
+model and every model with a better mean means memory beyond it does not pay; a converged recurrent model beating
+every window by more than the margin means it does; anything else is inconclusive, with what would settle it.
+Hedges from the data (test size, season, horizon tested, trend) follow.
 """
 from __future__ import annotations
 
@@ -20,13 +26,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lib import costs, experiments, runs
+from lib import costs, experiments, runs, trivial
 from lib.errors import ConfigError
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO
 from lib.runtime import Status, environment, resolve_device
-from lib.stats import compare_groups, fmt_metric, mean_ci
+from lib.stats import Gap, Margins, Scores, chance_gaps, fmt_metric, gap, mean_ci, names, per_model
 from lib.tasks import CLASSIFICATION, SequenceDataset
 from lib.train import RunResult, TrainConfig
+from lib.trivial import TRIVIAL, Facts
 
 KINDS = ("gru", "lstm", "rnn")  # the recurrent models every study trains
 MIN_UPDATES = 1000  # optimizer updates each run may take, at least, whatever the size of the data
@@ -37,10 +44,8 @@ PATIENCE_FRACTION = 0.5  # early stopping waits this share of the budget's epoch
 LAST_PART = 0.2  # a run that used its whole budget and improved in this last share of its epochs ...
 STILL_IMPROVING = {"accuracy": 0.01, "mse": 0.01}  # ... by more than this (accuracy: absolute, MSE: relative)
 STUCK = 0.95  # a training loss never below this share of the constant prediction's loss: nothing learned
-ALPHA = 0.05  # significance level for "beyond seed noise"
-ONE_SEED_TOLERANCE = {"accuracy": 0.02, "mse": 0.10}  # with one seed: absolute accuracy, relative MSE
-NAIVE = {"last_value": "repeating the last value", "seasonal_naive": "repeating the value one season back",
-         "train_mean": "predicting the training mean"}
+SMALL_TEST = 100  # fewer test rows than this are named as a limit of the verdict
+BUDGET_ISSUES = ("still improving", "never fell below")  # issues that mean little for a model that learned nothing
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,19 @@ def geometric_windows(seq_len: int) -> tuple[int, ...]:
     return (*grid, seq_len)
 
 
+def default_windows(ds: SequenceDataset, fact: Facts | None = None) -> tuple[int, ...]:
+    """The FFNN windows a study of ds trains: geometric_windows of the sequence for labelled sequences; for a
+    forecast, the powers of two below its window (the recurrent models' longer history) and its detected season
+    where the window holds one."""
+    fact = trivial.facts(ds) if fact is None else fact
+    if fact.forecast is None or ds.seq_len <= 2:
+        return geometric_windows(ds.seq_len)
+    grid = set(geometric_windows(ds.seq_len)[:-1])
+    if fact.season is not None and fact.season <= ds.seq_len:
+        grid.add(fact.season)
+    return tuple(sorted(grid))
+
+
 def study_plan(task_cfg, windows: Sequence[int] | None = None, kinds: Sequence[str] = KINDS, hidden: int = 64,
                min_updates: int = MIN_UPDATES, train_cfg: TrainConfig = TrainConfig()
                ) -> tuple[list[ModelConfig], TrainConfig, Budget]:
@@ -96,7 +114,7 @@ def study_plan(task_cfg, windows: Sequence[int] | None = None, kinds: Sequence[s
     if not kinds:
         raise ConfigError("choose at least one recurrent model to compare the FFNN windows with.")
     ds = runs.dataset(task_cfg)
-    windows = geometric_windows(ds.seq_len) if windows is None else tuple(sorted(set(windows)))
+    windows = default_windows(ds) if windows is None else tuple(sorted(set(windows)))
     if not windows:
         raise ConfigError("choose at least one FFNN window.")
     budget = plan_budget(len(ds.train), min_updates)
@@ -147,64 +165,68 @@ def run_issue(run: RunResult, budget: Budget, baseline_loss: float, metric: str)
     return None
 
 
-# ---------------------------------------------------------------- the verdict
+# ---------------------------------------------------------------- what the verdict reads
 
 @dataclass(frozen=True)
 class Verdict:
-    memory: str  # "needed", "not needed" or "inconclusive"
-    best: str | None  # the model best beyond seed noise; None when others are within noise of it
-    best_recurrent: str | None  # the converged recurrent model with the best mean
-    window: int | None  # the smallest FFNN window that matches best_recurrent within noise
+    memory: str  # "needed", "not needed", "no signal" or "inconclusive"
+    best: str | None  # the model with the best mean, converged or not
+    best_recurrent: str | None  # the converged recurrent model the memory claim reads
+    window: int | None  # not needed: the smallest window that matches; needed: the widest window, beaten
     sentences: tuple[str, ...]
+    horizon: int | None = None  # the most steps any model saw
+    margin: str = ""  # the practical margin, in words
 
     @property
     def text(self) -> str:
         return " ".join(self.sentences)
 
 
-def _spread(metric: str, values) -> str:
-    mean, half = mean_ci(values)
-    return f"{fmt_metric(metric, mean)} ± {fmt_metric(metric, half)}" if len(values) > 1 else fmt_metric(metric, mean)
-
-
-def _noise(a, b, metric: str, higher_is_better: bool) -> tuple[bool, str]:
-    """(whether a is worse than b beyond seed noise, the evidence in words)."""
-    n = min(len(a), len(b))
-    if n < 2:
-        gap = np.mean(b) - np.mean(a) if higher_is_better else np.mean(a) - np.mean(b)
-        tol = ONE_SEED_TOLERANCE.get(metric, 0.0) * (1 if metric == "accuracy" else abs(np.mean(b)))
-        return bool(gap > tol), "one seed, so seed noise is not measured"
-    d = compare_groups("a", a, "b", b, higher_is_better, ALPHA)
-    return d.significant and d.worse == "a", f"p = {d.p_value:.2g}, {n} seeds"
-
-
 @dataclass(frozen=True, eq=False)
 class Standings:
-    """A study's finished runs per model, best mean first: what every sentence of the verdict reads.
+    """A study's finished runs per model, best mean first, and the trivial predictors beside them: what every
+    sentence of the verdict reads.
 
-    scores: per-seed test metrics of each model with a completed run, best mean first. issue: why a model did
-    not converge, or None. windows: each FFNN model's window. costs: one row per model (label index) with
-    n_params, epoch_seconds and latency_ms.
+    scores: each model with a completed run (lib.stats.Scores), best mean first. issue: why a model did not
+    converge, or None. windows: each FFNN model's window. costs: one row per model (label index) with n_params,
+    epoch_seconds and latency_ms. trivial: each trivial predictor's Scores (fixed), by lib.trivial.TRIVIAL name.
+    nothing: the models that learned nothing (their mean is within the margin of the best trivial predictor's, or
+    worse). fact: the data's limits (lib.trivial.Facts).
     """
 
     metric: str
     higher_is_better: bool
-    scores: dict[str, list[float]]
+    scores: dict[str, Scores]
     issue: dict[str, str | None]
     windows: dict[str, int]
     costs: pd.DataFrame
+    margins: Margins = Margins()
+    trivial: dict[str, Scores] = field(default_factory=dict)
+    fact: Facts | None = None
+    nothing: frozenset[str] = frozenset()
+    _gaps: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, summary: pd.DataFrame, table: pd.DataFrame, metric: str, higher_is_better: bool) -> Standings:
-        """From judge's summary (one row per run) and table (one row per model)."""
-        done = summary[summary["status"] == Status.COMPLETED]
-        per = done.groupby("label", sort=False)["metric"].apply(list).to_dict()
+    def of(cls, summary: pd.DataFrame, table: pd.DataFrame, metric: str, higher_is_better: bool, *,
+           rows: dict[str, np.ndarray] | None = None, trivial_scores: dict | None = None,
+           margins: Margins = Margins(), fact: Facts | None = None) -> Standings:
+        """From judge's summary (one row per run: label, status, metric) and table (one row per model: label,
+        window, issue and costs), with per-row outcomes of each label's completed runs (rows, (k, n)) and the
+        trivial predictors (Scores, or a number for a predictor known by its test metric only)."""
+        scores = per_model(summary, rows)
         info = table.set_index("label")
-        labels = [lab for lab in info.index if lab in per]
-        order = sorted(labels, key=lambda lab: -np.mean(per[lab]) if higher_is_better else np.mean(per[lab]))
+        order = sorted([lab for lab in info.index if lab in scores],
+                       key=lambda lab: -scores[lab].mean if higher_is_better else scores[lab].mean)
         issue = {lab: info.at[lab, "issue"] if isinstance(info.at[lab, "issue"], str) else None for lab in order}
-        windows = {lab: int(info.at[lab, "window"]) for lab in labels if pd.notna(info.at[lab, "window"])}
-        return cls(metric, higher_is_better, {lab: per[lab] for lab in order}, issue, windows, info)
+        windows = {lab: int(info.at[lab, "window"]) for lab in order if pd.notna(info.at[lab, "window"])}
+        fixed = {k: v if isinstance(v, Scores) else Scores.of([v], fixed=True)
+                 for k, v in (trivial_scores or {}).items()}
+        s = cls(metric, higher_is_better, {lab: scores[lab] for lab in order}, issue, windows, info, margins, fixed,
+                fact)
+        nothing = frozenset(lab for lab in order if s.at_trivial(lab))
+        issue = {lab: None if lab in nothing and why and any(b in why for b in BUDGET_ISSUES) else why
+                 for lab, why in issue.items()}
+        return replace(s, issue=issue, nothing=nothing, _gaps={})
 
     @property
     def order(self) -> list[str]:
@@ -220,99 +242,189 @@ class Standings:
         """The recurrent models (no window), best mean first."""
         return [lab for lab in self.order if lab not in self.windows]
 
+    def _best_of(self, names_: list[str]) -> str | None:
+        sign = -1 if self.higher_is_better else 1
+        return min(names_, key=lambda k: sign * self.trivial[k].mean) if names_ else None
+
+    @property
+    def base(self) -> str | None:
+        """The best trivial predictor that reads no input (lib.trivial.SIGNAL_FREE): the majority class or the
+        training mean; beating it by the margin is learning something. None without one."""
+        return self._best_of([k for k in self.trivial if k in trivial.SIGNAL_FREE])
+
+    @property
+    def naive(self) -> str | None:
+        """The best naive forecast (last value, seasonal naive, drift), or None."""
+        return self._best_of([k for k in self.trivial if k not in trivial.SIGNAL_FREE])
+
+    @property
+    def n_test(self) -> int | None:
+        return self.fact.n_test if self.fact is not None else None
+
+    @property
+    def history(self) -> int | None:
+        """The steps the recurrent models see: the sequence, or the forecast's whole window."""
+        return self.fact.seq_len if self.fact is not None else None
+
     def mean(self, label: str) -> float:
-        return float(np.mean(self.scores[label]))
+        return self.scores[label].mean
 
-    def worse(self, a: str, b: str) -> bool:
-        """Whether model a is worse than model b beyond seed noise."""
-        return _noise(self.scores[a], self.scores[b], self.metric, self.higher_is_better)[0]
+    def credited(self, label: str) -> bool:
+        """Whether a claim may rest on the model: it converged and learned something."""
+        return self.issue[label] is None and label not in self.nothing
 
-    def evidence(self, a: str, b: str) -> str:
-        """The evidence for `worse(a, b)` in words: "p = 0.01, 3 seeds" or "one seed, ..."."""
-        return _noise(self.scores[a], self.scores[b], self.metric, self.higher_is_better)[1]
+    def gap(self, a: str, b: str) -> Gap:
+        """Model a against model b (lib.stats.gap), each pair computed once."""
+        if (a, b) not in self._gaps:
+            self._gaps[a, b] = gap(a, self.scores[a], b, self.scores[b], self.metric, self.higher_is_better,
+                                   self.margins, self.n_test)
+        return self._gaps[a, b]
 
-    def said(self, label: str, evidence: str = "") -> str:
-        """A model with its metric and any evidence: "GRU (accuracy 98.0% ± 2.5%; p = 0.01, 3 seeds)"."""
-        extra = f"; {evidence}" if evidence else ""
-        return f"{label} ({self.metric} {_spread(self.metric, self.scores[label])}{extra})"
+    def against_trivial(self, name: str | None = None) -> dict[str, Gap]:
+        """Every model against a trivial predictor (default: base), each test at ALPHA / the number of models."""
+        name = name or self.base
+        if name is None:
+            return {}
+        if ("trivial", name) not in self._gaps:
+            self._gaps["trivial", name] = chance_gaps(self.scores, self.trivial[name], TRIVIAL.get(name, name),
+                                                      self.metric, self.higher_is_better, self.margins, self.n_test)
+        return self._gaps["trivial", name]
+
+    def at_trivial(self, label: str) -> bool:
+        """The model's mean is within the margin of the best trivial predictor's, or worse: it learned nothing."""
+        if self.base is None:
+            return False
+        t = self.trivial[self.base].mean
+        return (1 if self.higher_is_better else -1) * (self.mean(label) - t) <= self.margins.of(self.metric, t)
+
+    def said(self, label: str) -> str:
+        """A model with its metric: "GRU (accuracy 98.0% ± 2.5%)" (mean ± 95% CI over seeds)."""
+        mean, half = mean_ci(self.scores[label].seeds)
+        spread = f" ± {fmt_metric(self.metric, half)}" if self.scores[label].k > 1 else ""
+        return f"{label} ({self.metric} {fmt_metric(self.metric, mean)}{spread})"
+
+    def trivial_said(self, name: str | None = None) -> str:
+        """A trivial predictor (default: the best) with its metric: "repeating the last value (mse 0.31)"."""
+        name = name or self.base
+        words = TRIVIAL.get(name, name.replace("_", " "))
+        return f"{words} ({self.metric} {fmt_metric(self.metric, self.trivial[name].mean)})"
 
 
-def best_model(s: Standings) -> tuple[str, list[str]]:
-    """The model with the best mean, and the others within seed noise of it (best first)."""
+# ---------------------------------------------------------------- the verdict, sentence by sentence
+
+def best_sentence(s: Standings) -> str:
+    """The best model overall, converged or not, and how it stands against the runner-up."""
     best = s.order[0]
-    return best, [lab for lab in s.order[1:] if not s.worse(lab, best)]
-
-
-def best_sentence(s: Standings, best: str, close: list[str]) -> str:
-    """Which model is best beyond seed noise; a model that did not converge is never called the worse one."""
-    rivals = [lab for lab in s.order[1:] if s.issue[lab] is None]
+    flag = "" if s.credited(best) else (" (it learned nothing)" if best in s.nothing else " (it did not converge)")
     if len(s.order) == 1:
-        return f"Only {s.said(best)} finished."
-    if not close and rivals:
-        return (f"{s.said(best)} is best, beyond seed noise of the runner-up, "
-                f"{s.said(rivals[0], s.evidence(rivals[0], best))}.")
-    if not close:
-        return f"{s.said(best)} has the best mean; no other model converged."
-    shown = ", ".join(close[:4]) + (f" and {len(close) - 4} more" if len(close) > 4 else "")
-    if all(s.mean(lab) == s.mean(best) for lab in close):
-        return f"{best} and {shown} tie at {s.metric} {fmt_metric(s.metric, s.mean(best))}."
-    return (f"{s.said(best)} has the best mean, but {shown} {'is' if len(close) == 1 else 'are'} within seed noise "
-            f"of it, so no single model is best beyond noise.")
+        return f"Only {s.said(best)} finished{flag}."
+    runner = s.order[1]
+    return f"The best model is {s.said(best)}{flag}; it {s.gap(best, runner).said('the runner-up, ' + s.said(runner))}."
 
 
-def baseline_sentence(s: Standings, baselines: dict[str, float] | None) -> str:
-    """For an MSE task, the best naive forecast ("*_mse" baselines) and how many models beat it; else ""."""
-    naive = [(v, k.removesuffix("_mse")) for k, v in (baselines or {}).items() if k.endswith("_mse")]
-    if s.metric != "mse" or not naive:
-        return ""
-    value, name = min(naive)
-    beat = sum(s.mean(lab) < value for lab in s.order)
-    return (f"For comparison, {NAIVE.get(name, name.replace('_', ' '))} gives test mse {fmt_metric('mse', value)}; "
-            f"{beat} of {len(s.order)} models beat it.")
+def trivial_sentence(s: Standings) -> str:
+    """The trivial predictors beside the models: how many models beat the best signal-free one (majority class,
+    training mean) and the best naive forecast by the margin."""
+    text = []
+    for name, what in ((s.base, "The trivial predictor to beat is"), (s.naive, "The best naive forecast is")):
+        if name is None:
+            continue
+        beat = sum(g.outcome == "beats" for g in s.against_trivial(name).values())
+        kin = [k for k in s.trivial if (k in trivial.SIGNAL_FREE) == (name == s.base)]
+        others = [s.trivial_said(k) for k in kin if k != name]
+        also = f" (also tried: {'; '.join(others)})" if others else ""
+        text.append(f"{what} {s.trivial_said(name)}{also}; {beat} of {len(s.order)} models beat it by more than the "
+                    f"margin ({s.margins.words(s.metric)}).")
+    return " ".join(text)
 
 
-def at_chance(s: Standings, best: str, chance: float | None) -> bool:
-    """Whether even the best model is within ONE_SEED_TOLERANCE of chance accuracy."""
-    return chance is not None and s.higher_is_better and s.mean(best) <= chance + ONE_SEED_TOLERANCE["accuracy"]
+def no_signal(s: Standings) -> str | None:
+    """The "no learnable signal" sentence when no model beats the best trivial predictor by the margin (each test
+    at ALPHA / the models, as the best of them is picked); else None."""
+    gaps = s.against_trivial()
+    if not gaps or any(g.outcome == "beats" for g in gaps.values()):
+        return None
+    best = s.order[0]
+    rows = f" on {s.n_test:,} test rows" if s.n_test else ""
+    return (f"No model beats {s.trivial_said()} by more than the margin ({s.margins.words(s.metric)}){rows}, allowing "
+            f"for picking the best of {len(s.order)} models: the data show no signal these models can learn at this "
+            f"size, so whether memory helps cannot be told. The closest, {best}: {gaps[best].evidence}.")
+
+
+def _window(s: Standings, label: str) -> str:
+    w = s.windows[label]
+    return f"{w} step{'s' * (w != 1)}"
 
 
 def smallest_matching_window(s: Standings, best_recurrent: str) -> str | None:
-    """The FFNN model with the smallest window that is within seed noise of both the best recurrent model and
-    the best FFNN model; None when no window is."""
-    if not s.ffnn:
-        return None
+    """The converged FFNN with the smallest window that is shown to be no worse, by more than the margin, than the
+    best recurrent model and every model with a better mean (Gap.no_worse); None when no window is."""
+    for lab in s.ffnn:
+        if not s.credited(lab):
+            continue
+        rivals = set(s.order[:s.order.index(lab)]) | {best_recurrent}
+        if all(s.gap(lab, other).no_worse for other in rivals - {lab}):
+            return lab
+    return None
+
+
+def not_needed(s: Standings, match: str, rec: str) -> list[str]:
+    """Memory beyond the matching window does not pay: the claim, the smaller window it beats, and the costs."""
+    text = [f"Memory beyond the last {_window(s, match)} does not pay on this data: {s.said(match)} "
+            f"{s.gap(match, rec).said_no_worse('the best converged recurrent model, ' + s.said(rec))}."]
+    smaller = [lab for lab in s.ffnn if s.windows[lab] < s.windows[match]]
+    if smaller and s.gap(smaller[-1], match).outcome == "trails":
+        text.append(f"The last {_window(s, match)} matter: {s.said(smaller[-1])} "
+                    f"{s.gap(smaller[-1], match).clause()}.")
+    return [*text, _costs(match, s.costs.loc[match], rec, s.costs.loc[rec])]
+
+
+def needed(s: Standings, rec: str) -> list[str]:
+    """Memory pays: the best converged recurrent model beats every FFNN window. Said as memory beyond the widest
+    window when the recurrent model saw more steps; else as what it is, a gap between models that see the same
+    steps."""
     top = min(s.ffnn, key=s.order.index)
-    return next((lab for lab in s.ffnn if not s.worse(lab, best_recurrent) and not s.worse(lab, top)), None)
+    widest = s.ffnn[-1]
+    seen = s.history or s.windows[widest]
+    against = s.gap(rec, top).said("the best FFNN window, " + s.said(top))
+    if s.windows[widest] < seen:
+        text = (f"Memory beyond {_window(s, widest)} pays on this data: {s.said(rec)}, which sees {seen} steps, beats "
+                f"every FFNN window up to {_window(s, widest)}; it {against}.")
+    else:
+        text = (f"A recurrent model pays on this data: {s.said(rec)} beats every FFNN window, including {widest}, "
+                f"which sees the same {seen} steps, so the gap is data efficiency or inductive bias (how the models "
+                f"use those steps), not memory beyond a window; it {against}.")
+    return [text, _costs(rec, s.costs.loc[rec], top, s.costs.loc[top])]
 
 
 def memory_sentences(s: Standings, updates: int) -> tuple[str, int | None, str | None, list[str]]:
-    """Whether memory pays: (memory, the matching window, the best converged recurrent model, sentences), from
-    the smallest FFNN window that matches the best converged recurrent model."""
-    converged = [lab for lab in s.recurrent if s.issue[lab] is None]
-    top_ffnn = min(s.ffnn, key=s.order.index) if s.ffnn else None
-    if not converged:
-        text = (f"No recurrent model converged within {updates:,} updates, so whether memory helps on this data is "
-                f"inconclusive")
-        return "inconclusive", None, None, [text + (f"; the best FFNN window is {s.said(top_ffnn)}." if top_ffnn
-                                                    else ".")]
-    rec = converged[0]
-    if top_ffnn is None:
+    """Whether memory pays: (memory, window, the best converged recurrent model, sentences)."""
+    credited = [lab for lab in s.recurrent if s.credited(lab)]
+    top = min(s.ffnn, key=s.order.index) if s.ffnn else None
+    if not credited:
+        why = "learned anything" if s.recurrent and all(lab in s.nothing for lab in s.recurrent) else \
+            f"converged within {updates:,} updates"
+        text = f"No recurrent model {why}, so whether memory helps on this data is inconclusive"
+        return "inconclusive", None, None, [text + (f"; the best FFNN window is {s.said(top)}." if top else ".")]
+    rec = credited[0]
+    if top is None:
         return "inconclusive", None, rec, []
     match = smallest_matching_window(s, rec)
-    if match is None:
-        widest = s.windows[s.ffnn[-1]]
-        return "needed", None, rec, [
-            f"Memory helps on this data: {s.said(rec)} beats the best FFNN window up to {widest} steps, "
-            f"{s.said(top_ffnn, s.evidence(top_ffnn, rec))}, beyond seed noise.",
-            _costs(rec, s.costs.loc[rec], top_ffnn, s.costs.loc[top_ffnn])]
-    window = s.windows[match]
-    ahead = not s.worse(rec, match)
-    evidence = s.evidence(match, rec) if ahead else s.evidence(rec, match)
-    return "not needed", window, rec, [
-        f"Memory beyond the last {window} step{'s' * (window != 1)} does not pay on this data: {s.said(match)} "
-        f"{'matches' if ahead else 'beats'} the best recurrent model, {s.said(rec, evidence)}, "
-        f"{'within' if ahead else 'beyond'} seed noise.",
-        _costs(match, s.costs.loc[match], rec, s.costs.loc[rec])]
+    if match is not None:
+        return "not needed", s.windows[match], rec, not_needed(s, match, rec)
+    beaten = all(s.gap(rec, lab).outcome == "beats" for lab in s.ffnn)
+    improving = [lab for lab in s.ffnn if s.issue[lab] is not None]
+    if beaten and not improving and s.order[0] not in s.windows:
+        return "needed", s.windows[s.ffnn[-1]], rec, needed(s, rec)
+    text = [f"Whether memory helps is inconclusive: the best converged recurrent model, {s.said(rec)}, "
+            f"{s.gap(rec, top).said('the best FFNN window, ' + s.said(top))}."]
+    if beaten and improving:
+        text.append(f"It beats every FFNN window, but {names(improving)} did not converge, so "
+                    f"{'it' if len(improving) == 1 else 'they'} may yet catch up.")
+    if not s.credited(s.order[0]) and s.order[0] not in (rec, top):
+        text.append(f"The best model overall, {s.order[0]}, is not credited, as it "
+                    f"{'learned nothing' if s.order[0] in s.nothing else 'did not converge'}.")
+    return "inconclusive", None, rec, text
 
 
 _COSTS = (("n_params", "parameters", "{:,.0f}", ""), ("epoch_seconds", "training time", "{:.3g}", " s per epoch"),
@@ -325,8 +437,8 @@ def _costs(a: str, row_a: pd.Series, b: str, row_b: pd.Series) -> str:
     if not shown:
         return ""
     values = lambda row: ", ".join(fmt.format(row[col]) + unit for col, _, fmt, unit in shown)  # noqa: E731
-    names = ", ".join(name for _, name, _, _ in shown)
-    text = f"Costs ({names}): {a} {values(row_a)}; {b} {values(row_b)}"
+    cols = ", ".join(name for _, name, _, _ in shown)
+    text = f"Costs ({cols}): {a} {values(row_a)}; {b} {values(row_b)}"
     cheaper = [name for col, name, _, _ in shown if row_a[col] < row_b[col]]
     dearer = [name for col, name, _, _ in shown if row_a[col] > row_b[col]]
     if cheaper and not dearer:
@@ -338,62 +450,79 @@ def _costs(a: str, row_a: pd.Series, b: str, row_b: pd.Series) -> str:
     return text + "."
 
 
-def judge(summary: pd.DataFrame, table: pd.DataFrame, metric: str, higher_is_better: bool, updates: int,
-          chance: float | None = None, baselines: dict[str, float] | None = None) -> Verdict:
-    """The study's verdict from per-seed test metrics and per-model costs.
-
-    summary: one row per run with label, seed, status and metric. table: one row per model with label,
-    kind, window (None for recurrent models), n_params, epoch_seconds, latency_ms and issue (None when the
-    model converged, else why not). Matching within noise: an FFNN window whose mean is at least as good,
-    or whose gap is not beyond seed noise (Welch's t-test at ALPHA); with one seed, within
-    ONE_SEED_TOLERANCE. baselines: naive test metrics by name (the dataset's), the best *_mse one quoted.
-    """
-    if not (summary["status"] == Status.COMPLETED).any():
-        return Verdict("inconclusive", None, None, None, ("No run finished, so there is nothing to judge yet.",))
-    s = Standings.of(summary, table, metric, higher_is_better)
-    best, close = best_model(s)
-    sentences = [best_sentence(s, best, close), baseline_sentence(s, baselines)]
-    if at_chance(s, best, chance):
-        sentences.append(f"No model did better than chance ({fmt_metric('accuracy', chance)}) within {updates:,} "
-                         f"updates, so the data show no signal these models can learn at this size; whether memory "
-                         f"helps is inconclusive.")
-        return Verdict("inconclusive", None, None, None, tuple(_said(sentences) + _flags(s, updates)))
-    memory, window, best_rec, more = memory_sentences(s, updates)
-    sentences = _said(sentences + more) + _flags(s, updates)
-    return Verdict(memory, None if close else best, best_rec, window, tuple(sentences))
-
-
-def _said(sentences: list[str]) -> list[str]:
-    return [text for text in sentences if text]
+def hedges(s: Standings) -> list[str]:
+    """The data's limits on the verdict: the steps tested (forecasts), a season beyond a window, a small test set
+    and a test period outside the training range."""
+    f, out = s.fact, []
+    if f is None:
+        return out
+    widest = max(s.windows.values(), default=None)
+    if f.forecast is not None:
+        same = " (no more than the widest FFNN window)" if widest == f.seq_len else ""
+        out.append(f"Models saw at most {f.seq_len} rows{same}; memory beyond that was not tested.")
+        if f.season is not None and f.season > f.seq_len:
+            out.append(f"The series has a detected season of {f.season} rows, beyond the {f.seq_len} any model saw, "
+                       f"so no model could look one cycle back.")
+        elif f.season is not None and widest is not None and f.season > widest:
+            out.append(f"The series has a detected season of {f.season} rows, beyond the widest FFNN window "
+                       f"({widest}): only the recurrent models could look one cycle back.")
+    if f.n_test < SMALL_TEST:
+        unit = "rows" if f.forecast is not None else "sequences"
+        out.append(f"Only {f.n_test} test {unit}: every interval above is wide; a larger test set narrows them.")
+    if f.outside >= trivial.OUTSIDE:
+        out.append(f"{f.outside:.0%} of the test targets lie outside the training range (a trend): models must "
+                   f"extrapolate there, so losing to a naive forecast says little against memory.")
+    return out
 
 
-def _flags(s: Standings, updates: int) -> list[str]:
-    """One sentence per reason a model did not converge, naming every model it applies to."""
+def flags(s: Standings, updates: int, budget: bool = True) -> list[str]:
+    """One sentence for the models that learned nothing, and one per reason a model did not converge, naming
+    every model it applies to, then budget advice. Without `budget` (no model shows a signal), reasons that would
+    blame the budget are left out: a model not shown to learn anything is not "still improving"."""
+    out = []
+    nothing = [lab for lab in s.order if lab in s.nothing]
+    if nothing and s.base is not None:
+        out.append(f"{names(nothing)} learned nothing: {'its' if len(nothing) == 1 else 'their'} test {s.metric} is "
+                   f"within the margin of {s.trivial_said()}, or worse.")
     groups: dict[str, list[str]] = {}
     for lab in s.order:
-        if s.issue[lab]:
+        if s.issue[lab] and (budget or not any(b in s.issue[lab] for b in BUDGET_ISSUES)):
             groups.setdefault(re.sub(r"^\d+ of \d+ seeds: ", "", s.issue[lab]), []).append(lab)
-    out = []
     for reason, labs in groups.items():
         if len(labs) == 1:
             out.append(f"{labs[0]} did not converge within {updates:,} updates ({s.issue[labs[0]]}); the comparison "
                        f"is inconclusive for it.")
         else:
             their = re.sub(r"^it ended ", "they ended ", re.sub(r"^its ", "their ", reason))
-            names = f"{', '.join(labs[:-1])} and {labs[-1]}"
-            out.append(f"{names} did not converge within {updates:,} updates ({their}); the comparison is "
+            out.append(f"{names(labs)} did not converge within {updates:,} updates ({their}); the comparison is "
                        f"inconclusive for them.")
-    if out:
+    if groups:
         flagged = sum(map(len, groups.values()))
         out.append(f"A budget of more than {updates:,} updates may settle {'it' if flagged == 1 else 'them'}.")
     return out
+
+
+def judge(s: Standings, updates: int) -> Verdict:
+    """The study's verdict from its standings (see the module docstring); updates: the budget per run."""
+    margin = s.margins.words(s.metric)
+    if not s.scores:
+        return Verdict("inconclusive", None, None, None, ("No run finished, so there is nothing to judge yet.",),
+                       s.history, margin)
+    head = [best_sentence(s), trivial_sentence(s)]
+    nothing_learnable = no_signal(s)
+    if nothing_learnable is not None:
+        memory, window, rec, more = "no signal", None, None, [nothing_learnable]
+    else:
+        memory, window, rec, more = memory_sentences(s, updates)
+    sentences = [text for text in [*head, *more, *hedges(s), *flags(s, updates, memory != "no signal")] if text]
+    return Verdict(memory, s.order[0], rec, window, tuple(sentences), s.history, margin)
 
 
 # ---------------------------------------------------------------- the study
 
 @dataclass
 class StudyResult:
-    """Every run of a study, one row of numbers and costs per model, and the verdict."""
+    """Every run of a study, one row of numbers and costs per model, the trivial predictors and the verdict."""
 
     task: object
     dataset: SequenceDataset
@@ -406,6 +535,7 @@ class StudyResult:
     cancelled: bool
     seconds: dict = field(default_factory=dict)  # wall-clock seconds per phase: "train", "costs"
     env: dict = field(default_factory=dict)
+    standings: Standings | None = None  # what the verdict read: scores, trivial predictors, margins, facts
 
     def summary(self) -> pd.DataFrame:
         """One row per run (experiments.summary_frame) with its convergence issue."""
@@ -413,6 +543,11 @@ class StudyResult:
 
     def history(self) -> pd.DataFrame:
         return experiments.history_frame(self.runs)
+
+    def trivial(self) -> dict[str, float]:
+        """Each trivial predictor's test metric, by its words (lib.trivial.TRIVIAL)."""
+        s = self.standings
+        return {} if s is None else {TRIVIAL.get(k, k): v.mean for k, v in s.trivial.items()}
 
 
 def model_table(runs: list[RunResult], issues: list[str | None], ds: SequenceDataset, budget: Budget,
@@ -444,6 +579,20 @@ def model_table(runs: list[RunResult], issues: list[str | None], ds: SequenceDat
     return table
 
 
+def standings_of(result_runs: list[RunResult], table: pd.DataFrame, ds: SequenceDataset,
+                 margins: Margins) -> Standings:
+    """What the verdict reads: per-row outcomes of every run and of the trivial predictors, and the data's facts."""
+    fact = trivial.facts(ds)
+    fixed = {k: Scores.of(rows=r, fixed=True) for k, r in trivial.trivial_rows(ds, fact).items()}
+    return Standings.of(experiments.summary_frame(result_runs, ds), table, ds.metric, ds.higher_is_better,
+                        rows=trivial.run_rows(result_runs, ds), trivial_scores=fixed, margins=margins, fact=fact)
+
+
+def learned_nothing(s: Standings) -> str:
+    """The issue of a model that learned nothing, as the model table says it."""
+    return f"it learned nothing: its test {s.metric} is within the margin of {s.trivial_said()}, or worse"
+
+
 def memory_study(
     task_cfg,
     seeds: Sequence[int] = (0, 1, 2),
@@ -453,20 +602,22 @@ def memory_study(
     hidden: int = 64,
     min_updates: int = MIN_UPDATES,
     train_cfg: TrainConfig = TrainConfig(),
+    margins: Margins = Margins(),
     on_epoch: Callable[[str, int, dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_run: Callable[[RunResult], None] | None = None,
     store=None,
     force: bool = False,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
 ) -> StudyResult:
     """Train FFNN windows and recurrent models on task_cfg with the same update budget, and judge them.
 
-    windows: FFNN windows (default geometric_windows of the sequence length). train_cfg supplies the optimizer,
-    learning rate, clipping and device; the budget sets batch size, epochs and patience. on_epoch(label,
-    seed, record), should_stop() and on_run(result) are passed to experiments.compare, as are store,
-    force and n_jobs. A cancelled study judges the runs finished so far.
+    windows: FFNN windows (default default_windows of the dataset). train_cfg supplies the optimizer,
+    learning rate, clipping and device; the budget sets batch size, epochs and patience. margins: the verdict's
+    practical margin. on_epoch(label, seed, record), should_stop() and on_run(result) are passed to
+    experiments.compare, as are store, force and n_jobs. A cancelled study judges the runs finished so far.
     """
+    margins.validate()
     models, base, budget = study_plan(task_cfg, windows, kinds, hidden, min_updates, train_cfg)
     ds = runs.dataset(task_cfg)
     t0 = time.perf_counter()
@@ -480,16 +631,19 @@ def memory_study(
     baseline = constant_loss(ds)
     issues = [run_issue(r, budget, baseline, ds.metric) for r in comp.runs]
     table = model_table(comp.runs, issues, ds, budget, latency)
-    verdict = judge(experiments.summary_frame(comp.runs, ds), table, ds.metric, ds.higher_is_better,
-                    budget.updates, ds.chance, ds.baselines)
+    s = standings_of(comp.runs, table, ds, margins)
+    table["issue"] = [learned_nothing(s) if lab in s.nothing else s.issue.get(lab, issue)
+                      for lab, issue in zip(table["label"], table["issue"], strict=True)]
+    verdict = judge(s, budget.updates)
     if comp.cancelled:
         verdict = replace(verdict, sentences=("The study was cancelled; this verdict reads only the runs that "
                                               "finished.", *verdict.sentences))
     seconds = {"train": t1 - t0, "costs": time.perf_counter() - t1}
     return StudyResult(task_cfg, ds, budget, base, comp.runs, issues, table, verdict, comp.cancelled, seconds,
-                       environment(resolve_device(base.device)))
+                       environment(resolve_device(base.device)), s)
 
 
-__all__ = ["KINDS", "MIN_UPDATES", "Budget", "Standings", "StudyResult", "Verdict", "at_chance", "baseline_sentence",
-           "best_model", "best_sentence", "geometric_windows", "judge", "memory_sentences", "memory_study",
-           "model_table", "plan_budget", "run_issue", "smallest_matching_window", "study_plan"]
+__all__ = ["KINDS", "MIN_UPDATES", "Budget", "Standings", "StudyResult", "Verdict", "best_sentence",
+           "default_windows", "flags", "geometric_windows", "hedges", "judge", "memory_sentences", "memory_study",
+           "model_table", "needed", "no_signal", "not_needed", "plan_budget", "run_issue",
+           "smallest_matching_window", "standings_of", "study_plan", "trivial_sentence"]

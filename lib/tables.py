@@ -137,6 +137,13 @@ def runs_table(runs: pd.DataFrame, configs: dict[str, dict]) -> tuple[pd.DataFra
     return table, filled(table, [c for c in frame.columns if c != "task"])
 
 
+def runs_csv(table: pd.DataFrame, ids: Sequence[str], first: Sequence[str] = ()) -> str:
+    """The rows of runs_table for the run `ids`, in that order, as CSV: the columns `first` (the table on
+    screen's), then every other column one of these runs has a value in."""
+    rows = table.set_index("id", drop=False).loc[list(ids)]
+    return rows[list(dict.fromkeys([*first, *filled(rows, rows.columns)]))].to_csv(index=False)
+
+
 def filled(table: pd.DataFrame, columns: Iterable[str]) -> list[str]:
     """The columns, in their order, that hold a value in some row of the table."""
     return [c for c in columns if table[c].notna().any()]
@@ -170,4 +177,4 @@ def group_runs(table: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 __all__ = ["COST_COLUMNS", "config_frame", "filled", "filter_runs", "group_runs", "human_table", "metric_columns",
-           "rerun_table", "rerun_verdict", "runs_table", "side_by_side"]
+           "rerun_table", "rerun_verdict", "runs_csv", "runs_table", "side_by_side"]

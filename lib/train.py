@@ -18,7 +18,8 @@ from torch import nn
 
 from lib.configs import Checked, check_knobs, knob
 from lib.models import ModelConfig, ModelIO, build_model, count_params
-from lib.runtime import Status, environment, resolve_device, sync
+from lib.runtime import Status, environment, flushed_denormals, resolve_device, sync
+from lib.stats import fmt_metric
 from lib.tasks.base import CLASSIFICATION, SequenceDataset, Split
 
 
@@ -94,7 +95,8 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
 
 
 def evaluate(model: nn.Module, split: Split, ds: SequenceDataset) -> dict:
-    """Loss plus the task's metrics: accuracy (final word and perplexity when per step) or MSE/MAE."""
+    """Loss plus the task's metrics: accuracy (per step: over the last `ds.scored_steps` steps, plus
+    perplexity) or MSE/MAE."""
     out = predict(model, split.x).cpu()
     y = split.y
     metrics = {"loss": float(loss_fn(ds, out, y))}
@@ -102,7 +104,8 @@ def evaluate(model: nn.Module, split: Split, ds: SequenceDataset) -> dict:
         err = out.squeeze(-1) - y
         metrics |= {"mse": float((err ** 2).mean()), "mae": float(err.abs().mean())}
     elif ds.per_step:
-        metrics["accuracy"] = float((out[:, -1].argmax(-1) == y[:, -1]).float().mean())  # final word
+        k = ds.scored_steps
+        metrics["accuracy"] = float((out[:, -k:].argmax(-1) == y[:, -k:]).float().mean())
         metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
     else:
         metrics["accuracy"] = float((out.argmax(-1) == y).float().mean())
@@ -148,28 +151,63 @@ def train(
     """Train one model on one dataset; never raises for a diverging or cancelled run.
 
     on_epoch receives each epoch's record as it finishes; should_stop is polled every batch and, when it
-    returns True, ends the run with status CANCELLED and the history so far.
+    returns True, ends the run with status CANCELLED and the history so far. Subnormal floats are flushed
+    to zero while it trains (`flushed_denormals`), in every path alike, so results agree.
     """
     train_config.validate()
     device = resolve_device(train_config.device)
     model = seeded_model(model_config, ModelIO.from_dataset(ds), train_config.seed).to(device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(train_config.seed)  # dropout masks; the caller's random state is restored after
-        return _fit(ds, model, model_config, train_config, device, on_epoch, should_stop)
+        with flushed_denormals():
+            return _fit(ds, model, model_config, train_config, device, on_epoch, should_stop)
+
+
+def trivial_level(ds: SequenceDataset) -> float | None:
+    """The validation metric of the trivial predictor: chance accuracy, or the MSE of predicting the training
+    mean (per-step tasks: None)."""
+    if ds.kind == CLASSIFICATION:
+        return None if ds.per_step else ds.chance
+    return float(((ds.val.y - ds.train.y.float().mean()) ** 2).mean())
+
+
+def noise_margin(ds: SequenceDataset, level: float) -> float:
+    """Two standard deviations of the validation metric of a predictor scoring `level` on ds.val: binomial for
+    an accuracy, chi-square (relative sd sqrt(2/n)) for an MSE."""
+    n = max(1, len(ds.val))
+    if ds.kind == CLASSIFICATION:
+        return 2 * math.sqrt(level * (1 - level) / n)
+    return 2 * level * math.sqrt(2 / n)
 
 
 @dataclass
 class _EarlyStopping:
     """The best epoch so far (better validation metric, ties broken by lower validation loss), its weights,
-    and the last epoch whose metric beat the best by more than min_delta."""
+    and the three reasons to end a run early (see `stop`)."""
 
     sign: float  # 1.0 when a higher metric is better, else -1.0
     min_delta: float
     patience: int  # 0 = never stop early
+    ceiling: float | None = None  # the best validation metric possible: reaching it ends the run
+    trivial: float | None = None  # never beating this validation metric for `patience` epochs: "did not learn"
     best_score: tuple[float, float] | None = None
     best_epoch: int | None = None
     best_state: dict | None = None
     improved_epoch: int = 0
+
+    @classmethod
+    def of(cls, ds: SequenceDataset, cfg: TrainConfig) -> _EarlyStopping:
+        """Accuracy's ceiling is 1; an MSE's is the task's noise floor plus its noise on the validation set.
+        The trivial predictor's level counts with its noise too, so chance-level jitter is not learning."""
+        sign = 1.0 if ds.higher_is_better else -1.0
+        if ds.kind == CLASSIFICATION:
+            ceiling = 1.0
+        else:
+            ceiling = None if ds.noise_floor is None else ds.noise_floor + noise_margin(ds, ds.noise_floor) / 2
+        trivial = trivial_level(ds)
+        if trivial is not None:
+            trivial += sign * noise_margin(ds, trivial)
+        return cls(sign, cfg.min_delta, cfg.patience, ceiling, trivial)
 
     def update(self, epoch: int, metric: float, loss: float, model: nn.Module) -> None:
         score = (self.sign * metric, -loss)
@@ -179,8 +217,27 @@ class _EarlyStopping:
             self.best_score, self.best_epoch = score, epoch
             self.best_state = copy.deepcopy(model.state_dict())
 
-    def stop(self, epoch: int) -> bool:
-        return self.patience > 0 and epoch - self.improved_epoch >= self.patience
+    def wait(self) -> int:
+        """Epochs without a better metric before stopping: `patience`, or a quarter of the epochs the run took
+        to its last improvement when that is more (a run that learned late may learn again)."""
+        return max(self.patience, math.ceil(self.improved_epoch / 4))
+
+    def stop(self, epoch: int, metric_name: str) -> str | None:
+        """Why the run ends after this epoch, or None to go on."""
+        if self.patience <= 0 or self.best_score is None:
+            return None
+        best = self.sign * self.best_score[0]
+        if self.ceiling is not None and self.sign * best >= self.sign * self.ceiling:
+            return (f"stopped after epoch {epoch}: validation {metric_name} {fmt_metric(metric_name, best)} "
+                    f"reached its ceiling ({fmt_metric(metric_name, self.ceiling)}); no better epoch is possible")
+        if self.trivial is not None and epoch >= self.patience and self.sign * best <= self.sign * self.trivial:
+            return (f"did not learn: after {epoch} epochs the best validation {metric_name} "
+                    f"({fmt_metric(metric_name, best)}) was still within noise of the trivial predictor's "
+                    f"({fmt_metric(metric_name, self.trivial)} with that noise); stopped")
+        if epoch - self.improved_epoch >= self.wait():
+            return (f"stopped early after epoch {epoch}: no better validation {metric_name} in "
+                    f"{epoch - self.improved_epoch} epochs; best at epoch {self.best_epoch}")
+        return None
 
 
 def _run_epoch(model, opt, ds, x, y, cfg, batches, should_stop) -> torch.Tensor | None:
@@ -204,7 +261,7 @@ def _fit(ds, model, model_config, cfg, device, on_epoch, should_stop) -> RunResu
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order
     x, y = ds.train.x.to(device), ds.train.y.to(device)
-    best = _EarlyStopping(1.0 if ds.higher_is_better else -1.0, cfg.min_delta, cfg.patience)
+    best = _EarlyStopping.of(ds, cfg)
     history: list[dict] = []
     status, message = Status.COMPLETED, ""
     sync(device)
@@ -235,9 +292,8 @@ def _fit(ds, model, model_config, cfg, device, on_epoch, should_stop) -> RunResu
             status, message = Status.DIVERGED, _diverged(epoch, f"the validation loss became {val['loss']}", cfg)
             break
         best.update(epoch, val[ds.metric], val["loss"], model)
-        if best.stop(epoch):
-            message = (f"stopped early after epoch {epoch}: no better validation {ds.metric} "
-                       f"since epoch {best.improved_epoch}")
+        message = best.stop(epoch, ds.metric) or ""
+        if message:
             break
     if best.best_state is not None:
         model.load_state_dict(best.best_state)

@@ -26,6 +26,8 @@ PAGE_CAPS = {"seeds": "seeds"}
 FORM_CONFIGS = (*(cls for cls, _ in TASKS.values()), ModelConfig, TrainConfig)  # whose settings the form draws
 RECURRENT = [k for k, kind in MODEL_KINDS.items() if kind.recurrent]
 WINDOWED = next(k for k, kind in MODEL_KINDS.items() if kind.windowed)  # the kind whose window the pages sweep
+# The kind pickers' link keys by how they end (the most specific first), and the kinds each offers
+KIND_LINKS = {"scale_kinds": RECURRENT, "refs": RECURRENT, "kinds": list(MODEL_KINDS)}
 
 
 def _keys(name: str, k: Knob) -> list[str]:
@@ -216,9 +218,10 @@ def kinds_of(models) -> list[str]:
 
 
 def kind_picker(where, label: str, key: str, default: list[str], options=tuple(MODEL_KINDS)) -> list[str]:
-    """A multiselect of model kinds, named by their titles."""
+    """A multiselect of model kinds, named by their titles; the chosen ones wrap onto more rows when the column is
+    narrow, instead of scrolling out of sight."""
     return where.multiselect(label, list(options), default=default, format_func=lambda k: MODEL_KINDS[k].title,
-                             **setting(key))
+                             wrap=True, **setting(key))
 
 
 def checked_dataset(task, fail: str = "Cannot train"):
@@ -248,8 +251,8 @@ def link_value(key: str, text: str) -> tuple[str | None, str | None]:
 
     Text that reads as NaN or infinity ("inf", "1e400") is dropped for every setting: Streamlit's number
     widgets crash on it. A numeric setting (LIMITS names them; a key ends in its setting's name) also drops
-    text and fractions of whole numbers, and clamps numbers to its bounds. Other values pass: Streamlit
-    ignores those its widgets would reject.
+    text and fractions of whole numbers, and clamps numbers to its bounds. A model-kind picker's value must name
+    a kind it offers (`kind_link`). Other values pass: Streamlit ignores those its widgets would reject.
     """
     try:
         number = float(text)
@@ -257,6 +260,8 @@ def link_value(key: str, text: str) -> tuple[str | None, str | None]:
         number = None
     if number is not None and not math.isfinite(number):
         return None, f"{key}={text} dropped (not a finite number)"
+    if (kinds := next((k for end, k in KIND_LINKS.items() if key.endswith(f"_{end}")), None)) is not None:
+        return kind_link(key, text, kinds)
     name = key.rsplit("_", 1)[-1]
     if name not in LIMITS:
         return text, None
@@ -269,6 +274,18 @@ def link_value(key: str, text: str) -> tuple[str | None, str | None]:
         clamped = type(lo)(min(max(number, lo), hi))
         return str(clamped), f"{key}={text} set to {clamped} (the setting allows {lo} to {hi})"
     return text, None
+
+
+def kind_link(key: str, text: str, kinds: list[str]) -> tuple[str | None, str | None]:
+    """A kind picker's link value: the title of one of `kinds` (as the picker writes links) passes, a kind's name
+    (as the CLI and bundles write kinds) becomes its title, anything else is dropped; each change with a note."""
+    kind = next((k for k in kinds if text in (k, MODEL_KINDS[k].title)), None)
+    if kind is not None:
+        title = MODEL_KINDS[kind].title
+        return title, None if text == title else f"{key}={text} read as {title}"
+    offered = "the recurrent models" if kinds == RECURRENT else "the models"
+    return None, (f"{key}={text} dropped (not one of {offered} here: "
+                  f"{', '.join(MODEL_KINDS[k].title for k in kinds)})")
 
 
 def clean_links() -> None:

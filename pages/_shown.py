@@ -144,10 +144,13 @@ def chart(fig, key: str, caption: str) -> None:
 
 
 def download(df: pd.DataFrame, name: str, key: str, settings: Settings | None = None) -> None:
-    """CSV and JSON download buttons, the files made only when clicked; with `settings`, the CSV gets their
-    columns (task.*, train.*, model.*, seeds) and the JSON is {"settings": ..., "rows": ...}."""
-    c1, c2, _ = st.columns([1, 1, 4])
-    csv = df if settings is None else with_settings(df, settings)
-    c1.download_button("Download CSV", lambda: csv.to_csv(index=False), f"{name}.csv", "text/csv", key=f"{key}_csv")
-    c2.download_button("Download JSON", lambda: df.to_json(orient="records", indent=1) if settings is None
-                       else json_with_settings(df, settings), f"{name}.json", "application/json", key=f"{key}_json")
+    """CSV and JSON download buttons; with `settings`, the CSV gets their columns (task.*, train.*, model.*, seeds)
+    and the JSON is {"settings": ..., "rows": ...}. The files (small tables) are made with the page, so the server
+    keeps them while it shows the buttons (a file made on click is soon forgotten, under load before the browser
+    fetched it), and a click reruns nothing."""
+    row = st.container(horizontal=True)
+    csv = (df if settings is None else with_settings(df, settings)).to_csv(index=False)
+    row.download_button("Download CSV", csv, f"{name}.csv", "text/csv", key=f"{key}_csv", on_click="ignore")
+    row.download_button("Download JSON", df.to_json(orient="records", indent=1) if settings is None
+                        else json_with_settings(df, settings), f"{name}.json", "application/json", key=f"{key}_json",
+                        on_click="ignore")

@@ -3,7 +3,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lib import charts, reference
+from lib import charts, reference, trivial
 from lib.errors import LookbackError
 from lib.experiments import Comparison, compare
 from lib.models import MODEL_KINDS
@@ -113,13 +113,14 @@ else:
 st.markdown(f"**Data:** {ds.description}")
 for _, row in summary[summary["status"] == "diverged"].iterrows():
     st.error(f"{row['label']} (seed {row['seed']}) diverged: {row['message']}")
-st.success(verdict(summary, ds.metric, ds.higher_is_better, ds.chance))
+rows = trivial.run_rows(comp.runs, ds) if own is not None else None  # per-row test outcomes: paired noise
+st.success(verdict(summary, ds.metric, ds.higher_is_better, ds.chance, rows=rows, n_test=len(ds.test)))
 
 c1, c2 = st.columns(2)
 x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, **_form.setting(f"{P}_x"),
              format_func={"epoch": "epoch", "elapsed_seconds": "wall-clock seconds"}.get)
 log_y = c2.toggle("Log-scale loss", **_form.setting(f"{P}_logy"))
-_shown.chart(charts.loss_curves(history, x=x, log_y=log_y), "cmp_loss",
+_shown.chart(charts.loss_curves(history, x=x, log_y=log_y, noise_floor=ds.noise_floor), "cmp_loss",
              "Each colour is one model; dashed is training loss, solid is validation loss; the band spans the seeds. "
              "A curve that sits flat and then drops is a model that found the cue late.")
 st.dataframe(results_table(summary, ds.metric, measured_on), hide_index=True, key="cmp_table")
@@ -128,7 +129,8 @@ st.caption(f"± is the 95% confidence half-width across seeds (0 with one seed).
            "the clock time of an epoch, CPU seconds the processor time this process spent in it.")
 if (note := timing_note(summary)) is not None:
     st.caption(note)
-baselines = {k: v for k, v in ds.baselines.items() if k.endswith("_mse")}
-_shown.chart(charts.metric_bars(summary[summary["status"] == "completed"], ds.metric, ds.chance, baselines), "cmp_bars",
-             "Bars are means over seeds, dots single seeds; grey lines mark chance or naive baselines.")
+_shown.chart(charts.metric_bars(summary[summary["status"] == "completed"], ds.metric, ds.chance,
+                                trivial.baseline_lines(ds.baselines), ds.noise_floor), "cmp_bars",
+             "Bars are means over seeds, dots single seeds; grey lines mark chance, the naive baselines and, where "
+             "the task knows it, the noise floor (the lowest MSE any forecast can reach).")
 _shown.download(summary, "lookback-compare", "cmp_dl", shown)

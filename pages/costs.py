@@ -152,5 +152,9 @@ env = (report.iloc[0][list(costs.ENV_COLUMNS)].to_dict() if report is not None
        else environment(resolve_device("auto")))
 st.json(env)
 fused = " and ".join(kind.title for kind in MODEL_KINDS.values() if kind.fused_on_cpu)
-st.caption(f"Every timing above was taken with these settings. On CPU, PyTorch runs the {fused} through one fused "
-           "oneDNN kernel when mkldnn is enabled, while the other recurrent models step through time in a loop.")
+st.caption(("The measured times above were taken with these settings." if report is not None else
+            "The scaling times above were measured on this machine, whose settings these are." if scaled is not None
+            else "No timing has been taken yet: these are the settings this machine would measure with (press "
+                 "Measure on this machine above).")
+           + f" On CPU, PyTorch runs the {fused} through one fused oneDNN kernel when mkldnn is enabled, while the "
+             "other recurrent models step through time in a loop.")

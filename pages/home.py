@@ -24,7 +24,8 @@ st.info(
 
 if st.button("Run the default comparison", type="primary", key="home_run",
              help="Text recall at distance 20: FFNN with a 5-word window, FFNN whose window reaches the cue, "
-                  "RNN and LSTM, one seed. About half a minute on a laptop CPU."):
+                  "RNN and LSTM, one seed. It trains on this machine, so how long it takes depends on the machine "
+                  "and on what else runs there; Compare shows the time left while it trains."):
     _run.launch("compare", "Default comparison", STORY_TASK, TrainConfig(), [0],
                 lambda: (STORY_MODELS, 1, partial(compare, STORY_TASK, STORY_MODELS, TrainConfig(), (0,))),
                 switch_to="pages/compare.py",
@@ -40,5 +41,7 @@ GUIDE = [
     ("pages/your_data.py", "Your data", "upload sequences of your own (or an example): do they need memory?"),
     ("pages/runs.py", "Runs", "every run saved on this install: browse, compare, export, delete"),
 ]
-for path, title, what in GUIDE:
-    st.page_link(path, label=f"**{title}** — {what}")
+for path, title, what in GUIDE:  # the link and its words side by side, the words wrapping on a narrow screen
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row.page_link(path, label=f"**{title}**")
+    row.markdown(what, width="stretch")

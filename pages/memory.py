@@ -95,7 +95,7 @@ else:
         _shown.reference_offers("distance", form_values, "mem_ref")
 if mem_task is not None:
     ds = dataset(mem_task)
-    st.success(distance_verdict(sweep, ds.metric, ds.higher_is_better, ds.chance))
+    st.success(distance_verdict(sweep, ds.metric, ds.higher_is_better, ds.chance, n_test=len(ds.test)))
     _shown.sweep_result(charts.metric_vs_distance(sweep, ds.metric, ds.distance_name, ds.chance), "mem_distance",
                         "Each line is one model's test accuracy as the decisive input moves further back (error bars "
                         "span the seeds). A fixed-window FFNN drops to chance once the distance passes its window; a "

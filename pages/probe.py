@@ -21,17 +21,32 @@ st.markdown(whose)
 
 if ds.vocab is not None:
     sentence = " ".join(ds.vocab[int(i)] for i in ds.test.x[0] if int(i))
-    prompt = st.text_input("Prompt", sentence, key=f"probe_prompt_{ds.seq_len}",
+    key = f"probe_prompt_{ds.seq_len}"
+    align, example = getattr(comp.task, "align", None), getattr(comp.task, "example", None)  # text recall's
+    if callable(example):
+        st.button("Try the essay's sentence", key="probe_essay", on_click=st.session_state.__setitem__,
+                  args=(key, example()), help="“Starving, Alice drives to the nearest store to buy …”, its filler "
+                                              "stretched to the distance these models were trained at: food.")
+    st.session_state.setdefault(key, sentence)
+    prompt = st.text_input("Prompt", key=key,
                            help="Prefilled with the first test sentence; edit it and see what each model expects.")
+    words = probes.tokenize(prompt)
+    if callable(align):
+        aligned = align(words, st.toggle("Keep the cue where the models were trained to find it", True,
+                                         key="probe_align", help="Add or leave out filler words after the cue's "
+                                         "subject and verb, so the cue sits as far back as in training."))
+        words = aligned.words
+        if (note := aligned.note()) is not None:
+            (st.warning if aligned.moved else st.info)(note + (f" The models read: “{' '.join(words)}”."
+                                                               if aligned.added else ""))
     try:
-        guesses = {label: probes.top_k_next_words(m, ds, prompt, k=5) for label, m in models.items()}
+        guesses = {label: probes.top_k_next_words(m, ds, " ".join(words), k=5) for label, m in models.items()}
     except LookbackError as err:
         st.error(f"Cannot read this prompt: {err}")
     else:
         _shown.chart(charts.word_bars(guesses), "probe_words",
-                     "Each panel is one model's five most probable next words. Prompts are left-padded to the "
-                     f"training length ({ds.seq_len} words) or cut to their last {ds.seq_len}; a prompt of another "
-                     "length than the training sentences puts the cue where no model has seen it.")
+                     "Each panel is one model's five most probable next words. A prompt shorter than the training "
+                     f"sentences ({ds.seq_len} words) is left-padded, a longer one cut to its last {ds.seq_len} words.")
 elif ds.kind == REGRESSION:
     c1, c2 = st.columns(2)
     start = c1.number_input("Start at test step", 0, len(ds.test) - 2, 0, **_form.setting("w_probe_start"))

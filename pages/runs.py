@@ -26,6 +26,30 @@ def public_json(run_ids: list[str]) -> str:
                        for r in records], indent=1)
 
 
+def made_once(key: str, signature, make):
+    """make()'s file, built once for `signature` (the runs and their state) and kept in this session until that
+    changes. A download button given the bytes keeps its file on the server while the page shows it; one given
+    a function builds the file on click into a file the server soon forgets, which under load was gone before
+    the browser fetched it (no download at all)."""
+    made = st.session_state.get(key)
+    if made is None or made[0] != signature:
+        made = st.session_state[key] = (signature, make())
+    return made[1]
+
+
+def bundle_button(where, label: str, prepare: str, ids: list[str], name: str, key: str, help: str | None = None):
+    """A bundle of the runs `ids` (weights included, so it can be large): built when the button `prepare` is
+    pressed, then offered for download as `label`."""
+    made = st.session_state.get(f"{key}_made")
+    if made is None or made[0] != tuple(ids):
+        if not where.button(prepare, key=f"{key}_prepare", help=help):
+            return
+        with st.spinner(f"Preparing the bundle of {len(ids)} run(s)…"):
+            made_once(f"{key}_made", tuple(ids), lambda: export_bundle(store, ids))
+    where.download_button(label, st.session_state[f"{key}_made"][1], name, "application/zip", key=key,
+                          on_click="ignore", help=help)
+
+
 st.title("Runs")
 store = _run.run_store()
 if store is None:
@@ -44,8 +68,8 @@ if hosting.hosted():
     kept = runs.loc[runs["status"].isin(Status.finished()), "id"].tolist()
     st.caption(f"{len(runs)} of at most {limits.stored_runs} runs kept.")
     if kept:
-        st.download_button("Download all my runs (.zip bundle)", lambda: export_bundle(store, kept),
-                           "lookback-my-runs.zip", "application/zip", key="runs_bundle_all")
+        bundle_button(st, "Download all my runs (.zip bundle)", "Prepare all my runs as a .zip bundle", kept,
+                      "lookback-my-runs.zip", "runs_bundle_all")
 if imported := st.session_state.pop("runs_imported", None):
     st.success(imported)
 with st.expander("Import a bundle"):
@@ -86,10 +110,10 @@ if runs.empty:
 table, keys = tables.runs_table(runs, store.configs(runs["id"]))  # keys: the config columns
 
 c1, c2, c3, c4 = st.columns(4)
-tasks = c1.multiselect("Task", sorted(table["task"].unique()), **_form.setting("w_runs_task"))
-statuses = c2.multiselect("Status", sorted(table["status"].unique()), **_form.setting("w_runs_status"))
+tasks = c1.multiselect("Task", sorted(table["task"].unique()), wrap=True, **_form.setting("w_runs_task"))
+statuses = c2.multiselect("Status", sorted(table["status"].unique()), wrap=True, **_form.setting("w_runs_status"))
 key = c3.selectbox("Filter by", ["", *keys], format_func=lambda k: k or "(no filter)", **_form.setting("w_runs_key"))
-values = c4.multiselect(f"where {key} is", sorted(table[key].dropna().astype(str).unique()),
+values = c4.multiselect(f"where {key} is", sorted(table[key].dropna().astype(str).unique()), wrap=True,
                         key=f"runs_where_{re.sub(r'[^a-z0-9]+', '_', key.lower())}") if key else []
 shown = tables.filter_runs(table, tasks, statuses, key, values)
 metric_cols = tables.metric_columns(shown)
@@ -100,7 +124,8 @@ cols = ["id", "created", "task", "label", "status", "origin", "seed", *knobs, "e
 # starts a fresh selection instead of pointing at other (or missing) rows.
 view = hashlib.sha1(",".join(shown["id"]).encode()).hexdigest()[:12]
 picked = st.dataframe(shown[cols], hide_index=True, on_select="rerun", selection_mode="multi-row",
-                      key=f"runs_table_{view}")
+                      key=f"runs_table_{view}",  # the run stays named while the settings scroll sideways
+                      column_config={c: st.column_config.Column(pinned=True) for c in ("id", "label")})
 selected = shown.iloc[picked.selection.rows]["id"].tolist() if picked.selection.rows else []
 st.caption(f"{len(shown)} run(s) shown; select rows to compare, export or delete them.")
 
@@ -147,19 +172,20 @@ if len(set(on_data.values())) == 1:  # one dataset: offer it as "Your data" on t
         st.success("Pick “Your data” as the task on the Compare, Window tradeoff, Costs or Probe page to train "
                    "on these data.")
 finished = [r for r in selected if runs.set_index("id").loc[r, "status"] in Status.finished()]
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.download_button("Runs CSV", lambda: store.export_csv(selected), "lookback-runs.csv", "text/csv", key="runs_csv")
-c2.download_button("Runs JSON", lambda: public_json(selected), "lookback-runs.json", "application/json",
-                   key="runs_json")
-if finished:  # files are made only when a button is clicked
-    c3.download_button("Bundle (.zip)", lambda: export_bundle(store, finished), "lookback-bundle.zip",
-                       "application/zip", key="runs_bundle",
-                       help="Config, history, metrics, environment and weights of each finished run, and the "
-                            "prepared data of runs on your own data: import it on the Runs page of any Lookback "
-                            "to list, chart and rerun them there.")
-if finished and c4.button(f"Rerun {len(finished)} run(s)", key="runs_rerun",
-                          help="Train the finished runs again from their stored config and seed, and compare "
-                               "every number with the stored ones."):
+actions = st.container(horizontal=True)  # buttons wrap onto a second row on a narrow screen
+state = tuple(picked_rows[["status", "epochs"]].itertuples(name=None))  # a running run's files change
+actions.download_button("Runs CSV", tables.runs_csv(shown, selected, cols), "lookback-runs.csv", "text/csv",
+                        key="runs_csv", on_click="ignore", help="The selected rows with every column of the table.")
+actions.download_button("Runs JSON", made_once("runs_json_made", state, lambda: public_json(selected)),
+                        "lookback-runs.json", "application/json", key="runs_json", on_click="ignore")
+if finished:
+    bundle_button(actions, "Bundle (.zip)", "Prepare bundle (.zip)", finished, "lookback-bundle.zip", "runs_bundle",
+                  help="Config, history, metrics, environment and weights of each finished run, and the prepared data "
+                       "of runs on your own data: import it on the Runs page of any Lookback to list, chart and "
+                       "rerun them there.")
+if finished and actions.button(f"Rerun {len(finished)} run(s)", key="runs_rerun",
+                               help="Train the finished runs again from their stored config and seed, and compare "
+                                    "every number with the stored ones."):
     _run.rerun_runs("runs", finished)
 if finished and not hosting.hosted():  # a shared server must not send data to addresses visitors type in
     with st.expander("Export to MLflow"):
@@ -174,7 +200,7 @@ if finished and not hosting.hosted():  # a shared server must not send data to a
             else:
                 st.success(f"Exported {len(done['exported'])} run(s) to experiment “{experiment}” at {uri}; "
                            f"skipped {len(done['skipped'])} exported before.")
-if c5.button(f"Delete {len(selected)} run(s)", key="runs_delete"):
+if actions.button(f"Delete {len(selected)} run(s)", key="runs_delete"):
     st.session_state["runs_confirm"] = selected
 if st.session_state.get("runs_confirm") == selected:
     training = [r for r in selected if runs.set_index("id").loc[r, "status"] == Status.RUNNING]

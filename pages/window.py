@@ -99,7 +99,7 @@ else:
     st.info(_shown.reference_note(ref))
     _shown.result_header(shown, form, form_values(shown), "win", ds.metric)
 st.markdown(f"**Data:** {ds.description}")
-st.success(window_verdict(sweep, ds.metric, ds.higher_is_better, task.cue_lag))
+st.success(window_verdict(sweep, ds.metric, ds.higher_is_better, task.cue_lag, n_test=len(ds.test)))
 _shown.sweep_result(charts.window_tradeoff(sweep, ds.metric, task.cue_lag, ds.chance), "win_chart",
                     "Left: the FFNN's test metric against its window (dots joined; band across seeds); dotted lines "
                     "are the recurrent references. Middle: parameters grow linearly with the window. Right: wall-clock "

@@ -5,15 +5,18 @@ import pandas as pd
 import streamlit as st
 
 from lib import charts, hosting, report
+from lib.configs import knobs
 from lib.errors import LookbackError
 from lib.paths import EXAMPLES
-from lib.study import KINDS, MIN_UPDATES, geometric_windows, memory_study, study_plan
+from lib.stats import Margins
+from lib.study import KINDS, MIN_UPDATES, default_windows, geometric_windows, memory_study, study_plan
 from lib.tasks import CLASSIFICATION
 from lib.tasks.user.arrays import MAX_STEPS
 from lib.tasks.user.build import build_dataset
 from lib.tasks.user.prepared import NAME, keep
 from lib.tasks.user.read import MAX_UPLOAD_BYTES, CorpusText, content_sha256, load_table
 from lib.tasks.user.spec import MAX_WINDOW, MISSING, UploadSpec, guess_spec, layout_defaults
+from lib.trivial import baseline_lines
 from pages import _form, _run, _shown
 from pages._state import Prepared, Shown, keep_prepared, prepared_data, show_on, shown_on
 
@@ -230,24 +233,32 @@ else:
                           for part in ("train", "val", "test")}).T
     st.dataframe(stats[["mean", "std", "min", "max"]].rename_axis("split").reset_index(), hide_index=True,
                  key="yd_targets")
-    baselines = ", ".join(f"{k.removesuffix('_mse')} {v:.3g}" for k, v in ds.baselines.items() if k.endswith("_mse"))
+    baselines = ", ".join(f"{name} {v:.3g}" for name, v in baseline_lines(ds.baselines).items())
     st.caption("The target per split" + (" (standardised)" if cfg.spec.standardize else "")
                + (f". Naive baselines' test MSE: {baselines}." if baselines else "."))
 st.caption(f"Prepared data {cfg.sha256[:12]}, kept beside the run store: the same data and settings reuse stored "
            "runs. This dataset is now also a task on the Compare, Window, Memory, Costs and Probe pages.")
 
 st.header("4. Does my data need memory?")
-st.markdown("FFNNs see only the last *window* steps; the GRU, LSTM and RNN see every step. If some window matches "
-            "the best recurrent model within seed noise, memory beyond it does not pay on this data.")
+st.markdown("FFNNs see only the last *window* steps; the GRU, LSTM and RNN see every step of the input. A model "
+            "*matches* another only when the difference, counting seed and test-set noise, is shown to lie within the "
+            "practical margin; if some window matches the best recurrent model, memory beyond it does not pay.")
 c1, c2 = st.columns(2)
-grid = geometric_windows(ds.seq_len)
-windows = c1.multiselect("FFNN windows (steps)", grid, default=grid, **kept("study_windows"))
+suggested = default_windows(ds)  # for a series, below its window (the recurrent models' history), with its season
+grid = sorted(set(geometric_windows(ds.seq_len)) | set(suggested))
+windows = c1.multiselect("FFNN windows (steps)", grid, default=list(suggested), **kept("study_windows"))
 kinds = _form.kind_picker(c2, "Recurrent models", "yd_study_kinds", list(KINDS), options=_form.RECURRENT)
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 n_seeds = c1.number_input("Seeds", *_form.LIMITS["seeds"], 3, **kept("study_seeds"))
 updates = c2.number_input("Updates per run (at least)", 1, 100_000, MIN_UPDATES, 100, **kept("study_updates"),
                           help="Every model gets the same number of optimizer updates.")
 hidden = c3.number_input("Hidden units", *_form.LIMITS["hidden"], 64, 4, **kept("study_hidden"))
+metric_field = "accuracy" if ds.metric == "accuracy" else "mse"
+margin_knob = knobs(Margins)[metric_field]  # the form offers the margin in points or percent
+margin_unit = "accuracy points" if metric_field == "accuracy" else "% of the MSE"
+percent = [round(v * 100, 6) for v in (*margin_knob.form, getattr(Margins(), metric_field), margin_knob.step)]
+margin = c4.number_input(f"Practical margin ({margin_unit})", *percent, help=margin_knob.help, **kept("study_margin"))
+margins = Margins(**{metric_field: margin / 100})
 seeds = list(range(int(n_seeds)))
 try:
     models, train_cfg, budget = study_plan(cfg, windows, kinds, int(hidden), int(updates))
@@ -263,7 +274,7 @@ else:
 
 def plan():
     return models, 1, partial(memory_study, cfg, seeds, windows=windows, kinds=kinds, hidden=int(hidden),
-                              min_updates=int(updates))
+                              min_updates=int(updates), margins=margins)
 
 
 if st.button("Does my data need memory?", type="primary", key="yd_study", disabled=models is None):
@@ -286,7 +297,7 @@ if study.task != cfg:
     st.info(f"This study is of an earlier dataset: {sds.description}")
 if study.cancelled:
     st.warning("The study was cancelled; the verdict reads only the runs that finished.")
-box = st.warning if study.verdict.memory == "inconclusive" else st.success
+box = st.warning if study.verdict.memory in ("inconclusive", "no signal") else st.success
 box("\n\n".join([f"**{report.HEADLINES[study.verdict.memory].format(window=study.verdict.window)}**",
                   *study.verdict.sentences]))
 _shown.chart(charts.window_tradeoff(study.summary(), sds.metric, None, sds.chance), "yd_chart",

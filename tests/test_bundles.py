@@ -9,6 +9,7 @@ import re
 import sqlite3
 import stat
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
+from lib import bundles
 from lib.bundles import MAX_MEMBERS, BundleError, export_bundle, import_bundle
 from lib.cli import main
 from lib.experiments import compare, rerun_job
@@ -28,6 +30,7 @@ from lib.tasks import make_dataset, task_from_dict
 from lib.tasks.text import TextRecallConfig
 from lib.tasks.user.prepared import dataset_sha256, prepare
 from lib.train import RunResult, TrainConfig
+from tests.support.user_files import npy_declaring, zip_of
 
 GRU = ModelConfig(kind="gru", hidden=4)
 TRAIN = TrainConfig(epochs=2, patience=0)
@@ -168,6 +171,40 @@ def test_a_bad_run_rejects_the_whole_bundle(target, runs, bundle):
     manifest, files = unpack(bundle)
     files[f"{runs[1]}/metrics.json"] = b"[]"
     rejects(target, pack(manifest, files), f"{runs[1]}/metrics.json: [] is not of type 'object'.")
+
+
+def test_a_run_trained_with_seed_minus_1_comes_back_from_its_own_bundle(store, target):
+    """Training allows any 64-bit seed (TrainConfig.seed), and import reads the rule from there."""
+    run_id = run_one(TASK, GRU, replace(TRAIN, seed=-1), store).run_id
+    (imported,) = import_bundle(target, export_bundle(store, [run_id])).imported
+    assert target.get(imported)["seed"] == -1 and target.get(imported)["config"]["train"]["seed"] == -1
+
+
+def test_identical_runs_of_a_bundle_are_rebuilt_and_their_weights_loaded_once(store, target, monkeypatch):
+    """B76: a bundle of many identical runs repeated every check per run (112 s for 1,999 under load)."""
+    data = export_bundle(store, store.save_results([_item()] * 50))
+    calls = {"build_model": 0, "load": 0}
+
+    def counted(name, fn):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(bundles, "build_model", counted("build_model", bundles.build_model))
+    monkeypatch.setattr(bundles.torch, "load", counted("load", torch.load))
+    report = import_bundle(target, data)
+    assert (len(report.imported), len(report.existing)) == (1, 49)
+    assert calls == {"build_model": 1, "load": 1}
+
+
+def test_an_edited_copy_among_identical_runs_is_still_refused(store, target):
+    ids = store.save_results([_item()] * 3)
+    manifest, files = unpack(export_bundle(store, ids))
+    state = torch.load(io.BytesIO(files[f"{ids[2]}/weights.pt"]), weights_only=True)
+    files[f"{ids[2]}/weights.pt"] = _saved({k: torch.full_like(v, math.nan) for k, v in state.items()})
+    rejects(target, pack(manifest, files), f"{ids[2]}/weights.pt: {next(iter(state))} holds NaN or infinite values.")
+
 
 
 # -- refusals: the zip itself -------------------------------------------------------------------------
@@ -769,3 +806,14 @@ def test_a_rerun_names_an_imported_run_whose_numbers_do_not_reproduce(store, tar
         "The one of the 1 rerun(s) reproduced its stored test metrics and every epoch's losses exactly. 2 of the 3 "
         "runs were not rerun (stopped first).")
     assert rerun_job([imported], store=target, should_stop=lambda: True) == []
+
+
+def test_bundled_user_data_declaring_a_huge_array_are_refused_before_allocating(tmp_path, monkeypatch, user_bundle):
+    data, run_id, sha = user_bundle  # the audit's B77: a 2 KB member whose .npy header asks for 74.5 GiB
+    manifest, files = unpack(data)
+    member = f"userdata/{sha}.npz"
+    files[member] = zip_of({"train_x.npy": npy_declaring((100_000, 100_000))})
+    monkeypatch.setenv("LOOKBACK_DB", str(tmp_path / "e" / "runs.sqlite"))
+    rejects(RunStore(), pack(manifest, files), f"array train_x in {member} declares shape (100000, 100000) of float64, "
+                                               f"74.5 GiB (limit 257 MiB); export the runs again.")
+    assert not (tmp_path / "e" / "userdata").exists()

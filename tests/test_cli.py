@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -34,10 +35,11 @@ def test_parse_model_reads_kind_and_settings_by_field_type():
 
 
 @pytest.mark.parametrize("command", ["compare", "window-sweep", "distance-sweep", "sweep"])
-def test_every_training_command_runs_serially_unless_told(command):
+def test_every_training_command_uses_every_core_unless_told(command):
     required = {"window-sweep": ["--windows", "3"], "distance-sweep": ["--distances", "3"]}
     args = _parser().parse_args([command, *required.get(command, [])])
-    assert args.jobs == 1 and callable(args.func)
+    assert args.jobs is None and callable(args.func)  # None: one worker per torch thread (lib.backends)
+    assert _parser().parse_args([command, *required.get(command, []), "--jobs", "1"]).jobs == 1
     assert _parser().parse_args([command, *required.get(command, []), "--jobs", "-1"]).jobs == -1
 
 
@@ -69,7 +71,7 @@ BIG = "between -9223372036854775808 and 9223372036854775807"
     (["--models", "ffnn:window=none"], ERROR + "window must be a whole number, got 'none'."),
     (["--models", "ffnn:window=99"], ERROR + "FFNN window 99 is longer than the sequence (7 steps); choose a "
                                              "window between 1 and 7."),
-    (["--models", "transformer"], re.compile(re.escape(ERROR + "unknown model 'transformer'; choose one of: ") + ".+")),
+    (["--models", "mamba"], re.compile(re.escape(ERROR + "unknown model 'mamba'; choose one of: ") + ".+")),
     (["--task", "sine", "--set", "periods=24"],
      ERROR + "give one amplitude per period: 1 period(s) but 2 amplitude(s)."),
     (["--task", "sine", "--set", "periods=24,x"], ERROR + "periods[1] must be a finite number, got 'x'."),
@@ -112,7 +114,8 @@ def test_rerun_of_a_run_without_a_task_name_says_so(capsys):
     store = RunStore()
     run_id = store.start_run({"task": {"distance": 3}, "model": {}, "train": {}}, 0, "LSTM", "text_recall", {})
     assert fails(["rerun", run_id], capsys) == (
-        f"{ERROR}run {run_id} cannot be rerun: unknown task None; choose one of: text_recall, sine, video, userdata.")
+        f"{ERROR}run {run_id} cannot be rerun: unknown task None; choose one of: text_recall, sine, video, adding, "
+        "copy_memory, userdata.")
     run_id = store.start_run({"task": {"name": "sine"}}, 0, "LSTM", "sine", {})
     assert fails(["rerun", run_id], capsys) == f"{ERROR}run {run_id} cannot be rerun: its config lacks model, train."
 
@@ -138,3 +141,51 @@ def test_parallel_sweep_matches_serial_and_rerun_reproduces(tmp_path, capsys):
     capsys.readouterr()
     assert main(["rerun", run_id]) == 0
     assert "the numbers match" in capsys.readouterr().out
+
+
+def airline_csv(path, months: int = 144):
+    """A monthly series as short as the classic airline data: a trend and a yearly cycle, 1949-01 on."""
+    import numpy as np
+    import pandas as pd
+
+    t = np.arange(months)
+    passengers = (120 + 2 * t + 40 * np.sin(2 * np.pi * t / 12)).round().astype(int)
+    dates = pd.period_range("1949-01", periods=months, freq="M").astype(str)
+    pd.DataFrame({"Date": dates, "Passengers": passengers}).to_csv(path, index=False)
+    return path
+
+
+def test_study_naming_only_target_and_time_keeps_the_window_that_fits_a_short_series(tmp_path, capsys):
+    data, out = airline_csv(tmp_path / "airline.csv"), tmp_path / "out"
+    assert main(["study", str(data), "--target", "Passengers", "--time", "Date", "--seeds", "0", "--windows", "1",
+                 "--models", "gru", "--hidden", "4", "--updates", "5", "--no-store", "--quiet",
+                 "--out-dir", str(out)]) == 0
+    assert "past windows of 12 rows" in capsys.readouterr().out  # the longest leaving 10 windows in val and test
+    assert (out / "study.csv").exists()
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "in_proc"])
+def test_study_refuses_an_out_dir_it_cannot_write_before_any_training(tmp_path, monkeypatch, capsys, where):
+    import lib.study
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the study trained")
+
+    monkeypatch.setattr(lib.study, "memory_study", trained)
+    (tmp_path / "file").write_text("")
+    out, why = {"under_a_file": (tmp_path / "file" / "out", "Not a directory"),
+                "in_proc": (Path("/proc/lookback_out"), "No such file or directory")}[where]
+    if where == "in_proc" and not Path("/proc").is_dir():
+        pytest.skip("no /proc here")
+    argv = ["study", str(airline_csv(tmp_path / "airline.csv", 240)), "--target", "Passengers", "--window", "12",
+            "--out-dir", str(out)]
+    assert fails(argv, capsys) == (f"{ERROR}--out-dir {out} cannot be written ({why}); give a folder you can "
+                                   f"create and write to.")
+
+
+def test_checking_the_out_dir_leaves_no_folder_behind_when_the_study_is_refused(tmp_path, capsys):
+    out = tmp_path / "new" / "out"
+    argv = ["study", str(airline_csv(tmp_path / "airline.csv", 240)), "--target", "Passengers", "--window", "12",
+            "--updates", "0", "--out-dir", str(out)]
+    assert fails(argv, capsys) == f"{ERROR}min_updates must be between 1 and 1000000, got 0."
+    assert not (tmp_path / "new").exists()

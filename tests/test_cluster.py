@@ -102,10 +102,9 @@ def _timeless(history):
 
 
 def test_backend_names_and_defaults():
-    assert backends.resolve(None, 1) == "local" and backends.resolve(None, 2) == "joblib"
-    assert backends.resolve(None, -1) == "joblib" and backends.resolve("local", 4) == "local"
+    assert backends.resolve(None) == "local" and backends.resolve("local") == "local"
     assert backends.resolve("ray") == RayBackend()
-    with pytest.raises(ConfigError, match=r"^unknown backend 'dask'; choose one of: local, joblib, ray\.$"):
+    with pytest.raises(ConfigError, match=r"^unknown backend 'dask'; choose one of: local, ray\.$"):
         backends.resolve("dask")
     with pytest.raises(ConfigError, match=r"^cpus_per_run must be a whole number of at least 1, got 0\.$"):
         compare(TASK, [ModelConfig(kind="ffnn", window=3)], FAST, backend=RayBackend(cpus_per_run=0))

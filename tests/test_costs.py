@@ -21,7 +21,7 @@ from lib.costs import (
     time_inference,
 )
 from lib.errors import ConfigError
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, count_params
+from lib.models import MODEL_KINDS, VARIANTS, ModelConfig, ModelIO, count_params
 from lib.tasks.text import TextRecallConfig, make_text_recall
 from lib.train import TrainConfig, seeded_model
 
@@ -44,7 +44,7 @@ def build(cfg: ModelConfig, io: ModelIO) -> nn.Module:
 @pytest.mark.parametrize("per_step", [False, True])
 def test_param_groups_equal_closed_forms(kind, layers, tokens, per_step):
     io = ModelIO(seq_len=12, n_features=30 if tokens else 7, n_outputs=5, tokens=tokens, per_step=per_step)
-    cfg = ModelConfig(kind=kind, hidden=9, layers=layers, window=4, embed_dim=6)
+    cfg = ModelConfig(kind=kind, hidden=9, layers=layers, window=4, embed_dim=6, heads=3, levels=layers + 1)
     model = build(cfg, io)
     assert param_groups(model) == closed_form_for(cfg, io)
     assert param_groups(model)["total"] == count_params(model)
@@ -73,9 +73,31 @@ def test_param_table_groups_in_module_order():
 
 
 def test_closed_form_rejects_unknown_kind():
-    message = r"^unknown model 'transformer'; choose one of: ffnn, rnn, gru, lstm\.$"
+    message = r"^unknown model 'mamba'; choose one of: ffnn, rnn, gru, lstm, linear, tcn, transformer, mingru\.$"
     with pytest.raises(ConfigError, match=message):
-        closed_form_params("transformer", 1, 8)
+        closed_form_params("mamba", 1, 8)
+
+
+@pytest.mark.parametrize("cfg", [*(ModelConfig(kind="linear", window=5, variant=v) for v in VARIANTS),
+                                 *(ModelConfig(kind="tcn", hidden=3, kernel=k, levels=n) for k, n in ((2, 1), (5, 3)))])
+def test_closed_forms_of_linear_variants_and_tcn_without_residual_convolution(cfg):
+    io = ModelIO(seq_len=12, n_features=3, n_outputs=3)  # as many outputs as features (NLinear); TCN width 3 = I
+    model = build(cfg, io)
+    assert param_groups(model) == closed_form_for(cfg, io)
+    assert not any("residual" in name for name, _ in model.named_parameters())
+
+
+def test_closed_forms_of_the_new_kinds_by_hand():
+    # TCN I=3, C=4, k=2, 2 levels: level 0 = 4·3·2 + 4·4·2 + 4·4 (gains, biases) + 4·3 + 4 (1×1 residual)
+    assert closed_form_params("tcn", 3, 4, kernel=2, levels=2) == {"level 0": 88, "level 1": 80, "head": 5,
+                                                                   "total": 173}
+    # Transformer d=4, T=10: projection 3·4 + 4, positions 10·4, block 12·16 + 13·4, final norm 8, head 4·2 + 2
+    assert closed_form_params("transformer", 3, 4, n_outputs=2, seq_len=10) == {
+        "input projection": 16, "positions": 40, "block 0": 244, "final norm": 8, "head": 10, "total": 318}
+    # minGRU H=4, 2 layers: 2·4·3 + 8, 2·4·4 + 8; DLinear window 4, I=3, O=2: two maps of 4·3·2 + 2
+    assert closed_form_params("mingru", 3, 4, layers=2)["total"] == 32 + 40 + 5
+    assert closed_form_params("linear", 3, 1, n_outputs=2, window=4, variant="dlinear") == {
+        "head": 26, "trend": 26, "total": 52}
 
 
 def test_flops_hand_computed_cases():
@@ -92,6 +114,39 @@ def test_flops_hand_computed_cases():
     # FFNN window 5, features 16, hidden 32, 2 layers: 5·16·32 + 32·32 + 32·6
     f = flops(ModelConfig(kind="ffnn", hidden=32, layers=2, window=5), ModelIO(10, 16, 6))
     assert f["forward_macs"] == 2560 + 1024 + 192
+
+
+def test_flops_of_the_new_kinds_by_hand():
+    seq, per_step = ModelIO(10, 3, 2), ModelIO(10, 3, 2, per_step=True)
+    dlinear = ModelConfig(kind="linear", window=4, variant="dlinear")
+    assert flops(dlinear, seq)["forward_macs"] == 2 * 4 * 3 * 2  # two maps of w·I·O
+    assert flops(dlinear, per_step)["forward_macs"] == 10 * 2 * 4 * 3 * 2  # at every step
+    # TCN C=4, k=2: level 0 (4·3·2 + 4·4·2 + 4·3)·10, level 1 (4·4·2 + 4·4·2)·10, head 4·2
+    f = flops(ModelConfig(kind="tcn", hidden=4, kernel=2, levels=2), seq)
+    assert f["groups"] == {"level 0": 2 * 680, "level 1": 2 * 640, "head": 2 * 8}
+    # Transformer d=4, T=10: projection 3·4·10, block 12·16·10 + 4·10·11 (causal scores and values), head 4·2
+    f = flops(ModelConfig(kind="transformer", hidden=4), seq)
+    assert f["forward_macs"] == 120 + 1920 + 440 + 8
+    assert f["groups"]["positions"] == f["groups"]["final norm"] == 0
+    # minGRU H=4, 2 layers: 2·4·3·10 + 2·4·4·10 + 4·2
+    assert flops(ModelConfig(kind="mingru", hidden=4, layers=2), seq)["forward_macs"] == 240 + 320 + 8
+
+
+@pytest.mark.parametrize("cfg", [ModelConfig(kind="ffnn", hidden=4, layers=2),
+                                 ModelConfig(kind="linear", window=4, variant="dlinear"),
+                                 ModelConfig(kind="tcn", hidden=4, kernel=3, levels=3),
+                                 ModelConfig(kind="mingru", hidden=5, layers=2),
+                                 ModelConfig(kind="transformer", hidden=4, layers=2)])
+@pytest.mark.parametrize("per_step", [False, True])
+def test_flops_equal_torch_flop_counter(cfg, per_step):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    io = ModelIO(10, 3, 2, per_step=per_step)
+    with FlopCounterMode(display=False) as counter:
+        build(cfg, io)(torch.randn(1, 10, 3))
+    f = flops(cfg, io)
+    attention = 2 * cfg.layers * 4 * 10 * 11 if cfg.kind == "transformer" else 0  # SDPA: unseen on CPU
+    assert counter.get_total_flops() == f["forward_flops"] - attention
 
 
 def test_flops_grow_with_length_for_recurrent_models_only():

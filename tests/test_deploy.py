@@ -12,9 +12,15 @@ from tests.support.browser import free_port, healthy
 ROOT = Path(__file__).resolve().parents[1]
 # Run in a fresh copy of the repository: every page in hosted mode, then, as JSON on the last line, the
 # distributions providing the modules that the app's own code imports at module level and that got loaded.
+# A page's error box in hosted mode hides the exception: its traceback, as Streamlit logs it, goes in the report.
 _RENDER_ALL = """
-import ast, importlib.metadata, json, pathlib, sys
+import ast, importlib.metadata, json, logging, pathlib, sys
 from streamlit.testing.v1 import AppTest
+tracebacks = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        tracebacks.append(self.format(record))
+logging.getLogger("streamlit.error_util").addHandler(Keep())
 at = AppTest.from_file("app.py", default_timeout=120).run()
 errors = [e.value for e in at.exception]
 for page in ("compare", "window", "memory", "costs", "probe", "your_data", "runs"):
@@ -30,7 +36,7 @@ for path in [pathlib.Path("app.py"), *pathlib.Path("lib").rglob("*.py"), *pathli
 loaded = {m.split(".")[0] for m in list(sys.modules)}
 dists = importlib.metadata.packages_distributions()
 used = sorted({d for m in ours & loaded - set(sys.stdlib_module_names) for d in dists.get(m, [])})
-print(json.dumps({"errors": errors, "used": used}))
+print(json.dumps({"errors": errors, "tracebacks": tracebacks, "used": used}))
 """
 
 
@@ -104,8 +110,10 @@ def test_the_app_starts_in_hosted_mode_from_a_fresh_copy(tmp_path):
     out = subprocess.run([sys.executable, "-c", _RENDER_ALL], cwd=copy, env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["errors"] == []
+    report = next((json.loads(line) for line in reversed(out.stdout.splitlines()) if line.startswith('{"errors"')),
+                  None)
+    assert report is not None, f"no report in the output:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+    assert report["errors"] == [], "\n\n".join([*report["errors"], *report["tracebacks"]]) or out.stderr[-3000:]
     declared = _closure(_requirement_names(copy / "requirements.txt"))
     missing = [d for d in report["used"] if d.lower().replace("_", "-") not in declared
                and d.lower() != "lookback"]

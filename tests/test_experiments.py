@@ -42,7 +42,7 @@ def test_cancel_keeps_finished_runs(tiny_text_config):
     finished = []
     comp = compare(tiny_text_config, [ModelConfig(kind="ffnn", window=3), ModelConfig(kind="lstm", hidden=8),
                                       ModelConfig(kind="rnn", hidden=8)], FAST,
-                   on_run=finished.append, should_stop=lambda: len(finished) >= 1)
+                   on_run=finished.append, should_stop=lambda: len(finished) >= 1, n_jobs=1)
     assert [r.status for r in comp.runs] == ["completed"]  # stopped before the second run started
     assert comp.cancelled
     calls = {"n": 0}
@@ -53,9 +53,47 @@ def test_cancel_keeps_finished_runs(tiny_text_config):
         return calls["n"] > 8
 
     comp = compare(tiny_text_config, [ModelConfig(kind="lstm", hidden=8), ModelConfig(kind="rnn", hidden=8)],
-                   FAST, should_stop=mid_run)
+                   FAST, should_stop=mid_run, n_jobs=1)
     assert [r.status for r in comp.runs] == ["cancelled"] and len(comp.runs[0].history) == 1
     assert comp.cancelled
+
+
+TIMELESS = ("epoch", "train_loss", "val_loss", "val_metric")
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the thread count sets the summation order, hence the low bits
+    yield
+    torch.set_num_threads(before)
+
+
+def test_parallel_runs_equal_serial_runs_and_report_every_epoch(tiny_text_config, one_thread):
+    models = [ModelConfig(kind="ffnn", window=3), ModelConfig(kind="gru", hidden=8)]
+    serial = compare(tiny_text_config, models, FAST, seeds=(0, 1), n_jobs=1)
+    seen = []
+    parallel = compare(tiny_text_config, models, FAST, seeds=(0, 1), n_jobs=2,
+                       on_epoch=lambda label, seed, rec: seen.append((label, seed, rec["epoch"])))
+    assert [r.env["process"] for r in parallel.runs] != ["MainProcess"] * 4  # trained in workers
+    assert [(r.label, r.train_config.seed) for r in parallel.runs] == [(r.label, r.train_config.seed)
+                                                                        for r in serial.runs]  # spec order
+    for a, b in zip(serial.runs, parallel.runs, strict=True):
+        assert [{k: h[k] for k in TIMELESS} for h in a.history] == [{k: h[k] for k in TIMELESS} for h in b.history]
+        assert a.test == b.test
+    assert sorted(seen) == sorted((r.label, r.train_config.seed, e) for r in serial.runs for e in (1, 2))
+
+
+def test_a_cancel_ends_parallel_runs_and_keeps_what_finished(tiny_text_config):
+    finished = []
+    models = [ModelConfig(kind="ffnn", window=3), ModelConfig(kind="lstm", hidden=8)] + \
+        [ModelConfig(kind="rnn", hidden=8 + i) for i in range(4)]
+    comp = compare(tiny_text_config, models, TrainConfig(epochs=200, patience=0), n_jobs=2,
+                   on_run=finished.append, should_stop=lambda: len(finished) >= 1)
+    assert comp.cancelled
+    assert comp.runs[0].status == "completed" or "cancelled" in [r.status for r in comp.runs]
+    assert "cancelled" in [r.status for r in comp.runs]  # the run training at the cancel ended at its next batch
+    assert len(comp.runs) < len(models)  # runs not started never start
 
 
 def test_window_sweep_and_distance_sweep_frames(tiny_text_config):

@@ -3,8 +3,9 @@
 
 Surfaces and checks live in tests/support/fuzz.py (benchmarks/fuzz.py draws more inputs and counts the
 outcomes): bundle import (JSON edits, generated histories, damaged bytes, edited user data), link parameters,
-command-line values, config construction and user data. Here Hypothesis runs derandomized (the same examples
-every run) and keeps no database.
+command-line values, config construction, user data, and uploads (CSV, TSV, Parquet, .npz and .txt files damaged
+at their structure, through load_table -> guess_spec -> build_dataset, checked against the file). Here
+Hypothesis runs derandomized (the same examples every run) and keeps no database.
 """
 from __future__ import annotations
 

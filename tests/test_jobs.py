@@ -1,16 +1,21 @@
-"""The job engine (lib/jobs.py): worker processes, the queue, one job per visitor, limits and cancelling.
+"""The job engine (lib/jobs.py): worker processes, the queue, one job per visitor, limits and cancelling, and
+faults: a killed worker, one that ignores its stop flag, a job that cannot be sent.
 
-One engine with one worker serves the module; each test sets the limits it needs. Jobs train tiny text-recall
-models, so every test takes a second or two besides the worker's start.
+One engine with one slot serves most tests; each test sets the limits it needs. Jobs train tiny text-recall
+models, so every test takes a second or two besides the start of a fresh worker (one per job). Tests wait for
+states and events (a job that holds its slot until it is stopped, a worker's pid sent as progress), never for
+a job to be still busy at the moment of a check.
 """
 import functools
 import os
+import signal
 import time
 from dataclasses import replace
 
+import psutil
 import pytest
 
-from lib import hosting
+from lib import hosting, jobs
 from lib.costs import cost_job
 from lib.experiments import Comparison, compare
 from lib.jobs import CRASHED, DONE, QUEUED, RUNNING, Engine, Job, JobRefused
@@ -43,6 +48,42 @@ def slow_job(owner=None) -> Job:
 def die(**callbacks):
     """A job whose worker process dies, as when the kernel kills it for memory."""
     os._exit(3)
+
+
+def hold(on_epoch, should_stop, on_run):
+    """A job that sends its worker's pid as progress, then holds its slot until it is stopped."""
+    on_epoch("hold", 0, {"epoch": 0, "pid": os.getpid()})
+    while not should_stop():
+        time.sleep(0.02)
+    return "released"
+
+
+def ignore_stop(on_epoch, **_):
+    """A job that never looks at its stop flag."""
+    on_epoch("stubborn", 0, {"epoch": 0, "pid": os.getpid()})
+    time.sleep(3600)
+
+
+def pid_of(job: Job) -> int:
+    """The pid of the worker training a `hold` or `ignore_stop` job, once it has sent it."""
+    until(lambda: job.progress)
+    (record,) = job.progress.values()
+    return record["pid"]
+
+
+def idle_workers(eng: Engine) -> int:
+    """Workers ready for a job and without one (read under the engine's lock: a worker's readiness and the
+    dispatch it allows happen in one step)."""
+    with eng._lock:
+        return sum(w is not None and w.ready and w.job is None for w in eng._workers)
+
+
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie not yet reaped counts as ended)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def until(condition, timeout=60.0) -> None:
@@ -149,6 +190,63 @@ def test_a_dead_worker_ends_its_job_and_fresh_workers_take_the_next(engine, limi
     assert after.wait(90) and after.error is None
 
 
+def test_a_killed_worker_fails_only_its_own_job_and_every_queued_job_finishes():
+    """Two jobs train and two wait; `kill -9` of one worker ends that job with CRASHED, the other trains on
+    untouched, and both waiting jobs train in the killed worker's slot."""
+    eng = Engine(OPEN, hosting.Plan(jobs=2, threads=1))
+    try:
+        killed, other = (eng.submit(Job("held", hold, total_runs=1, epochs=1, owner=o)) for o in ("a", "b"))
+        queued = [eng.submit(quick_job(owner)) for owner in ("c", "d")]
+        pid, _ = pid_of(killed), pid_of(other)  # both train
+        os.kill(pid, signal.SIGKILL)
+        assert killed.wait(30) and killed.error == CRASHED
+        assert not other.wait(2)  # it holds its slot until it is stopped, whatever happens to another worker
+        assert all(job.wait(120) for job in queued)
+        assert [job.error for job in queued] == [None, None]
+        assert all(isinstance(job.result, Comparison) for job in queued)
+        assert other.state == RUNNING and other.error is None
+        other.cancel()
+        assert other.wait(30) and other.error is None and other.result == "released"
+    finally:
+        eng.close()
+
+
+def test_a_worker_killed_while_idle_costs_no_job():
+    eng = Engine(OPEN, hosting.Plan(jobs=1, threads=1))
+    try:
+        until(lambda: eng._workers[0] is not None)
+        pid = eng._workers[0].proc.pid
+        os.kill(pid, signal.SIGKILL)
+        until(lambda: gone(pid))
+        job = eng.submit(quick_job())
+        assert job.wait(90) and job.error is None and isinstance(job.result, Comparison)
+    finally:
+        eng.close()
+
+
+def test_cancel_and_the_time_limit_end_a_job_that_ignores_its_stop_flag(engine, limits, monkeypatch):
+    monkeypatch.setattr(jobs, "STOP_GRACE_S", 1.0)
+    stubborn = engine.submit(Job("stubborn", ignore_stop, total_runs=1, epochs=1))
+    pid = pid_of(stubborn)
+    stubborn.cancel()
+    assert stubborn.wait(30)
+    assert (stubborn.stop_reason, stubborn.error, stubborn.result) == ("cancelled", None, None)
+    until(lambda: gone(pid))
+    limits(job_seconds=1.0)
+    timed = engine.submit(Job("stubborn", ignore_stop, total_runs=1, epochs=1))
+    assert timed.wait(60)
+    assert timed.stop_reason.startswith("stopped at this server's limit of 1 seconds per job")
+    assert timed.error is None
+
+
+def test_a_job_that_cannot_be_sent_to_a_worker_ends_with_the_reason_and_the_next_one_trains(engine, limits):
+    job = engine.submit(Job("local", lambda **_: None, total_runs=1, epochs=1))
+    assert job.wait(60)
+    assert job.error.startswith("this job cannot be sent to a training process: "), job.error
+    after = engine.submit(quick_job())
+    assert after.wait(90) and after.error is None
+
+
 def test_a_measurement_waits_for_every_slot_and_trains_alone():
     """An exclusive job (the Costs page's timings) starts once no job trains, jobs behind it wait for it, and it
     sends one measured row per model."""
@@ -159,7 +257,7 @@ def test_a_measurement_waits_for_every_slot_and_trains_alone():
         measure = eng.submit(Job("timing", functools.partial(cost_job, TASK, [QUICK, SLOW], TrainConfig()),
                                  total_runs=2, epochs=1, owner="b", exclusive=True))
         after = eng.submit(quick_job("c"))
-        time.sleep(0.5)
+        until(lambda: idle_workers(eng) == 1)  # the engine has dispatched what it would to the free slot
         assert (measure.state, after.state) == (QUEUED, QUEUED)  # a slot is free, but the measurement is first
         assert eng.position(after) == (2, 2)
         assert eng.estimated_start(measure) > 0

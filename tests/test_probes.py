@@ -8,12 +8,14 @@ import torch
 from torch import nn
 
 from lib.errors import ConfigError
-from lib.models import ModelConfig, ModelIO
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, sees
 from lib.probes import (
+    attention_weights,
     encode_prompt,
     gate_activations,
     gradient_through_time,
     gradients_before_after,
+    tokenize,
     top_k_next_words,
     unroll,
 )
@@ -106,10 +108,10 @@ def test_hidden_gradient_equals_finite_differences(kind, layers, per_step):
     np.testing.assert_allclose(df["grad_norm"].to_numpy()[::-1], reference, rtol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["ffnn", *RECURRENT])
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
 def test_input_gradient_equals_finite_differences(kind):
     ds = feature_task()
-    model = build(ModelConfig(kind=kind, hidden=4, window=3), ModelIO.from_dataset(ds)).double()
+    model = build(ModelConfig(kind=kind, hidden=4, window=3, levels=2), ModelIO.from_dataset(ds)).double()
     df = gradient_through_time(model, ds.test.x, ds.test.y, ds, wrt="input")
     assert set(df["wrt"]) == {"input"}
 
@@ -127,6 +129,18 @@ def test_ffnn_gradient_is_zero_beyond_its_window(recall):
     df = gradient_through_time(model, recall.test.x, recall.test.y, recall)  # hidden -> its inputs
     assert set(df["wrt"]) == {"input"}
     assert (df["grad_norm"][:5] > 0).all() and (df["grad_norm"][5:] == 0).all()
+
+
+@pytest.mark.parametrize("cfg, seen", [(ModelConfig(kind="linear", window=6), 6),
+                                       (ModelConfig(kind="tcn", hidden=8, kernel=2, levels=3), 15),
+                                       (ModelConfig(kind="transformer", hidden=8), None),
+                                       (ModelConfig(kind="mingru", hidden=8), None)])
+def test_gradient_reaches_as_far_back_as_the_kind_sees(recall, cfg, seen):
+    io = ModelIO.from_dataset(recall)
+    df = gradient_through_time(build(cfg, io), recall.test.x, recall.test.y, recall, wrt="hidden")
+    assert set(df["wrt"]) == {"input"} and sees(cfg, io.seq_len) == (seen or io.seq_len)
+    g = df["grad_norm"].to_numpy()
+    assert (g[:sees(cfg, io.seq_len)] > 0).all() and (g[sees(cfg, io.seq_len):] == 0).all()
 
 
 def test_gradient_rejects_unknown_target(recall):
@@ -169,6 +183,25 @@ def test_gradients_before_after_start_from_the_runs_initial_weights():
     assert set(df["label"]) == {"GRU"} and len(after) == len(expected) and not np.array_equal(after, before)
     with pytest.raises(ConfigError, match=r"^no trained model to probe; train a comparison first\.$"):
         gradients_before_after([], ds)
+
+
+# ---------------------------------------------------------------- attention
+
+def test_attention_weights_of_one_sequence_per_layer_and_head(recall):
+    model = build(ModelConfig(kind="transformer", hidden=8, heads=4, layers=2), ModelIO.from_dataset(recall))
+    x = recall.test.x[0]
+    w = attention_weights(model, x)
+    t = recall.seq_len
+    assert w.shape == (2, 4, t, t) and np.allclose(w.sum(-1), 1) and (np.triu(w, 1) == 0).all()
+    with torch.no_grad():
+        np.testing.assert_allclose(w, model.attention(x[None])[0].double().numpy())
+    np.testing.assert_array_equal(attention_weights(model, x[None]), w)
+    with pytest.raises(ConfigError, match=r"^attention weights take one sequence, got a batch of 2\.$"):
+        attention_weights(model, recall.test.x[:2])
+    lstm = build(ModelConfig(kind="lstm", hidden=4), ModelIO.from_dataset(recall))
+    with pytest.raises(ConfigError, match=r"^attention weights exist only for models with attention; this model "
+                                          r"is Recurrent\. Pick a Transformer run\.$"):
+        attention_weights(lstm, x)
 
 
 # ---------------------------------------------------------------- gates
@@ -264,3 +297,26 @@ def test_next_words_need_a_text_task():
     model = build(ModelConfig(kind="gru", hidden=4), ModelIO.from_dataset(ds))
     with pytest.raises(ConfigError, match=r"^next-word guesses need a text task; 'toy' has no vocabulary\.$"):
         top_k_next_words(model, ds, "cold bob")
+
+
+ESSAY = "Starving, Alice drives to the nearest store to buy"  # the essay's sentence as a user types it
+
+
+@pytest.mark.parametrize("distance", [3, 40])
+def test_an_lstm_trained_at_any_distance_answers_the_aligned_essay_sentence_with_food(distance):
+    from lib.experiments import compare
+
+    task = TextRecallConfig(distance=distance, n_train=2000, n_val=300, n_test=300)
+    comp = compare(task, [ModelConfig(kind="lstm")], TrainConfig(epochs=30))
+    lstm = comp.runs[0].model
+    aligned = " ".join(task.align(tokenize(ESSAY)).words)
+    assert top_k_next_words(lstm, comp.dataset, aligned, k=1)[0][0] == "food"
+    assert top_k_next_words(lstm, comp.dataset, task.example(), k=1)[0][0] == "food"
+
+
+def test_the_reference_lstm_answers_the_essay_sentence_with_food_once_its_cue_is_where_it_learned_it():
+    from lib.reference import comparison
+
+    ref = comparison()
+    lstm = next(r.model for r in ref.runs if r.label == "LSTM")
+    assert top_k_next_words(lstm, ref.dataset, " ".join(ref.task.align(tokenize(ESSAY)).words), k=1)[0][0] == "food"

@@ -46,3 +46,16 @@ def test_ffnn_accuracy_jumps_where_its_window_first_reaches_the_cue():
     assert abs(first_solved - reach) <= 1
     assert all(acc[w] <= dataset(task).chance + 0.15 for w in windows if w < reach - 1)
     assert acc[reach] >= 0.95
+
+
+def test_the_stopping_rules_end_runs_early_without_costing_accuracy():
+    """Measured with the rules before the ceiling and did-not-learn stops, at distance 40: this RNN seed sat
+    at chance for 5 epochs and then solved the task (test 100 %); the LSTM trained 12 epochs after reaching
+    100 % validation accuracy in epoch 2; the FFNN w5 trained 12 epochs at chance."""
+    comp = compare(TextRecallConfig(distance=40), [ModelConfig(kind="rnn"), ModelConfig(kind="lstm"),
+                                                   ModelConfig(kind="ffnn", window=5)], seeds=(1,))
+    rnn, lstm, ffnn = comp.runs
+    assert rnn.test["accuracy"] >= 0.99  # the late learner was not stopped before it learned
+    assert lstm.test["accuracy"] >= 0.99 and len(lstm.history) <= 4 and "reached its ceiling" in lstm.message
+    assert ffnn.message.startswith("did not learn") and len(ffnn.history) == 10
+    assert ffnn.test["accuracy"] <= dataset(comp.task).chance + 0.05

@@ -1,18 +1,26 @@
 """Task datasets: determinism, shapes, leak-free splits, information-free gaps."""
+import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeClassifier
 
 from lib.errors import ConfigError
 from lib.tasks import CLASSIFICATION, REGRESSION, TASKS, make_dataset, task_dict, task_from_dict
-from lib.tasks.forecast import MIN_WINDOWS, min_length, naive_baselines, seasonal_lag, segment_sizes
+from lib.tasks.adding import AddingConfig, make_adding
+from lib.tasks.copy_memory import CopyMemoryConfig, make_copy_memory
+from lib.tasks.forecast import MIN_WINDOWS, forecast_splits, min_length, naive_baselines, seasonal_lag, segment_sizes
 from lib.tasks.sine import SineConfig, make_sine, sine_series
 from lib.tasks.text import TextRecallConfig, make_text_recall, vocabulary, word_lists
+from lib.tasks.user.arrays import from_series
 from lib.tasks.video import DIGIT, VideoConfig, clip_frames, digit_images, image_split, make_video
+from lib.train import loss_fn
 
 
 def raises(message: str):
@@ -170,13 +178,13 @@ def test_sine_baselines_match_the_test_split():
      "period or lengthen the series."),
     ({"seq_len": 20}, "seq_len must be between the main period (24 steps, so a window can span one cycle) "
                       "and 1000, got 20."),
-    ({"length": 386}, "a series of 386 values is too short for seq_len 48 and horizon 1: the smallest "
-                      "segment must hold 10 windows, so use length >= 387 or a shorter seq_len / horizon."),
+    ({"length": 383}, "a series of 383 values is too short for seq_len 48 and horizon 1: the smallest "
+                      "segment must hold 10 windows, so use length >= 384 or a shorter seq_len / horizon."),
     ({"noise": -1.0}, "noise must be between 0 and 10, got -1."),
     ({"seed": -1}, "data seed (seed) must be at least 0, got -1."),
 ])
 def test_sine_config_errors_say_what_to_change(change, message):
-    SineConfig(length=387).validate()  # the boundary: one value more is enough
+    SineConfig(length=384).validate()  # the boundary: one value more is enough (58 in val and test)
     with raises(message):
         SineConfig(**change).validate()
 
@@ -299,9 +307,12 @@ def test_registry_builds_sine_and_video_by_name():
     assert make_dataset(video).name == "video"
 
 
+TASK_NAMES = "text_recall, sine, video, adding, copy_memory, userdata"
+
+
 @pytest.mark.parametrize("data, message", [
-    ({"name": "music"}, "unknown task 'music'; choose one of: text_recall, sine, video, userdata."),
-    ({"distance": 3}, "unknown task None; choose one of: text_recall, sine, video, userdata."),
+    ({"name": "music"}, f"unknown task 'music'; choose one of: {TASK_NAMES}."),
+    ({"distance": 3}, f"unknown task None; choose one of: {TASK_NAMES}."),
     ({"name": "sine", "distance": 3}, "unknown parameter(s) for task 'sine': distance; valid: amplitudes, "
                                       "horizon, length, noise, periods, seed, seq_len."),
 ])
@@ -310,8 +321,78 @@ def test_task_from_dict_names_what_is_wrong(data, message):
         task_from_dict(data)
 
 
+# ---------------------------------------------------------------- adding problem and copy memory
+
+TINY_ADDING = AddingConfig(steps=9, n_train=50, n_val=10, n_test=10, seed=2)
+TINY_COPY = CopyMemoryConfig(delay=5, n_train=50, n_val=10, n_test=10, seed=2)
+
+
+@pytest.mark.parametrize("cfg", [TINY_ADDING, TINY_COPY])
+def test_classic_benchmarks_are_deterministic_in_their_seed(cfg):
+    a, b = make_dataset(cfg), make_dataset(cfg)
+    c = make_dataset(replace(cfg, seed=3))
+    assert same_tensors(a, b)
+    assert not torch.equal(a.train.x, c.train.x)
+
+
+def test_adding_marks_one_value_in_each_half_and_asks_for_their_sum():
+    ds = make_adding(TINY_ADDING)
+    x, y = ds.train.x, ds.train.y
+    assert ds.kind == REGRESSION and x.shape == (50, 9, 2) and x.dtype == y.dtype == torch.float32
+    assert ((x[..., 0] >= 0) & (x[..., 0] < 1)).all()
+    marks = x[..., 1]
+    assert (marks.sum(1) == 2).all() and (marks[:, :4].sum(1) == 1).all() and (marks[:, 4:].sum(1) == 1).all()
+    torch.testing.assert_close(y, (x[..., 0] * marks).sum(1))
+    first = marks.argmax(1)  # the first mark: what must be remembered longest
+    assert torch.equal(ds.train.distance, 9 - 1 - first)
+    assert ds.cue_lag is None and ds.baselines == {"do_nothing_mse": 1 / 6} and ds.do_nothing_loss == 1 / 6
+
+
+def test_adding_do_nothing_mse_is_one_sixth():
+    ds = make_adding(AddingConfig(steps=20, n_train=20_000, n_val=10, n_test=10))
+    y = ds.train.y.double()
+    assert float(y.mean()) == pytest.approx(1.0, abs=0.01)  # the do-nothing guess
+    assert float(((y - 1) ** 2).mean()) == pytest.approx(1 / 6, abs=0.005)  # ± 4 standard errors
+
+
+def test_copy_memory_follows_bai_et_al_layout():
+    ds = make_copy_memory(TINY_COPY)
+    x, y = ds.train.x, ds.train.y
+    assert ds.per_step and ds.kind == CLASSIFICATION and x.shape == y.shape == (50, 25) and x.dtype == torch.int64
+    assert ((x[:, :10] >= 1) & (x[:, :10] <= 8)).all()
+    assert (x[:, 10:14] == 0).all() and (x[:, 14] == 9).all() and (x[:, 15:] == 0).all()  # delimiter at step T+10
+    assert (y[:, :15] == 0).all() and torch.equal(y[:, 15:], x[:, :10])  # the symbols, in the last 10 steps
+    assert ds.cue_lag == 5 + 11 == TINY_COPY.cue_lag  # from symbol i (step i) to its copy (step T + 10 + i)
+    assert ds.vocab[0] == "blank" and ds.n_outputs == len(ds.vocab) == 10 and ds.chance == 1 / 8
+
+
+@pytest.mark.parametrize("delay", [5, 30])
+def test_copy_memory_do_nothing_loss_is_the_marginal_cross_entropy(delay):
+    ds = make_copy_memory(CopyMemoryConfig(delay=delay, n_train=8000, n_val=10, n_test=10))
+    y = ds.train.y  # (N, T + 20)
+    counts = torch.stack([torch.bincount(col, minlength=10) for col in y.T]).double()  # (T + 20, 10)
+    p = counts / counts.sum(1, keepdim=True)
+    entropy = -(p * p.clamp_min(1e-12).log()).sum(1).mean()  # the best guess of each step's class marginal
+    assert ds.do_nothing_loss == pytest.approx(10 * math.log(8) / (delay + 20))
+    assert float(entropy) == pytest.approx(ds.do_nothing_loss, rel=0.01)
+    guess = torch.log(p.clamp_min(1e-12)).expand(len(y), -1, -1)  # that guess through lib.train's loss
+    assert float(loss_fn(ds, guess.float(), y)) == pytest.approx(ds.do_nothing_loss, rel=0.01)
+
+
+@pytest.mark.parametrize("cfg, message", [
+    (AddingConfig(steps=1), "sequence length (steps) must be between 2 and 1000 steps, got 1."),
+    (AddingConfig(n_train=9), "training sequences (n_train) must be between 10 and 100000, got 9."),
+    (AddingConfig(seed=-1), "data seed (seed) must be at least 0, got -1."),
+    (CopyMemoryConfig(delay=0), "delay must be between 1 and 1000 steps, got 0."),
+    (CopyMemoryConfig(n_test=100_001), "test sequences (n_test) must be between 10 and 100000, got 100001."),
+])
+def test_classic_benchmark_config_errors_say_what_to_change(cfg, message):
+    with raises(message):
+        cfg.validate()
+
+
 @pytest.mark.parametrize("cfg", [TINY_TEXT, TextRecallConfig(distance=6, n_train=50, n_val=10, n_test=10),
-                                 TINY_SINE, TINY_VIDEO])
+                                 TINY_SINE, TINY_VIDEO, TINY_ADDING, TINY_COPY])
 def test_every_task_config_follows_the_protocol(cfg):
     """name, distance_field and cue_lag agree with the registry and with the dataset the config makes."""
     assert TASKS[cfg.name][0] is type(cfg) and task_from_dict(task_dict(cfg)) == cfg
@@ -322,7 +403,35 @@ def test_every_task_config_follows_the_protocol(cfg):
 def test_forecast_helpers_take_val_then_test_fraction():
     assert segment_sizes(100, 0.1, 0.3) == (60, 10, 30)
     n = min_length(5, 1, 0.1, 0.3)  # val, the smaller segment, must hold MIN_WINDOWS windows of 5 + 1 steps
-    assert n == 150 and segment_sizes(n, 0.1, 0.3)[1] == 5 + 1 + MIN_WINDOWS - 1
+    assert n == 146 and segment_sizes(n, 0.1, 0.3)[1] == 5 + 1 + MIN_WINDOWS - 1
+    assert segment_sizes(n - 1, 0.1, 0.3)[1] == 5 + 1 + MIN_WINDOWS - 2  # round(14.5) is 14
+
+
+def test_a_12_month_window_fits_the_144_months_whose_segments_hold_it():
+    assert min_length(12, 1, 0.15, 0.15) == 144
+    ds = from_series(np.sin(np.arange(144) / 3), 12)
+    assert (len(ds.val), len(ds.test)) == (MIN_WINDOWS, MIN_WINDOWS)
+    with raises("window 12 is too long for a series of 143 values: the smallest part (21 values) must hold 10 "
+                "windows of window + horizon steps; use a window of at most 11 or a series of at least 144 values."):
+        from_series(np.sin(np.arange(143) / 3), 12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(window=st.integers(1, 300), horizon=st.integers(1, 60), val=st.integers(5, 40), test=st.integers(5, 40))
+def test_min_length_values_build_every_split_and_one_fewer_is_refused(window, horizon, val, test):
+    """min_length is exact: its series (and every longer one) holds MIN_WINDOWS windows per split, one value
+    fewer cannot, and from_series agrees."""
+    val_fraction, test_fraction = val / 100, test / 100  # the fractions' knob range, 0.05 to 0.4
+    n = min_length(window, horizon, val_fraction, test_fraction)
+    for length in range(n, n + 40):
+        splits = forecast_splits(np.zeros(length), window, horizon, val_fraction, test_fraction)[:3]
+        assert min(len(s) for s in splits) >= MIN_WINDOWS
+    short = forecast_splits(np.zeros(n - 1), window, horizon, val_fraction, test_fraction)[:3]
+    assert min(len(s) for s in short) < MIN_WINDOWS
+    series = np.sin(np.arange(n) / 3)
+    assert len(from_series(series, window, horizon, val_fraction=val_fraction, test_fraction=test_fraction).test)
+    with pytest.raises(ConfigError, match="too short|too long"):
+        from_series(series[1:], window, horizon, val_fraction=val_fraction, test_fraction=test_fraction)
 
 
 def test_example_prompt_is_the_home_example_sentence_stretched_to_the_trained_distance():
@@ -332,3 +441,39 @@ def test_example_prompt_is_the_home_example_sentence_stretched_to_the_trained_di
     for d in (0, 20, 57):
         words = example_prompt(d).split()
         assert len(words) == cue_lag(d) and set(words) <= set(vocabulary())
+
+
+ESSAY_TYPED = "starving alice drives to the nearest store to buy".split()  # the essay's sentence, 4 filler words
+
+
+@pytest.mark.parametrize("distance", [0, 2, 20, 40, 200])
+def test_aligning_puts_the_cue_of_a_typed_prompt_where_the_training_sentences_had_it(distance):
+    from lib.tasks.text import cue_lag, vocabulary
+
+    task = TextRecallConfig(distance=distance)
+    aligned = task.align(ESSAY_TYPED)
+    assert (aligned.cue, aligned.typed, aligned.lag, aligned.added) == ("starving", 9, cue_lag(distance), distance - 4)
+    assert len(aligned.words) == cue_lag(distance) and set(aligned.words) <= set(vocabulary())
+    assert aligned.words[:3] == ("starving", "alice", "drives") and aligned.words[-2:] == ("to", "buy")
+    assert not aligned.moved and " ".join(aligned.words) == task.example()
+    assert task.align(aligned.words) == replace(aligned, typed=aligned.lag, added=0)  # aligned already: kept
+    if distance != 4:
+        assert aligned.note() == (f"Aligned to the training sentences: {abs(distance - 4)} filler word(s) "
+                                  f"{'added' if distance > 4 else 'left out'}, so the cue “starving” moves from 9 to "
+                                  f"{cue_lag(distance)} words from the end, where the models were trained to find it.")
+
+
+def test_a_prompt_kept_as_typed_names_where_its_cue_sits_and_where_the_models_learned_it():
+    aligned = TextRecallConfig(distance=40).align(["then", *ESSAY_TYPED], stretch=False)
+    assert aligned.words == ("then", *ESSAY_TYPED) and aligned.moved
+    assert aligned.note() == ("The cue “starving” is 9 word(s) from the end here, but the models were trained with it "
+                              "45 words from the end: no model has seen it at position 9, so their answers say little "
+                              "about memory.")
+
+
+def test_a_prompt_within_the_trained_distances_or_without_a_cue_is_left_as_typed():
+    ranged = TextRecallConfig(distance=2, distance_max=10).align(ESSAY_TYPED)
+    assert (ranged.words, ranged.trained, ranged.moved, ranged.note()) == (tuple(ESSAY_TYPED), (7, 15), False, None)
+    none = TextRecallConfig(cues=2).align(["cold", "bob", "runs", "to", "buy"])  # "cold" is the third cue word
+    assert none.cue is None and none.words == ("cold", "bob", "runs", "to", "buy") and not none.moved
+    assert none.note().startswith("The prompt has no cue word")

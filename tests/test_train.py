@@ -100,10 +100,34 @@ def test_invalid_train_configs_raise_one_clear_error(tiny_text, cfg, message):
 
 
 def test_early_stopping_ends_a_run_that_stops_improving(tiny_text):
-    result = train(tiny_text, ModelConfig(kind="ffnn", window=1, hidden=8), TrainConfig(epochs=100, patience=3))
+    result = train(tiny_text, ModelConfig(kind="gru", hidden=8), TrainConfig(epochs=100, patience=3))
     assert len(result.history) < 100
     assert result.message.startswith("stopped early after epoch")
+    assert f"best at epoch {result.best_epoch}" in result.message  # the message and best_epoch agree
     assert not math.isnan(result.test["accuracy"])
+
+
+def test_a_run_that_stays_at_chance_ends_as_did_not_learn(tiny_text):
+    """A window of one step cannot see the cue: after `patience` epochs within noise of chance it stops."""
+    result = train(tiny_text, ModelConfig(kind="ffnn", window=1, hidden=8), TrainConfig(epochs=100, patience=3))
+    assert len(result.history) == 3
+    assert result.message.startswith("did not learn: after 3 epochs the best validation accuracy")
+
+
+def test_a_run_at_the_ceiling_stops_at_once(tiny_text):
+    """Validation accuracy 100% cannot improve: the run ends in that epoch, not `patience` epochs later."""
+    cue = tiny_text.cue_lag
+    result = train(tiny_text, ModelConfig(kind="ffnn", window=cue, hidden=32), TrainConfig(epochs=100, patience=20))
+    best = max(h["val_metric"] for h in result.history)
+    assert best == 1.0 and result.history[-1]["val_metric"] == 1.0
+    assert len(result.history) < 20
+    assert "reached its ceiling (100.0%)" in result.message
+
+
+def test_patience_zero_trains_every_epoch_even_at_the_ceiling(tiny_text):
+    cue = tiny_text.cue_lag
+    result = train(tiny_text, ModelConfig(kind="ffnn", window=cue, hidden=32), TrainConfig(epochs=6, patience=0))
+    assert len(result.history) == 6
 
 
 def test_train_step_is_the_engine_step(tiny_text):
@@ -147,3 +171,23 @@ def test_environment_records_code_fingerprint_and_load(tiny_text):
     env = train(tiny_text, ModelConfig(kind="rnn", hidden=4), replace(FAST, epochs=1)).env
     assert env["code"] == code_fingerprint() and re.fullmatch(r"[0-9a-f]{16}", env["code"])
     assert env["load_1min"] is None or env["load_1min"] >= 0
+
+
+def test_copy_memory_accuracy_counts_every_copied_symbol():
+    """A model that gets only the last of the 10 copied symbols right scores 10 %, not 100 %."""
+    from lib.tasks.copy_memory import CopyMemoryConfig, make_copy_memory
+
+    ds = make_copy_memory(CopyMemoryConfig(delay=5))
+
+    class LastOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            out = torch.zeros(*x.shape, ds.n_outputs)
+            out[:, -1] = torch.nn.functional.one_hot(x[:, 9], ds.n_outputs).float()  # the 10th symbol
+            return out
+
+    assert ds.scored_steps == 10
+    assert evaluate(LastOnly(), ds.test, ds)["accuracy"] == pytest.approx(0.1)

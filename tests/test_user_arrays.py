@@ -153,8 +153,8 @@ def test_from_series_accepts_a_series_a_one_column_frame_and_a_sorted_table():
 
 
 def test_from_series_needs_this_many_values():
-    assert required_length(1) == 74 and required_length(24, 2) == 234
-    from_series(_wave(234), window=24, horizon=2)  # exactly enough
+    assert required_length(1) == 71 and required_length(24, 2) == 231
+    from_series(_wave(231), window=24, horizon=2)  # exactly enough
 
 
 @pytest.mark.parametrize("values, kwargs, message", [
@@ -166,10 +166,10 @@ def test_from_series_needs_this_many_values():
      "the series has 2 missing or infinite value(s), the first at position 100; fill or drop them first."),
     (np.arange(50.0), {},
      "the series is too short: 50 values; forecasting 1 step(s) ahead with val_fraction 0.15 and "
-     "test_fraction 0.15 needs at least 74 values (10 windows each in validation and test)."),
+     "test_fraction 0.15 needs at least 71 values (10 windows each in validation and test)."),
     (np.arange(1000.0), {"window": 500},
      "window 500 is too long for a series of 1000 values: the smallest part (150 values) must hold 10 "
-     "windows of window + horizon steps; use a window of at most 140 or a series of at least 3400 values."),
+     "windows of window + horizon steps; use a window of at most 140 or a series of at least 3397 values."),
     (np.arange(70_000.0), {"window": 9000},
      "the data as float32 would take 2.3 GiB (limit 2 GiB); use fewer sequences, steps or features."),
     (np.arange(1000.0), {"window": 0}, "window must be a whole number of steps, at least 1; got 0."),
@@ -229,3 +229,11 @@ def test_from_series_windows_every_column_and_forecasts_the_target():
     with raises("the split has 120 train, 70 val and 10 test values of 200; each part needs at least 14 (10 windows "
                 "of window + horizon = 5 steps): use a smaller window or larger parts."):
         from_series(values, window=4, target=0, sizes=(120, 70, 10))
+
+
+def test_from_arrays_refuses_labels_with_control_or_formatting_characters():
+    y = np.array(["a", "b"] * 30, dtype=object)
+    y[5] = "b\u202egnp.exe"
+    with raises("y holds the label 'b\\u202egnp.exe' at position 5, with control or formatting characters (such as ESC "
+                "or a right-to-left override); remove them from the labels."):
+        from_arrays(np.zeros((60, 3)), y)

@@ -280,7 +280,7 @@ BUILD_ERRORS = [
      replace(SERIES, time="date"), "time column 'date' is empty at row 4; give every row its time or step."),
     ("series too short for the window", _series(WAVE[:100]), replace(SERIES, window=20),
      "window 20 is too long for a series of 100 values: the smallest part (15 values) must hold 10 windows of "
-     "window + horizon steps; use a window of at most 5 or a series of at least 200 values."),
+     "window + horizon steps; use a window of at most 5 or a series of at least 197 values."),
     ("constant target", _series(np.ones(200)), SERIES,
      "the target 'v' is constant in the training part (every value is 1); there is nothing to learn."),
     ("column not found", _series(WAVE), replace(SERIES, target="value", inputs=("value",)),
@@ -356,3 +356,32 @@ def test_malformed_tables_are_refused_with_what_to_change(case, df, spec, messag
 def test_other_malformed_sources_are_refused(source, spec, test, message):
     with raises(message):
         build_dataset(source, spec, test=test)
+
+
+# ---------------------------------------------------------------- regressions of the reliability audit (finding 5)
+
+def test_a_bad_value_in_the_split_column_is_refused_with_its_row():
+    df = series_frame(200).assign(split=["train"] * 140 + ["val"] * 29 + ["test"] * 30 + ["foo"])
+    with raises("split column 'split' holds 'foo' at row 200; use train, val (or validation) and test."):
+        build_dataset(df, guess_spec(df))
+
+
+@pytest.mark.parametrize("label, shown", [("x\x1b[31m", "'x\\x1b[31m'"), ("y\u202e", "'y\\u202e'")])
+def test_labels_with_control_or_bidi_characters_are_refused_with_their_row(label, shown):
+    df = wide_frame()
+    df.loc[3, "label"] = label
+    with raises(f"label column 'label' holds {shown} at row 4, with control or formatting characters (such as ESC or "
+                f"a right-to-left override); remove them from the labels."):
+        build_dataset(df, guess_spec(df))
+    x = np.zeros((60, 4))
+    y = np.where(np.arange(60) % 2 == 0, "up", "down").astype(object)
+    y[7] = label
+    with raises(f"label column 'y' holds {shown} at sequence 7, with control or formatting characters (such as ESC "
+                f"or a right-to-left override); remove them from the labels."):
+        build_dataset(load_table(npz_bytes(X=x, y=y.astype(str)), "s.npz"), UploadSpec(layout="arrays"))
+
+
+def test_a_corpus_of_one_repeated_word_is_refused():
+    with raises("the training part of the corpus is one word repeated ('word'), so the next word is always the same; "
+                "there is nothing to learn. Use a text of varied words."):
+        build_dataset(CorpusText("word " * 10_000), UploadSpec(layout="corpus"))

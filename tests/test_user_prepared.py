@@ -10,7 +10,7 @@ from lib.paths import userdata_dir
 from lib.runs import dataset
 from lib.tasks import make_dataset, task_dict, task_from_dict
 from lib.tasks.user.prepared import UserDataConfig, dataset_sha256, prepare
-from tests.support.user_files import labelled_csv, raises
+from tests.support.user_files import labelled_csv, npy_declaring, raises, zip_of
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +53,12 @@ def test_prepared_data_over_the_size_cap_are_refused(monkeypatch):
     with raises("the prepared data take 1.9 KiB, over the 1.0 KiB kept per dataset; use a shorter window or fewer "
                 "rows or columns, or raise LOOKBACK_USERDATA_MAX_MB."):
         prepare(labelled_csv(), "mine.csv")
+
+
+def test_prepared_data_declaring_a_huge_array_are_refused_before_allocating():
+    cfg = prepare(labelled_csv(), "mine.csv")
+    path = userdata_dir() / f"{cfg.sha256}.npz"
+    path.write_bytes(zip_of({"train_x.npy": npy_declaring((100_000, 100_000))}))
+    with raises(f"array train_x in the prepared user data {path} declares shape (100000, 100000) of float64, 74.5 GiB "
+                f"(limit 257 MiB); delete the file and prepare the data again."):
+        make_dataset(cfg)

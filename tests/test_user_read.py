@@ -1,15 +1,29 @@
 """Reading uploaded files (lib/tasks/user/read.py): formats, delimiters, limits and every malformed file."""
 import io
 import pickle
+import tracemalloc
 import zipfile
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from lib.tasks.user import read
 from lib.tasks.user.read import MAX_UPLOAD_BYTES, NpzArrays, content_sha256, load_table
-from tests.support.user_files import csv_bytes, npz_bytes, raises, series_frame
+from tests.support.user_files import (
+    compressed_npz,
+    csv_bytes,
+    flip_data,
+    npy_declaring,
+    npz_bytes,
+    raises,
+    series_frame,
+    set_encrypted,
+    set_method,
+    zip_of,
+)
 
 
 @pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
@@ -86,7 +100,8 @@ LOAD_ERRORS = [
      "'d.csv' is an old-style Excel (.xls) workbook, not CSV text; save it as CSV (in Excel: File > Save As > CSV "
      "UTF-8) and upload that."),
     (b"a,b\n1,\x002\n3,4\n", "d.csv",
-     "'d.csv' holds binary data (NUL bytes), not text; export it as CSV (UTF-8) and upload that."),
+     "'d.csv' holds binary data, not text: a NUL byte on line 2, column 3; remove the NUL bytes, or save the file "
+     "again as UTF-8 text (in Excel: CSV UTF-8)."),
     (_parquet_bytes(), "d.csv", "'d.csv' is a Parquet file; rename it to end in .parquet."),
     ("a,b\n1,2\n3,4\n".encode("utf-16"), "d.csv",
      "'d.csv' is UTF-16 text; save it as UTF-8 (in Excel: CSV UTF-8) and upload it again."),
@@ -124,3 +139,108 @@ LOAD_ERRORS = [
 def test_malformed_files_are_refused_with_what_to_change(data, filename, message):
     with raises(message):
         load_table(data, filename)
+
+
+# ---------------------------------------------------------------- regressions of the reliability audit (finding 2, 4)
+
+def test_a_cell_longer_than_the_limit_is_refused_with_its_row():
+    with raises("line 2 of 'a.csv' has a cell of more than 131072 characters (the limit); shorten it, or close the "
+                "quote (\") that opens it."):
+        load_table(b"t,value\n1," + b"9" * 200_000 + b"\n2,3\n", "a.csv")
+    with raises("line 3 of 'a.tsv' has a cell of more than 131072 characters (the limit); shorten it, or close the "
+                "quote (\") that opens it."):
+        load_table(b"t\tvalue\n1\t2\n2\t\"" + b"x" * 140_000 + b"\n3\t4\n", "a.tsv")  # a quote never closed
+
+
+def test_a_column_name_longer_than_the_limit_is_refused():
+    with raises("the header row of 'a.csv' has a column name of more than 131072 characters (limit 1000); shorten "
+                "it, or close the quote (\") that opens it."):
+        load_table(b"t," + b"v" * 300_000 + b"\n1,2\n2,3\n", "a.csv")
+    with raises("column 2 of 'a.csv' has a name of 2000 characters (limit 1000); give it a shorter name."):
+        load_table(b"t," + b"v" * 2000 + b"\n1,2\n2,3\n", "a.csv")
+
+
+def test_a_nul_byte_after_the_first_64_kib_is_named_with_its_line():
+    rows = "".join(f"{i},{i % 7}.5\n" for i in range(20_000)).encode()
+    data = b"t,v\n" + rows[:70_000] + b"\x00" + rows[70_000:]
+    with raises("'a.csv' holds binary data, not text: a NUL byte on line 7903, column 2; remove the NUL bytes, or "
+                "save the file again as UTF-8 text (in Excel: CSV UTF-8)."):
+        load_table(data, "a.csv")
+
+
+@pytest.mark.parametrize("data", [
+    "".join(f"{i};{i % 7},5\n" for i in range(200)),  # ';' separated
+    "".join(f'{i},"{i % 7},5"\n' for i in range(200)),  # ',' separated, quoted cells
+], ids=["semicolons", "quoted"])
+def test_numbers_with_a_decimal_comma_are_named_with_what_to_change(data):
+    sep = ";" if ";" in data else ","
+    with raises("column 'v' of 'a.csv' holds numbers written with a comma ('0,5' in row 1); Lookback reads '.' as the "
+                "decimal mark: save the file with '.' decimals and no thousands separators (in a spreadsheet, set the "
+                "decimal separator to '.')."):
+        load_table(f"t{sep}v\n{data}".encode(), "a.csv")
+
+
+def test_a_blank_first_header_cell_is_read_as_the_index_column():
+    frame = series_frame(50)
+    loaded = load_table(frame.to_csv().encode(), "exported.csv")  # pandas' export: ",date,temp,load"
+    assert list(loaded.columns) == ["index", "date", "temp", "load"] and loaded["index"].tolist() == list(range(50))
+    r_export = b'"","a","b"\n"1",1.5,2\n"2",2.5,3\n"3",0.5,1\n'  # R's write.csv
+    assert list(load_table(r_export, "r.csv").columns) == ["index", "a", "b"]
+    taken = load_table(b",index,b\n0,5,1\n1,6,2\n", "t.csv")
+    assert list(taken.columns) == ["Unnamed: 0", "index", "b"]
+
+
+def test_parquet_nested_columns_are_refused_with_their_names():
+    frame = pd.DataFrame({"t": range(400), "value": range(400), "l": [[1, 2]] * 400, "s": [{"a": 1}] * 400})
+    with raises("column(s) 'l' (list<element: int64>), 's' (struct<a: int64>) of 'a.parquet' hold lists, structs or "
+                "maps; give each cell one number, text or date (e.g. one column per list item) and export the file "
+                "again."):
+        load_table(_parquet_bytes(frame), "a.parquet")
+    buf = io.BytesIO()  # a map's fields are named key and value, like the table's own 'value' column
+    pq.write_table(pa.table({"t": range(40), "value": range(40),
+                             "m": pa.array([[("k", 1)]] * 40, type=pa.map_(pa.string(), pa.int64()))}), buf)
+    with raises("column(s) 'm' (map<string, int64 ('m')>) of 'a.parquet' hold lists, structs or maps; give each cell "
+                "one number, text or date (e.g. one column per list item) and export the file again."):
+        load_table(buf.getvalue(), "a.parquet")
+
+
+_ARRAYS = {"X": np.random.default_rng(0).normal(size=(60, 8)), "y": np.arange(60) % 2}
+_REMEDY = "save the arrays again with numpy.savez(path, X=X, y=y)."
+
+
+@pytest.mark.parametrize("data, fault", [
+    (flip_data(compressed_npz(**_ARRAYS)),
+     "zlib.error: Error -3 while decompressing data: invalid bit length repeat"),
+    (flip_data(npz_bytes(**_ARRAYS), at=200), "BadZipFile: Bad CRC-32 for file 'X.npy'"),
+    (set_method(compressed_npz(**_ARRAYS)),
+     "array X is packed with compression method 99; NumPy writes stored or deflated members"),
+    (set_encrypted(compressed_npz(**_ARRAYS)), "array X is encrypted"),
+    (compressed_npz(**_ARRAYS)[:-30], "BadZipFile: File is not a zip file"),
+    (zip_of({"X.npy": npy_declaring((-1, 5))}), "array X declares shape (-1, 5)"),
+    (zip_of({"X.npy": b"\x93NUMPY\x03\x00" + bytes(20)}),
+     "array X is in .npy format version 3.0, which Lookback does not read"),
+], ids=["deflate stream", "stored data", "method 99", "encrypted", "truncated", "negative shape", "npy version 3"])
+def test_damaged_npz_members_are_refused_with_what_to_change(data, fault):
+    with raises(f"'a.npz' cannot be read ({fault}); {_REMEDY}"):
+        load_table(data, "a.npz")
+
+
+def test_a_small_npz_declaring_a_huge_array_is_refused_before_allocating():
+    data = zip_of({"X.npy": npy_declaring((100_000, 100_000)), "y.npy": npz_bytes()})
+    assert len(data) < 2500
+    with raises("array X in 'a.npz' declares shape (100000, 100000) of float64, 74.5 GiB (limit 512 MiB); save fewer "
+                "or smaller arrays."):
+        load_table(data, "a.npz")
+
+
+def test_a_truncated_npz_member_is_refused_before_its_array_is_allocated():
+    data = zip_of({"X.npy": npy_declaring((10_000, 5_000)), "y.npy": b""})  # 381 MiB declared, 1 KiB held
+    tracemalloc.start()
+    try:
+        with raises(f"'a.npz' cannot be read (array X declares shape (10000, 5000) of float64, more than its 1152 "
+                    f"bytes hold: the file is truncated or damaged); {_REMEDY}"):
+            load_table(data, "a.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 ** 2

@@ -9,7 +9,7 @@ import pytest
 
 from lib.configs import from_dict, to_dict
 from lib.tasks.user.build import build_dataset
-from lib.tasks.user.read import CorpusText, NpzArrays
+from lib.tasks.user.read import CorpusText, NpzArrays, load_table
 from lib.tasks.user.spec import UploadSpec, choose_spec, guess_spec, layout_defaults, numeric_columns
 from tests.support.user_files import long_frame, raises, series_frame, wide_frame, words
 
@@ -114,3 +114,44 @@ def test_choose_spec_with_only_a_layout_proposes_what_the_page_proposes():
     assert choose_spec(df) == guess_spec(df)
     assert choose_spec(df, layout="wide", window=None) == layout_defaults(df, "wide")
     assert choose_spec(df, layout="wide", inputs=("x2",)).inputs == ("x2",)
+
+
+# ---------------------------------------------------------------- regressions of the reliability audit (finding 5)
+
+def test_a_blank_first_header_cell_is_offered_as_the_time_column():
+    df = load_table(series_frame(100).drop(columns="date").to_csv().encode(), "exported.csv")  # ",temp,load"
+    spec = guess_spec(df)
+    assert (spec.layout, spec.time, spec.target, spec.inputs) == ("series", "index", "temp", ("temp", "load"))
+    assert build_dataset(df, spec).n_features == 2
+    wide = guess_spec(load_table(wide_frame().to_csv().encode(), "wide.csv"))
+    assert (wide.layout, wide.target, wide.inputs) == ("wide", "label", tuple(f"t{i}" for i in range(8)))
+
+
+def test_a_time_named_text_column_that_holds_no_dates_is_not_the_time_column():
+    df = load_table(series_frame(100).drop(columns="date").set_axis([f"r{i}" for i in range(100)]).to_csv().encode(),
+                    "r.csv")  # R's row names, as text
+    spec = guess_spec(df)
+    assert (spec.layout, spec.time, spec.inputs) == ("series", None, ("temp", "load"))
+    assert "300 rows" not in build_dataset(df, spec).description
+
+
+def test_a_split_column_with_one_bad_value_is_still_the_split():
+    df = series_frame(200).assign(split=["train"] * 140 + ["val"] * 29 + ["test"] * 30 + ["foo"])
+    assert guess_spec(df).split == "split"
+    folds = series_frame(200).assign(fold=np.arange(200) % 5)  # k-fold numbers are no train/val/test split
+    assert guess_spec(folds).split is None
+
+
+def test_a_row_index_column_is_never_an_input_and_orders_only_tables_without_a_time():
+    for frame, time in ((series_frame(50), "date"), (long_frame(), "step")):
+        spec = guess_spec(load_table(frame.to_csv().encode(), "exported.csv"))
+        assert spec.time == time and "index" not in spec.inputs and spec.target != "index"
+
+
+def test_a_table_of_numbers_read_as_text_names_the_cell_that_is_not_a_number():
+    lines = series_frame(50).to_csv(index=False).splitlines()
+    lines.insert(3, lines[0])  # the header again, as when two exports are pasted together
+    with raises("the table has no numeric column (columns: date, temp, load); a series or sequence needs numbers. "
+                "Column 'temp' holds numbers but for row 3 ('temp'); fix that cell (a repeated header or a note in the "
+                "data) or delete its row."):
+        guess_spec(load_table("\n".join(lines).encode(), "a.csv"))

@@ -5,7 +5,9 @@ from collections.abc import Mapping
 
 from lib.configs import from_dict, to_dict
 from lib.errors import ConfigError
+from lib.tasks.adding import AddingConfig, make_adding
 from lib.tasks.base import CLASSIFICATION, REGRESSION, SequenceDataset, Split, TaskConfig
+from lib.tasks.copy_memory import CopyMemoryConfig, make_copy_memory
 from lib.tasks.sine import SineConfig, make_sine
 from lib.tasks.text import TextRecallConfig, make_text_recall
 from lib.tasks.user.prepared import UserDataConfig, make_userdata
@@ -13,7 +15,7 @@ from lib.tasks.video import VideoConfig, make_video
 
 TASKS = {cls.name: (cls, make) for cls, make in (
     (TextRecallConfig, make_text_recall), (SineConfig, make_sine), (VideoConfig, make_video),
-    (UserDataConfig, make_userdata))}
+    (AddingConfig, make_adding), (CopyMemoryConfig, make_copy_memory), (UserDataConfig, make_userdata))}
 
 
 def task_dict(cfg: TaskConfig) -> dict:

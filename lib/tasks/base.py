@@ -64,10 +64,13 @@ class SequenceDataset:
     n_features: int  # features per step (embedding input when vocab is set)
     n_outputs: int  # classes (classification) or 1 (regression)
     per_step: bool = False  # targets at every step (next-word prediction) instead of one per sequence
+    scored_steps: int = 1  # per-step tasks: the last steps whose accuracy is the metric (copy memory: the copy)
     vocab: tuple[str, ...] | None = None  # token inputs when set; id 0 is padding
     class_names: tuple[str, ...] | None = None
     chance: float | None = None  # accuracy of always guessing the majority class
     baselines: dict[str, float] = field(default_factory=dict)  # naive test metrics (regression)
+    noise_floor: float | None = None  # the lowest expected MSE (the target's noise variance), where the task knows it
+    do_nothing_loss: float | None = None  # loss (lib.train.loss_fn) of the best guess that remembers nothing
     cue_lag: int | None = None  # steps back from the prediction point to the decisive input
     distance_name: str = "distance"  # what the distance knob means for this task, for charts
 
@@ -94,6 +97,8 @@ class SequenceDataset:
             "metric": self.metric,
             "chance": self.chance,
             "baselines": dict(self.baselines),
+            "noise_floor": self.noise_floor,
+            "do_nothing_loss": self.do_nothing_loss,
             "cue_lag": self.cue_lag,
             "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
         }

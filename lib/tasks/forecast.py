@@ -21,18 +21,31 @@ def segment_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[in
     return n - n_val - n_test, n_val, n_test
 
 
+def n_windows(length: int, window: int, horizon: int) -> int:
+    """How many windows (inputs and target) `windows` cuts from a segment of `length` values."""
+    return length - window - horizon + 1
+
+
+def _fits(n: int, window: int, horizon: int, val_fraction: float, test_fraction: float) -> bool:
+    """Whether each segment of a series of n values holds MIN_WINDOWS windows."""
+    return min(n_windows(size, window, horizon)
+               for size in segment_sizes(n, val_fraction, test_fraction)) >= MIN_WINDOWS
+
+
 def min_length(window: int, horizon: int, val_fraction: float, test_fraction: float) -> int:
-    """The shortest series whose val and test segments each hold MIN_WINDOWS windows."""
-    per_segment = window + horizon + MIN_WINDOWS - 1
-    n = math.ceil(per_segment / min(test_fraction, val_fraction))
-    while min(segment_sizes(n, val_fraction, test_fraction)) < per_segment:
-        n += 1
+    """The shortest series from which on every longer one too, each segment (train, val, test) holds
+    MIN_WINDOWS windows, by segment_sizes and n_windows: the arithmetic forecast_splits uses."""
+    need = window + horizon + MIN_WINDOWS - 1  # values per segment
+    # Beyond `n`, rounding keeps val and test within 1/2 and train within 1 of their exact shares: all fit.
+    n = math.ceil(max((need + 1) / min(val_fraction, test_fraction), (need + 2) / (1 - val_fraction - test_fraction)))
+    while n > 1 and _fits(n - 1, window, horizon, val_fraction, test_fraction):
+        n -= 1
     return n
 
 
 def windows(segment: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All windows inside one segment: inputs (N, window), targets (N,), target positions (N,)."""
-    n = len(segment) - window - horizon + 1
+    n = n_windows(len(segment), window, horizon)
     x = np.lib.stride_tricks.sliding_window_view(segment, window)[:n]  # (N, window)
     target_pos = np.arange(n) + window - 1 + horizon  # index within the segment
     return x, segment[target_pos], target_pos

@@ -105,6 +105,7 @@ def make_sine(cfg: SineConfig) -> SequenceDataset:
         n_features=1,
         n_outputs=1,
         baselines=naive_baselines(series, test_start, cfg.seq_len, cfg.horizon, cfg.main_period),
+        noise_floor=cfg.noise ** 2,
         cue_lag=cfg.cue_lag,
         distance_name="main period in steps (the window that spans one cycle)",
     )

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
@@ -62,6 +63,17 @@ class TextRecallConfig(Checked):
             raise ConfigError(f"distance_max must be between distance ({self.distance}) and {MAX_DISTANCE}, "
                               f"got {self.distance_max}.")
 
+    def align(self, words: Sequence[str], stretch: bool = True) -> Alignment:
+        """A typed prompt (lower-case words) as the models trained on these sentences should read it: see
+        align_prompt."""
+        hi = self.distance_max if self.distance_max is not None else self.distance
+        cues = tuple(c for c, _ in word_lists()["pairs"][:self.cues])
+        return align_prompt(words, (cue_lag(self.distance), cue_lag(hi)), cues, stretch)
+
+    def example(self) -> str:
+        """The essay's sentence at this task's distance (example_prompt)."""
+        return example_prompt(self.distance)
+
 
 def vocabulary() -> tuple[str, ...]:
     w = word_lists()
@@ -75,13 +87,76 @@ def cue_lag(distance: int) -> int:
     return distance + PREFIX_LEN + len(word_lists()["closing"])
 
 
+ESSAY = ("starving", "alice", "drives", "to", "the", "nearest", "store", "to", "buy")  # Home's example: food
+STRETCH = ("past", "the", "old", "bridge", "along", "the", "busy", "road", "near", "a", "quiet", "park")  # filler
+
+
 def example_prompt(distance: int) -> str:
     """Home's example sentence, "starving alice drives to the nearest store to buy", with its filler stretched
     or cut to `distance` words, so it has the shape the models were trained on (answer: food)."""
-    story = ["to", "the", "nearest", "store"]
-    more = ["past", "the", "old", "bridge", "along", "the", "busy", "road", "near", "a", "quiet", "park"]
-    filler = (story + more * (distance // len(more) + 1))[:distance]
-    return " ".join(["starving", "alice", "drives", *filler, *word_lists()["closing"]])
+    cue = ESSAY[0]
+    return " ".join(align_prompt(ESSAY, (cue_lag(distance),) * 2, (cue,)).words)
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A prompt as the models read it, and where its cue word sits.
+
+    words: the prompt's words after aligning; cue: its first cue word (None: it has none); typed, lag: the
+    cue's place as typed and as read, in words from the end (1 = the last word); trained: the lowest and
+    highest place of the cue in the training sentences; added: filler words put in (negative: left out).
+    """
+
+    words: tuple[str, ...]
+    cue: str | None
+    typed: int | None
+    lag: int | None
+    trained: tuple[int, int]
+    added: int = 0
+
+    @property
+    def moved(self) -> bool:
+        """The cue sits where no training sentence had it."""
+        return self.lag is not None and not self.trained[0] <= self.lag <= self.trained[1]
+
+    def _place(self) -> str:
+        lo, hi = self.trained
+        return f"{lo} words from the end" if lo == hi else f"{lo} to {hi} words from the end"
+
+    def note(self) -> str | None:
+        """What aligning did, or why the answers cannot show memory; None when the cue was where it belongs."""
+        if self.cue is None:
+            return ("The prompt has no cue word, so no model can know the answer; its guesses show what it falls "
+                    "back on.")
+        if self.moved:
+            return (f"The cue “{self.cue}” is {self.lag} word(s) from the end here, but the models were trained with "
+                    f"it {self._place()}: no model has seen it at position {self.lag}, so their answers say little "
+                    f"about memory.")
+        if self.added:
+            how = f"{self.added} filler word(s) added" if self.added > 0 else f"{-self.added} filler word(s) left out"
+            return (f"Aligned to the training sentences: {how}, so the cue “{self.cue}” moves from {self.typed} to "
+                    f"{self.lag} words from the end, where the models were trained to find it.")
+        return None
+
+
+def align_prompt(words: Sequence[str], trained: tuple[int, int], cues: Sequence[str],
+                 stretch: bool = True) -> Alignment:
+    """Put a prompt's first cue word where the training sentences had it: `trained` (lowest, highest) words
+    from the end. With `stretch`, filler words (STRETCH, repeated) go in after the prompt's own filler, before
+    its last two words (the closing "to buy"), or its filler is cut; the cue and the two words after it
+    (subject, verb) stay. Without `stretch`, or without a cue, the words are kept as typed."""
+    words = tuple(words)
+    at = next((i for i, w in enumerate(words) if w in cues), None)
+    if at is None:
+        return Alignment(words, None, None, None, trained)
+    typed = len(words) - at
+    target = min(max(typed, trained[0]), trained[1]) if stretch else typed
+    head = at + min(PREFIX_LEN, typed)  # the cue, subject and verb stay as typed
+    tail = len(words) - min(len(word_lists()["closing"]), len(words) - head)
+    change = target - typed
+    middle = words[head:tail] + STRETCH * (change // len(STRETCH) + 1) if change > 0 else words[head:tail]
+    middle = middle[:tail - head + change]
+    return Alignment(words[:head] + middle + words[tail:], words[at], typed, target, trained, change)
 
 
 def _sentences(cfg: TextRecallConfig, n: int, rng: np.random.Generator, vocab_ids: dict):

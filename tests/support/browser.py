@@ -90,14 +90,15 @@ class Server:
 
 
 @contextmanager
-def browser(chromium: str, profile: Path, width: int = 1400, height: int = 1000):
-    """A page in headless Chromium with a fresh profile."""
+def browser(chromium: str, profile: Path, width: int = 1400, height: int = 1000, color_scheme: str = "light"):
+    """A page in headless Chromium with a fresh profile, its system preference `color_scheme` ("light" or "dark";
+    `page.emulate_media(color_scheme=...)` switches it later)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(profile), executable_path=chromium, args=CHROMIUM_ARGS, headless=True,
-            viewport={"width": width, "height": height})
+            viewport={"width": width, "height": height}, color_scheme=color_scheme)
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:

@@ -2,7 +2,8 @@
 
 Surfaces: bundle import (JSON edits, generated histories, damaged bytes, edited user data), link parameters
 (the value sanitiser, and real page renders in AppTest), command-line values, config construction, user data
-(arrays, series, tables). `outcome` sorts each input into one of:
+(arrays, series, tables), uploads (CSV, TSV, Parquet, .npz, .txt: valid files damaged at their structure, through
+load_table -> guess_spec -> build_dataset). `outcome` sorts each input into one of:
   accepted     valid, and the result is sound (finite data, a listable and never-reused import, ...)
   clear error  refused with the project's own error (ConfigError and its kinds) and a message
   crash        any other exception, or a traceback / unexpected exit status from the CLI
@@ -12,7 +13,10 @@ given seed, and counts the outcomes.
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
+import datetime
+import decimal
 import hashlib
 import io
 import json
@@ -28,6 +32,7 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -43,10 +48,24 @@ from lib.store import RunStore
 from lib.tasks import make_dataset, task_from_dict
 from lib.tasks.sine import SineConfig
 from lib.tasks.text import TextRecallConfig
-from lib.tasks.user.arrays import from_arrays, from_dataframe, from_series
+from lib.tasks.user.arrays import from_arrays, from_dataframe, from_series, printable
+from lib.tasks.user.build import build_dataset
 from lib.tasks.user.prepared import dataset_sha256, prepare
+from lib.tasks.user.read import load_table
+from lib.tasks.user.spec import guess_spec
 from lib.tasks.video import VideoConfig
 from lib.train import TrainConfig
+from tests.support.user_files import (
+    flip_data,
+    long_frame,
+    npy_declaring,
+    series_frame,
+    set_encrypted,
+    set_method,
+    wide_frame,
+    words,
+    zip_of,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ACCEPTED, CLEAR, CRASH, SILENT = "accepted", "clear error", "crash", "silent wrong"
@@ -433,6 +452,254 @@ def check_table(values: list, time_kind: str, junk: list) -> str | None:
     return _non_finite(from_dataframe(frame, "v", 3, time_column=None if time_kind == "none" else "t"))
 
 
+# -- uploads: load_table -> guess_spec -> build_dataset ---------------------------------------------------
+
+READ, SPEC, BUILD = "read", "spec", "build"  # the stages an upload reaches
+LABELS = ["up", "down", "x\x1b[31m", "y\u202e", "<script>", "ünï", "", " ", "nan", "1", "1.5"]
+JUNK_CELLS = ["nan", "inf", "-inf", "1e400", "", "abc", "1_000", "\u0663", "True", "1,5", '"', "NULL", "1e-320",
+              "0x10", "  ", "\u00a0", "9" * 400]
+
+
+def _table(kind: str, n: int, seed: int) -> pd.DataFrame:
+    """A valid table of `kind`: a series, labelled sequences (wide or long), or a series with a split column."""
+    if kind == "wide":
+        return wide_frame(max(n, 4), 6, seed)
+    if kind == "long":
+        return long_frame(max(n, 4), seed)
+    frame = series_frame(max(n, 3), seed)
+    if kind == "split":
+        position = np.arange(len(frame)) / len(frame)
+        frame = frame.assign(split=np.select([position < 0.7, position < 0.85], ["train", "val"], "test"))
+    return frame
+
+
+CELL_EDITS, LINE_EDITS = ("cell", "label", "double", "blank"), ("drop field", "add field", "quote")
+
+
+def _line_edit(lines: list[str], draw, sep: str, hows: tuple[str, ...]) -> None:
+    """One edit of a CSV's lines (in place): a field lost or added, a cell replaced, a line doubled, ..."""
+    i = draw(st.integers(0, len(lines) - 1))
+    cells = lines[i].split(sep)
+    how = draw(st.sampled_from(hows))
+    j = draw(st.integers(0, len(cells) - 1))
+    if how == "drop field" and len(cells) > 1:
+        del cells[j]
+    elif how == "add field":
+        cells.insert(j, draw(st.sampled_from(JUNK_CELLS)))
+    elif how in ("cell", "label"):
+        cells[j] = draw(st.sampled_from(JUNK_CELLS if how == "cell" else LABELS))
+    elif how == "double":
+        lines.insert(i, lines[i])
+    elif how == "blank":
+        lines.insert(i, "")
+    else:
+        cells[j] = '"' + cells[j]  # a quote that never closes
+    lines[i] = sep.join(cells)
+
+
+@st.composite
+def csv_uploads(draw, ext: str = ".csv") -> tuple[bytes, str]:
+    """A CSV/TSV in some layout, maybe with decimal commas or a row-index column (a blank first header cell), then
+    one family of structure-aware damage, or all: lines edited, a huge cell or name, another encoding, NUL bytes
+    (also past the first 64 KiB), bytes flipped or the file cut short."""
+    kind = draw(st.sampled_from(["series", "wide", "long", "split"]))
+    n = draw(st.sampled_from([2, 40, 200, 3000] if kind == "series" else [2, 40, 200]))
+    frame = _table(kind, n, draw(st.integers(0, 3)))
+    sep = "\t" if ext == ".tsv" else draw(st.sampled_from([",", ",", ";", "|"]))
+    comma = draw(st.integers(0, 4)) == 0  # decimal commas, as a European spreadsheet writes them
+    lines = frame.to_csv(index=draw(st.booleans()), sep=sep, decimal="," if comma else ".").splitlines()
+    damage = draw(st.sampled_from(["none", "cells", "cells", "lines", "huge", "encoding", "bytes", "all"]))
+    for _ in range(draw(st.integers(1, 3)) if damage in ("cells", "lines", "all") else 0):
+        _line_edit(lines, draw, sep, CELL_EDITS if damage == "cells" else (*CELL_EDITS, *LINE_EDITS))
+    if damage in ("huge", "all"):
+        at = draw(st.integers(0, len(lines) - 1))
+        size = draw(st.sampled_from([1001, 131_072, 131_073, 200_000]))
+        lines[at] = lines[at] + sep + "9" * size if draw(st.booleans()) else "h" * size + sep + lines[at]
+    data = ("\r\n" if draw(st.booleans()) else "\n").join(lines).encode()
+    if damage in ("encoding", "all"):
+        encoding = draw(st.sampled_from(["bom", "utf-16", "latin-1", "cp1252"]))
+        data = (codecs.BOM_UTF8 + data if encoding == "bom"
+                else data.decode().replace("u", "\u00fc").encode(encoding, errors="replace"))
+    for _ in range(draw(st.integers(1, 2)) if damage in ("bytes", "all") else 0):
+        at = draw(st.integers(0, max(len(data) - 1, 0)))  # a NUL byte, a byte flipped, or the file cut short
+        data = draw(st.sampled_from([data[:at] + b"\x00" + data[at:], data[:at],
+                                     data[:at] + bytes([data[at] ^ 0x20]) + data[at + 1:] if data else data]))
+    return data, "upload" + ext
+
+
+PARQUET_EXTRA = {  # columns of other Arrow types, nested ones among them
+    "list": lambda n: pa.array([[1, 2]] * n), "struct": lambda n: pa.array([{"a": 1}] * n),
+    "map": lambda n: pa.array([[("k", 1)]] * n, type=pa.map_(pa.string(), pa.int64())),
+    "dictionary": lambda n: pa.array(["a", "b"] * (n // 2) + ["a"] * (n % 2)).dictionary_encode(),
+    "bool": lambda n: pa.array([True, False] * (n // 2) + [True] * (n % 2)),
+    "timestamp": lambda n: pa.array(np.arange(n) * 86_400 * 10**9, type=pa.timestamp("ns", tz="UTC")),
+    "duration": lambda n: pa.array(pd.to_timedelta(np.arange(n), unit="s")),
+    "decimal": lambda n: pa.array([decimal.Decimal(i) / 4 for i in range(n)]),
+    "binary": lambda n: pa.array([b"\x00\xff"] * n), "null": lambda n: pa.nulls(n),
+    "uint64": lambda n: pa.array(np.arange(n, dtype=np.uint64) * 2**60),
+    "float16": lambda n: pa.array(np.arange(n, dtype=np.float16)),
+    "time": lambda n: pa.array([datetime.time(i % 24) for i in range(n)]),
+}
+
+
+@st.composite
+def parquet_uploads(draw) -> tuple[bytes, str]:
+    """A Parquet table in some layout, with columns of other Arrow types (lists, structs, maps, decimals, ...)
+    added or replacing one, then bytes flipped or cut."""
+    import pyarrow.parquet as pq
+
+    frame = _table(draw(st.sampled_from(["series", "wide", "long", "split"])), draw(st.sampled_from([2, 40, 200])),
+                   draw(st.integers(0, 3)))
+    table = pa.Table.from_pandas(frame, preserve_index=draw(st.booleans()))
+    for kind in draw(st.lists(st.sampled_from(sorted(PARQUET_EXTRA)), max_size=2)):
+        column = PARQUET_EXTRA[kind](len(table))
+        if draw(st.booleans()):
+            table = table.append_column(f"extra_{kind}", column)
+        else:
+            table = table.set_column(draw(st.integers(0, table.num_columns - 1)), f"as_{kind}", column)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression=draw(st.sampled_from(["snappy", "none", "zstd"])))
+    data = bytearray(buf.getvalue())
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(data) - 1))
+        data[at] ^= draw(st.integers(1, 255))
+    return bytes(data[:draw(st.integers(0, len(data)))] if draw(st.integers(0, 5)) == 0 else data), "upload.parquet"
+
+
+NPY_DESCRS = ["<f8", "<f4", "<i8", "|u1", "|b1", ">f8", "<c16", "<U3", "|S2", "|V8", "|O", "<M8[s]", "<m8[s]",
+              [("a", "<f8")], "bogus"]
+NPY_SHAPES = st.one_of(st.tuples(st.integers(-2, 80), st.integers(-1, 12)), st.just(()),
+                       st.sampled_from([(10**5, 10**5), (2**62, 2), (60, 8, 2), (60,), (10**9,), (0, 8)]))
+
+
+def _npz_arrays(draw) -> dict[str, np.ndarray]:
+    """X, y and maybe split: valid, or one of them of the wrong kind, shape or values."""
+    n, t = draw(st.sampled_from([2, 40, 60])), draw(st.sampled_from([1, 8]))
+    rng = np.random.default_rng(draw(st.integers(0, 3)))
+    x = rng.normal(size=(n, t) if draw(st.booleans()) else (n, t, 2))
+    y = {"ints": np.arange(n) % 2, "text": np.where(np.arange(n) % 2, "up", "down"),
+         "floats": rng.normal(size=n), "labels": np.array(draw(st.lists(st.sampled_from(LABELS), min_size=n,
+                                                                         max_size=n)))}[
+        draw(st.sampled_from(["ints", "text", "floats", "labels"]))]
+    arrays = {"X": x, "y": y}
+    if draw(st.booleans()):
+        arrays["split"] = np.array(["train"] * (n - n // 3) + ["val"] * (n // 6) + ["test"] * (n // 3 - n // 6))
+    key = draw(st.sampled_from([None, None, None, "X", "y", "split"]))
+    if key is not None:
+        arrays[key] = draw(st.one_of(ARRAY_JUNK, st.just(np.asfortranarray(x)), st.just(x.astype(">f8")),
+                                     st.just(x.astype(np.complex128)), st.just(x * 1e300),
+                                     st.just(np.array(["train", "foo"] * (n // 2))), st.just(x[:, :0])))
+    return arrays
+
+
+@st.composite
+def npz_uploads(draw) -> tuple[bytes, str]:
+    """An .npz of X and y (stored or deflated), then damage at the zip and .npy level: a member's deflate stream
+    or data flipped, its compression method or encrypted flag set, its .npy header rewritten (any shape and
+    dtype, e.g. 10^10 floats in a 2 KB file), the archive cut short or any bytes flipped."""
+    arrays = _npz_arrays(draw)
+    buf = io.BytesIO()
+    (np.savez_compressed if draw(st.booleans()) else np.savez)(buf, **arrays)  # object arrays are pickled
+    data = buf.getvalue()
+    member = draw(st.sampled_from(sorted(arrays))) + ".npy"
+    how = draw(st.sampled_from(["none", "none", "none", "data", "method", "encrypted", "header", "header", "cut",
+                                "bytes"]))
+    if how == "data":
+        data = flip_data(data, member, draw(st.integers(0, 120)))
+    elif how == "method":
+        data = set_method(data, member, draw(st.sampled_from([1, 6, 9, 12, 14, 93, 99])))
+    elif how == "encrypted":
+        data = set_encrypted(data)
+    elif how == "header":
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            files = {n: zf.read(n) for n in zf.namelist()}
+        body = np.ascontiguousarray(arrays[member[:-4]]).tobytes() if arrays[member[:-4]].dtype != object else b""
+        files[member] = npy_declaring(draw(NPY_SHAPES), draw(st.sampled_from(NPY_DESCRS)), body)
+        data = zip_of(files, draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])))
+    elif how == "cut":
+        data = data[:draw(st.integers(0, len(data)))]
+    elif how == "bytes":
+        b = bytearray(data)
+        for _ in range(draw(st.integers(1, 4))):
+            b[draw(st.integers(0, len(b) - 1))] ^= draw(st.integers(1, 255))
+        data = bytes(b)
+    return data, "upload.npz"
+
+
+@st.composite
+def txt_uploads(draw) -> tuple[bytes, str]:
+    """A text corpus: plain words, one word repeated, punctuation only, control or bidi characters, other
+    encodings, NUL bytes, cut short."""
+    n = draw(st.sampled_from([5, 700, 3000]))
+    text = draw(st.sampled_from([words(n), "word " * n, "... !!! ?? " * n, "caf\u00e9 na\u00efve " * n,
+                                 (words(n) + " ") * 2]))
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(["\x1b[31m", "\u202e", "\x00", "\ufeff", "\U0001f600", "x" * 5000,
+                                                 "\r", "\u2028"])) + text[at:]
+    data = text.encode(draw(st.sampled_from(["utf-8", "utf-8", "utf-16", "latin-1"])), errors="replace")
+    return data[:draw(st.integers(0, len(data)))] if draw(st.integers(0, 5)) == 0 else data, "upload.txt"
+
+
+def _expected_classes(labels: np.ndarray) -> set[str]:
+    """The class names a builder must give labels (N,): whole numbers as integers, text as it is."""
+    if labels.dtype.kind in "iuf":
+        return {str(int(v)) for v in labels}
+    return {str(v) for v in labels}
+
+
+def _layout_problem(source, spec, ds) -> str | None:
+    """What a built dataset gets wrong about its file, if anything (None: consistent)."""
+    n = len(ds.train) + len(ds.val) + len(ds.test)
+    if spec.layout == "corpus":
+        return None if ds.vocab[:2] == ("<pad>", "<unk>") and int(ds.train.x.max()) < len(ds.vocab) else \
+            "a word id outside the vocabulary"
+    if spec.layout == "series":
+        expected = len(source) - 3 * (spec.window + spec.horizon - 1)  # windows in each of three parts
+        if n != expected or ds.seq_len != spec.window or ds.n_features != len(spec.inputs):
+            return f"{n} windows of {ds.seq_len} x {ds.n_features} from {len(source)} rows; expected {expected}"
+        return None
+    if spec.layout == "arrays":
+        x, labels = np.asarray(source.x), np.asarray(source.y)
+        shape = (len(x), x.shape[1], int(np.prod(x.shape[2:])))
+    else:
+        rows = source if spec.layout == "wide" else source.drop_duplicates(spec.sequence)
+        labels = rows[spec.target].to_numpy()
+        if spec.layout == "wide":
+            shape = (len(source), len(spec.inputs), 1)
+        else:
+            shape = (source[spec.sequence].astype(str).nunique(), ds.seq_len, len(spec.inputs))
+    if (n, ds.seq_len, ds.n_features) != shape:
+        return f"{(n, ds.seq_len, ds.n_features)} sequences x steps x features from a file of {shape}"
+    if ds.kind == "classification" and set(ds.class_names) != _expected_classes(labels):
+        return f"classes {ds.class_names[:5]} are not the file's labels"
+    return None
+
+
+def check_upload(data: bytes, filename: str, reached: list | None = None) -> str | None:
+    """An upload through load_table, guess_spec and build_dataset (each stage reached is appended to `reached`):
+    a sound dataset consistent with the file, or a clear error."""
+    reached = [] if reached is None else reached
+    source = load_table(data, filename)
+    reached.append(READ)
+    spec = guess_spec(source)
+    reached.append(SPEC)
+    ds = build_dataset(source, spec)
+    reached.append(BUILD)
+    if ds.class_names and not all(printable(c) for c in ds.class_names):
+        return "a class name with control or formatting characters"
+    return _non_finite(ds) or _layout_problem(source, spec, ds)
+
+
+UPLOADS = {
+    "uploads: CSV": (csv_uploads(".csv"), check_upload),
+    "uploads: TSV": (csv_uploads(".tsv"), check_upload),
+    "uploads: Parquet": (parquet_uploads(), check_upload),
+    "uploads: .npz": (npz_uploads(), check_upload),
+    "uploads: .txt": (txt_uploads(), check_upload),
+}
+
+
 # surface -> (strategy of argument tuples, check)
 SURFACES = {
     "bundle import: JSON edits": (st.tuples(json_edits()), check_import),
@@ -446,6 +713,7 @@ SURFACES = {
     "user data: arrays": (ARRAYS, check_arrays),
     "user data: series": (SERIES, check_series),
     "user data: tables": (TABLES, check_table),
+    **UPLOADS,
 }
 PAGE_SURFACE = (st.tuples(st.sampled_from([k for k in KEYS if k.rsplit("_", 1)[0] in PAGE_KEYS]), NUMBER_TEXT),
                 check_page)

@@ -7,6 +7,8 @@ windowed inside each part (lib.tasks.forecast, as for the sine task), so nothing
 """
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pandas as pd
 import torch
@@ -26,6 +28,11 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 def is_number(s: pd.Series) -> bool:
     """Whether a column holds numbers (true/false values do not count)."""
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def printable(text: str) -> bool:
+    """No control, format (e.g. right-to-left override) or unassigned characters: text safe to show as a name."""
+    return not any(unicodedata.category(c) in ("Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp") for c in text)
 
 
 def _check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -101,7 +108,13 @@ def _class_ids(y: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
         y = y.astype(str)  # strings, or a mix of kinds: compare as text
     labels, ids = np.unique(y, return_inverse=True)
-    return ids.astype(np.int64), tuple(str(v) for v in labels)
+    names = tuple(str(v) for v in labels)
+    shady = next((j for j, label in enumerate(names) if not printable(label)), None)
+    if shady is not None:
+        raise ConfigError(f"y holds the label {names[shady]!r} at position {int(np.flatnonzero(ids == shady)[0])}, "
+                          f"with control or formatting characters (such as ESC or a right-to-left override); remove "
+                          f"them from the labels.")
+    return ids.astype(np.int64), names
 
 
 def _standardise(x: np.ndarray, train_idx: np.ndarray) -> np.ndarray:
@@ -426,5 +439,5 @@ def required_length(window: int, horizon: int = 1, val_fraction: float = 0.15,
     return min_length(window, horizon, val_fraction, test_fraction)
 
 
-__all__ = ["from_arrays", "from_dataframe", "from_series", "is_number", "required_length", "required_sequences",
-           "split_indices"]
+__all__ = ["from_arrays", "from_dataframe", "from_series", "is_number", "printable", "required_length",
+           "required_sequences", "split_indices"]

@@ -385,6 +385,9 @@ def _build_corpus(source: CorpusText, spec: UploadSpec, test: CorpusText | None,
                 raise ConfigError(f"the {part} text has {len(text)} words, too few for {least} next-word windows of "
                                   f"{w} words; use longer texts or a smaller window.")
     counts = Counter(parts[0])
+    if len(counts) == 1:
+        raise ConfigError(f"the training part of the corpus is one word repeated ({parts[0][0]!r}), so the next word "
+                          f"is always the same; there is nothing to learn. Use a text of varied words.")
     kept = sorted(counts, key=lambda word: (-counts[word], word))[:spec.vocab_size]
     vocab = (PAD, UNK, *kept)
     ids = {word: i for i, word in enumerate(vocab)}

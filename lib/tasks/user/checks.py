@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lib.errors import ConfigError
-from lib.tasks.user.arrays import FLOAT32_MAX, MAX_VALUE, is_number
+from lib.tasks.user.arrays import FLOAT32_MAX, MAX_VALUE, is_number, printable
 from lib.tasks.user.spec import SPLIT_NAMES, UploadSpec, as_dates
 
 
@@ -133,6 +133,11 @@ def check_labels(y: np.ndarray, column: str, spec: UploadSpec, where) -> None:
         raise ConfigError(f"label column {column!r} holds {y[k]:g} at {where(k)}, not a class; for a number to "
                           f"predict set label_kind to 'regression', for classes use whole numbers or text.")
     classes = np.unique(y)
+    shady = next((c for c in classes if not numeric and not printable(str(c))), None)
+    if shady is not None:
+        k = int(np.flatnonzero(y == shady)[0])
+        raise ConfigError(f"label column {column!r} holds {str(shady)!r} at {where(k)}, with control or formatting "
+                          f"characters (such as ESC or a right-to-left override); remove them from the labels.")
     if len(classes) < 2:
         shown = f"{classes[0]:g}" if numeric else str(classes[0])
         raise ConfigError(f"label column {column!r} has only one class ({shown!r}); a classifier needs at least "

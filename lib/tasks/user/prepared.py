@@ -14,8 +14,6 @@ import os
 import re
 import tempfile
 import time
-import zipfile
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from lib.errors import ConfigError, LookbackError
 from lib.paths import userdata_dir
 from lib.tasks.base import SequenceDataset, Split
 from lib.tasks.user.build import build_dataset
-from lib.tasks.user.read import Source, content_sha256, load_table
+from lib.tasks.user.read import Source, content_sha256, load_table, read_npz
 from lib.tasks.user.spec import UploadSpec, guess_spec
 
 NAME = "user data"  # every prepared dataset's name, so that the same data under another file name is the same
@@ -240,17 +238,10 @@ def make_userdata(cfg: UserDataConfig) -> SequenceDataset:
 
 def read_prepared(source: Path | BinaryIO, sha256: str, what: str) -> SequenceDataset:
     """The dataset in a kept .npz (a path or a binary file); ConfigError, naming `what` and the fault but no
-    remedy, unless it reads without pickles, unpacks to at most max_prepared_bytes() and matches sha256."""
+    remedy, unless it reads (read.read_npz: no pickles, shapes checked before allocating) within
+    max_prepared_bytes() and matches sha256."""
+    arrays = read_npz(source, what, max_prepared_bytes() + 2**20)  # the arrays plus .npy headers and the meta string
     try:
-        with zipfile.ZipFile(source) as zf:
-            unpacked = sum(info.file_size for info in zf.infolist())
-        if unpacked > max_prepared_bytes() + 2**20:  # the arrays plus .npy headers and the meta string
-            raise ValueError(f"it unpacks to {_size(unpacked)}, over the {_size(max_prepared_bytes())} kept per "
-                             f"dataset")
-        if not isinstance(source, Path):
-            source.seek(0)
-        with np.load(source, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(str(arrays.pop("meta")))
         if not isinstance(meta, dict):
             raise ValueError("its description is not a JSON object")
@@ -258,8 +249,7 @@ def read_prepared(source: Path | BinaryIO, sha256: str, what: str) -> SequenceDa
                                 for k in ("x", "y", "distance"))) for part in _SPLITS}
         ds = SequenceDataset(name=NAME, **splits, **{k: tuple(v) if isinstance(v, list) else v
                                                      for k, v in meta.items()})
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
-            RuntimeError) as err:  # RuntimeError, NotImplementedError: a damaged zip header
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:  # RuntimeError: torch refuses the array
         raise ConfigError(f"{what} cannot be read ({type(err).__name__}: {err})") from err
     if dataset_sha256(ds) != sha256:
         raise ConfigError(f"{what} do not match their SHA-256 (the file was changed or damaged)")

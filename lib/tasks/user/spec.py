@@ -17,9 +17,10 @@ import pandas as pd
 
 from lib.configs import Checked, check_knobs, knob
 from lib.errors import ConfigError
+from lib.seasons import history_window
 from lib.tasks.forecast import min_length
 from lib.tasks.user.arrays import MAX_STEPS, is_number
-from lib.tasks.user.read import CorpusText, NpzArrays, Source
+from lib.tasks.user.read import INDEX, CorpusText, NpzArrays, Source
 
 LAYOUTS = ("series", "wide", "long", "corpus", "arrays")
 LABEL_KINDS = ("classification", "regression")
@@ -84,10 +85,11 @@ _ROLE = {"target": {"series": "forecast", "wide": "label", "long": "label"},
 
 
 def _split_column(df: pd.DataFrame) -> str | None:
+    """A split-named column whose cells are mostly split names; build_dataset names any other cell."""
     for c in df.columns:
         if c.lower() in _SPLIT_COLUMNS:
-            values = set(df[c].dropna().astype(str).str.strip().str.lower())
-            if values and values <= set(SPLIT_NAMES):
+            values = df[c].dropna().astype(str).str.strip().str.lower()
+            if len(values) and values.isin(list(SPLIT_NAMES)).mean() >= 0.5:
                 return c
     return None
 
@@ -102,6 +104,12 @@ def as_dates(s: pd.Series) -> pd.Series:
 def _looks_like_dates(s: pd.Series) -> bool:
     head = s.dropna().head(20)
     return len(head) > 0 and not is_number(s) and bool(as_dates(head).notna().all())
+
+
+def _history(df: pd.DataFrame, column: str | None) -> int:
+    """The window to prefer for forecasting `column`: a detected season and half again (lib.seasons)."""
+    values = pd.to_numeric(df[column], errors="coerce").dropna() if column in df.columns else pd.Series(dtype=float)
+    return history_window(values.to_numpy(dtype=np.float64))
 
 
 def _largest_window(n_rows: int, horizon: int, val_fraction: float, test_fraction: float,
@@ -122,15 +130,18 @@ def guess_spec(source: Source) -> UploadSpec:
     if isinstance(source, CorpusText):
         return UploadSpec(layout="corpus", window=20)
     if isinstance(source, NpzArrays):
-        return UploadSpec(layout="arrays", label_kind=_guess_label_kind(pd.Series(np.asarray(source.y))))
+        y = np.asarray(source.y)  # build_dataset names a y of the wrong shape
+        return UploadSpec(layout="arrays", label_kind=_guess_label_kind(pd.Series(y)) if y.ndim == 1 else
+                          "classification")
     df = source
     split = _split_column(df)
-    numeric = [c for c in numeric_columns(df) if c != split]
+    numeric = [c for c in numeric_columns(df) if c not in (split, INDEX)]  # a row index is never an input
     if not numeric:
         raise ConfigError(f"the table has no numeric column (columns: {', '.join(df.columns)}); a series or "
-                          f"sequence needs numbers. Check the separator and the decimal mark (use '.').")
+                          f"sequence needs numbers.{_text_among_numbers(df)}")
     others = [c for c in df.columns if c != split]
-    times = [c for c in others if c.lower() in _TIME_NAMES or _looks_like_dates(df[c])]
+    times = [c for c in others if (c.lower() in _TIME_NAMES and is_number(df[c])) or _looks_like_dates(df[c])]
+    times.sort(key=lambda c: c == INDEX)  # a row index exported with the table orders rows last of all
     ids = [c for c in others if c.lower() in _ID_NAMES and c not in times]
     labels = [c for c in others if c.lower() in _LABEL_NAMES and c not in times + ids]
     labels += [c for c in others if c not in times + ids + labels and not is_number(df[c])
@@ -151,7 +162,20 @@ def guess_spec(source: Source) -> UploadSpec:
         raise ConfigError(f"the only numeric column is the time column {time!r}; add a column of values to "
                           f"forecast.")
     spec = UploadSpec(layout="series", time=time, target=inputs[0], inputs=inputs, split=split)
-    return replace(spec, window=_largest_window(len(df), 1, spec.val_fraction, spec.test_fraction))
+    return replace(spec, window=_largest_window(len(df), 1, spec.val_fraction, spec.test_fraction,
+                                                _history(df, spec.target)))
+
+
+def _text_among_numbers(df: pd.DataFrame) -> str:
+    """Advice for a table without numbers: the first column of numbers but for a few cells names one of those."""
+    for c in df.columns:
+        parsed = pd.to_numeric(df[c], errors="coerce")
+        text = (parsed.isna() & df[c].notna()).to_numpy()
+        if 0 < text.sum() <= parsed.notna().sum():
+            i = int(np.flatnonzero(text)[0])
+            return (f" Column {c!r} holds numbers but for row {i + 1} ({df[c].iloc[i]!r}); fix that cell (a repeated "
+                    f"header or a note in the data) or delete its row.")
+    return " Check the separator and the decimal mark (use '.')."
 
 
 def _guess_label_kind(y: pd.Series) -> str:
@@ -228,7 +252,11 @@ def choose_spec(source: Source, *, target: str | None = None, label: str | None 
         base = layout_defaults(source, changes.get("layout", guess.layout), guess)
         named = {k: v for k, v in (("sequence", sequence), ("time", time), ("inputs", tuple(inputs))) if v}
         spec = replace(base, split=split, label_kind="regression" if regression else base.label_kind, **named)
-    return replace(spec, **changes)
+    spec = replace(spec, **changes)
+    if spec.layout == "series" and "window" not in changes:  # as guess_spec: the longest that fits, up to 24
+        spec = replace(spec, window=_largest_window(len(source), spec.horizon, spec.val_fraction, spec.test_fraction,
+                                                    _history(source, spec.target)))
+    return spec
 
 
 __all__ = ["LABEL_KINDS", "LAYOUTS", "MAX_WINDOW", "MISSING", "SPLIT_NAMES", "UploadSpec", "as_dates", "choose_spec",
