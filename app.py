@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/memory.py", title="Memory", icon=":material/memory:"),
     st.Page("pages/costs.py", title="Costs", icon=":material/speed:"),
     st.Page("pages/probe.py", title="Probe", icon=":material/search:"),
+    st.Page("pages/literature.py", title="Literature", icon=":material/menu_book:"),
     st.Page("pages/your_data.py", title="Your data", icon=":material/upload_file:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from _common import emit, parser
+from lib.costs import flops
 from lib.limits import matmul_gflops, step_limits
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model
 from lib.runtime import environment
@@ -64,7 +65,7 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved so drift hits both alike
             e.append(timed(train, ds, cfg, tc))
             h.append(timed(hand_loop, ds, cfg, tc))
-        limits = step_limits(ds, cfg, tc, gflops=gflops)
+        limits = step_limits(ds, cfg, flops(cfg, ModelIO.from_dataset(ds))["train_flops"], tc, gflops=gflops)
         results[kind] = {"engine_s": statistics.median(e), "hand_loop_s": statistics.median(h),
                          "ratio": statistics.median(e) / statistics.median(h), "step": limits}
         ms = " ".join(f"{p} {v * 1e3:.2f}" for p, v in limits["phases_s"].items())

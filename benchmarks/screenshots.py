@@ -2,10 +2,13 @@
 
     python benchmarks/screenshots.py                      # every page
     python benchmarks/screenshots.py --pages home compare window runs
+    python benchmarks/screenshots.py --out-dir /tmp/shots --widths 1400 800 --schemes light dark
 
 Home as it opens; Compare after the default comparison (Home's button); Window tradeoff after a small
-sweep; Memory and Probe as they open; Costs after measuring the models and their scaling; Runs with the runs
-trained above. Full page at 1400 px wide.
+sweep; Memory as it opens; Probe with the essay's sentence; Costs after measuring the models and their scaling;
+Your data with an example loaded; Runs with the runs trained above. Full page at 1400 px wide, or at each of
+--widths and in each system colour scheme of --schemes (then named <page>-<width>-<scheme>.png), all in one
+browser session, so every picture of a page shows the same result.
 The run store is a temporary file unless --db names one: with --db, a rerun reuses the stored runs and
 takes seconds instead of minutes. Needs Chromium (Debian's `chromium`, or --chromium PATH).
 """
@@ -14,39 +17,53 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from _common import parser
 from tests.support.browser import ROOT, Server, browser, find_chromium, go, run_default_comparison, settle
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ["home", "compare", "window", "memory", "costs", "probe", "runs"]
+PAGES = ["home", "compare", "window", "memory", "costs", "probe", "your_data", "runs"]
 NAV = {"home": ("Home", "Lookback"), "compare": ("Compare", "Compare models"),
        "window": ("Window tradeoff", "Window tradeoff"), "memory": ("Memory", "Memory"),
-       "costs": ("Costs", "Costs"), "probe": ("Probe", "Probe"), "runs": ("Runs", "Runs")}
+       "costs": ("Costs", "Costs"), "probe": ("Probe", "Probe"), "your_data": ("Your data", "Your data"),
+       "runs": ("Runs", "Runs")}
 WIDTH, HEIGHT = 1400, 1000
 TRAIN_TIMEOUT_MS = 900_000  # the default comparison on a busy 2-core machine
 
 
-def shoot(page, name: str, out: Path) -> Path:
+def shoot(page, name: str, out: Path, width: int = WIDTH) -> Path:
     """Grow the viewport to the page's full height (Streamlit scrolls inside stMain), then screenshot."""
-    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    page.set_viewport_size({"width": width, "height": HEIGHT})
     for _ in range(5):  # charts may lay out again once they are on screen
         height = page.evaluate(
             "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
             " return Math.ceil(m ? m.scrollHeight : document.documentElement.scrollHeight); }")
         if height <= page.viewport_size["height"]:
             break
-        page.set_viewport_size({"width": WIDTH, "height": min(height, 16_000)})
+        page.set_viewport_size({"width": width, "height": min(height, 16_000)})
         time.sleep(0.7)
     settle(page)
     if page.get_by_test_id("stException").count():
         print(f"warning: the {name} page shows an exception")
     path = out / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-    print(f"{path}  ({page.viewport_size['width']} px wide)")
+    page.set_viewport_size({"width": width, "height": HEIGHT})
+    print(f"{path}  ({width} px wide)")
     return path
+
+
+def shoot_all(page, name: str, out: Path, widths: list[int], schemes: list[str]) -> None:
+    """The page at every width and system colour scheme; one picture is <page>.png, more <page>-<width>-<scheme>.png.
+    The app follows the system's scheme as it changes (Streamlit's "use system setting")."""
+    for scheme in schemes:
+        page.emulate_media(color_scheme=scheme)
+        for width in widths:
+            single = len(widths) == len(schemes) == 1
+            shoot(page, name if single else f"{name}-{width}-{scheme}", out, width)
+    page.emulate_media(color_scheme=schemes[0])
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
 
 
 def set_slider(page, label: str, target: int) -> None:
@@ -125,6 +142,9 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--pages", nargs="+", choices=PAGES, default=PAGES)
     p.add_argument("--out-dir", type=Path, default=OUT)
+    p.add_argument("--widths", nargs="+", type=int, default=[WIDTH], help="viewport widths in px (default 1400)")
+    p.add_argument("--schemes", nargs="+", choices=["light", "dark"], default=["light"],
+                   help="system colour schemes to show the app in (default light)")
     p.add_argument("--db", type=Path, help="run store to use (default: a temporary file)")
     p.add_argument("--chromium", help="Chromium binary (default: chromium on PATH)")
     args = p.parse_args()
@@ -135,21 +155,22 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="lookback-shots-") as tmp:
         tmp = Path(tmp)
-        server = Server(tmp, db=args.db, extra_args=("--client.toolbarMode", "minimal"))  # no Deploy
+        server = Server(tmp, db=args.db)
         try:
             server.wait_healthy()
-            with browser(chromium, tmp / "profile", WIDTH, HEIGHT) as page:
+            with browser(chromium, tmp / "profile", WIDTH, HEIGHT, args.schemes[0]) as page:
                 page.goto(server.url)
                 expect(page.get_by_role("heading", name="Lookback", exact=True)).to_be_visible(timeout=60_000)
                 settle(page)
+                shots = partial(shoot_all, out=args.out_dir, widths=args.widths, schemes=args.schemes)
                 if "home" in args.pages:
-                    shoot(page, "home", args.out_dir)
+                    shots(page, "home")
                 if "compare" in args.pages or "probe" in args.pages:  # Probe looks into the compared models
                     run_default_comparison(page, TRAIN_TIMEOUT_MS)
                     settle(page)
                     if "compare" in args.pages:
-                        shoot(page, "compare", args.out_dir)
-                for name in ("window", "memory", "costs", "probe", "runs"):
+                        shots(page, "compare")
+                for name in ("window", "memory", "costs", "probe", "your_data", "runs"):
                     if name not in args.pages:
                         continue
                     go(page, *NAV[name])
@@ -163,10 +184,15 @@ def main() -> None:
                         page.get_by_role("button", name="Measure scaling", exact=True).click()
                         expect(page.get_by_test_id("stPlotlyChart").filter(has_text="Scaling with")
                                ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+                    if name == "probe":
+                        page.get_by_role("button", name="Try the essay's sentence").click()
+                    if name == "your_data":
+                        page.get_by_role("button", name="sunspots_monthly.csv").click()
+                        expect(page.get_by_text("Loaded:")).to_be_visible(timeout=60_000)
                     if name == "runs":
                         select_runs(page, 3)
                     settle(page)
-                    shoot(page, name, args.out_dir)
+                    shots(page, name)
         finally:
             server.stop()
         if "Traceback" in server.log():

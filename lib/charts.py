@@ -88,7 +88,7 @@ def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None
     """FFNN metric, parameters and time per epoch against its window (rows with a window); the other
     models as reference lines."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=(metric, "parameters", "time per epoch (s)"),
-                        horizontal_spacing=0.1)
+                        horizontal_spacing=0.14)  # room for each panel's axis title, also on a narrow screen
     windowed = sweep["window"].notna()
     ff, refs = sweep[windowed], sweep[~windowed]
     cmap = colors(["FFNN", *refs["label"]])
@@ -115,7 +115,7 @@ def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None
     fig.update_yaxes(title_text="seconds per epoch", row=1, col=3)
     title = "FFNN window tradeoff"
     if cue_lag is not None:
-        title += f" (dashed line: window {cue_lag} first reaches the decisive input)"
+        title += f"<br><sup>dashed line: window {cue_lag} first reaches the decisive input</sup>"
     fig.update_layout(title=title, legend={"title": "model", "orientation": "h", "y": -0.25})
     return fig
 
@@ -199,6 +199,33 @@ def gate_heatmaps(gates: dict, steps: list[str], names: tuple[str, ...],
         fig.update_yaxes(title_text="unit", row=i, col=1)
     fig.update_xaxes(title_text="input step (position:token)", row=len(names), col=1, tickangle=-60)
     fig.update_layout(title=title, height=250 * len(names) + 120)
+    return fig
+
+
+def attention_maps(weights: np.ndarray, steps: list[str], cue: int | None = None,
+                   title: str = "Attention along the probe input") -> go.Figure:
+    """One heat-map per layer and head: how each step (rows, queries) attends over the steps up to it (columns,
+    keys), weights in [0, 1] (lib.probes.attention_weights: (layers, heads, T, T)). cue: the decisive input's
+    step, marked by a dashed line on every map; the last row is what the prediction point reads."""
+    n_layers, n_heads = weights.shape[:2]
+    fig = make_subplots(rows=n_layers, cols=n_heads, shared_xaxes=True, shared_yaxes=True,
+                        subplot_titles=[f"layer {i + 1}, head {h + 1}" for i in range(n_layers)
+                                        for h in range(n_heads)], horizontal_spacing=0.04, vertical_spacing=0.08)
+    x = [f"{i}:{s}" for i, s in enumerate(steps)]  # unique ticks even when words repeat
+    for i in range(n_layers):
+        for h in range(n_heads):
+            fig.add_trace(go.Heatmap(z=weights[i, h], x=x, y=x, zmin=0, zmax=1, colorscale="Viridis",
+                                     showscale=i == h == 0, colorbar={"title": "weight"}, name=f"L{i + 1} H{h + 1}",
+                                     hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"),
+                          i + 1, h + 1)
+            if cue is not None:
+                fig.add_vline(x=cue, line_dash="dash", line_color="white", row=i + 1, col=h + 1)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_xaxes(title_text="attended step (key)", row=n_layers)
+    fig.update_yaxes(title_text="attending step (query)", col=1)
+    note = "" if cue is None else f"; dashed: the decisive input (step {x[cue]})"
+    fig.update_layout(title=f"{title}{note}", height=320 * n_layers + 120)
     return fig
 
 

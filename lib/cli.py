@@ -235,6 +235,14 @@ def _reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _literature(args: argparse.Namespace) -> int:
+    from lib.literature import regenerate
+
+    meta = regenerate(n_jobs=args.jobs)
+    print(json.dumps({k: v["seconds"] for k, v in meta["experiments"].items()}, indent=1))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lib", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -323,6 +331,10 @@ def _parser() -> argparse.ArgumentParser:
     ref = sub.add_parser("reference", help="regenerate the committed reference results in data/reference/")
     ref.add_argument("--jobs", type=_jobs, default=-1, help="worker processes (default -1: one per core)")
     ref.set_defaults(func=_reference)
+    lit = sub.add_parser("literature", help="regenerate the Literature page's reference runs in "
+                                            "data/reference/literature/")
+    lit.add_argument("--jobs", type=_jobs, default=-1, help="worker processes (default -1: one per core)")
+    lit.set_defaults(func=_literature)
     return p
 
 

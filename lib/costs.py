@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lib.errors import ConfigError
+from lib.limits import matmul_gflops, step_limits
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, count_params
 from lib.runs import dataset
 from lib.runtime import environment, resolve_device, sync
@@ -310,6 +311,15 @@ def _env_columns(env: dict) -> dict:
     return {col: env[key] for col, key in _ENV_FIELDS.items()}
 
 
+def _limit_columns(ds, cfg, train_flops, train_cfg, gflops) -> dict:
+    """How close a step is to this CPU's limit (lib.limits); nothing for a GPU run."""
+    if resolve_device(train_cfg.device).type != "cpu":
+        return {}
+    lim = step_limits(ds, cfg, train_flops, train_cfg, gflops=gflops)
+    return {"step_ms": lim["step_s"] * 1e3, "core_layer_ms": lim["core_layer_s"] * 1e3,
+            "roofline_ms": lim["roofline_s"] * 1e3, "binding": lim["binding"]}
+
+
 def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: TrainConfig = TrainConfig(),
                 epochs: int = 1, warmup: int = 3, repeats: int = 20,
                 on_row: Callable[[dict], None] | None = None,
@@ -318,13 +328,14 @@ def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: T
 
     Columns: label, kind, hidden, layers, init, n_params, forward_flops, train_flops (per sample),
     epoch_seconds and step_seconds (median training epoch over ds.train, and per step), epoch_cpu_seconds (its
-    CPU time in this process), latency_ms (one test
-    sequence, `time_inference`), peak_memory_mb (`peak_memory`) and the ENV_COLUMNS. Repeated labels get
+    CPU time in this process), latency_ms (one test sequence, `time_inference`), peak_memory_mb
+    (`peak_memory`), step_ms (median of timed steps), core_layer_ms, roofline_ms and binding (lib.limits)
+    and the ENV_COLUMNS. Repeated labels get
     " #2", " #3". on_row receives each row as it is measured (for progress); once should_stop() is true no
     further model is measured, and the rows so far are returned.
     """
     io = ModelIO.from_dataset(ds)
-    rows, seen = [], {}
+    rows, seen, gflops = [], {}, matmul_gflops(repeats=30)
     for cfg in model_cfgs:
         if should_stop is not None and should_stop():
             break
@@ -339,12 +350,16 @@ def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: T
                "forward_flops": f["forward_flops"], "train_flops": f["train_flops"],
                "epoch_seconds": timing["epoch_seconds"], "step_seconds": timing["step_seconds"],
                "epoch_cpu_seconds": timing["epoch_cpu_seconds"], "latency_ms": latency["seconds_per_sample"] * 1e3,
-               "peak_memory_mb": memory["peak_mb"],
+               "peak_memory_mb": memory["peak_mb"], **_limit_columns(ds, cfg, f["train_flops"], train_cfg, gflops),
                **_env_columns(timing["env"])}
         rows.append(row)
         if on_row is not None:
             on_row(row)
     return pd.DataFrame(rows)
+
+
+HIDDEN_VALUES = (16, 32, 64, 128, 256)  # the Costs page's scaling points
+LENGTH_VALUES = (25, 50, 100, 250, 500, 1000)  # far enough that attention's T² parts from the linear kinds
 
 
 def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 128, 256),

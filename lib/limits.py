@@ -1,6 +1,6 @@
 """How close a training step is to what this machine allows: where a step's time goes (data, forward,
 backward, optimizer), the time of the model's core layer alone (forward + backward, same shapes), and a
-roofline estimate from the analytic FLOPs and this machine's measured matmul throughput.
+roofline estimate from the analytic FLOPs (lib.costs.flops) and this machine's measured matmul throughput.
 
 The binding constraint is named from those three times: "per-op overhead" when the step takes much longer
 than its core layer (or the layer much longer than its arithmetic, without steps that must run in order),
@@ -14,7 +14,6 @@ import time
 import torch
 from torch import nn
 
-from lib.costs import flops
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO
 from lib.runtime import sync
 from lib.tasks.base import SequenceDataset
@@ -98,10 +97,11 @@ def binding(kind: str, step_s: float, core_s: float, roofline_s: float) -> str:
     return "arithmetic"
 
 
-def step_limits(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig = TrainConfig(), steps: int = 30,
-                gflops: float | None = None) -> dict:
+def step_limits(ds: SequenceDataset, cfg: ModelConfig, train_flops: float, train_cfg: TrainConfig = TrainConfig(),
+                steps: int = 30, gflops: float | None = None) -> dict:
     """One kind's training step on this CPU: median seconds per phase and in all, the core layer alone, the
-    roofline (3 x forward FLOPs of a batch over `gflops`, measured when None) and the binding constraint."""
+    roofline (train_flops per sample, lib.costs.flops, times the batch over `gflops`, measured when None)
+    and the binding constraint."""
     io = ModelIO.from_dataset(ds)
     model = seeded_model(cfg, io, train_cfg.seed).train()
     opt = make_optimizer(model, train_cfg)
@@ -112,7 +112,7 @@ def step_limits(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig = 
     batch = min(train_cfg.batch_size, len(ds.train))
     core_s = _core_seconds(model, ds.train.x[:batch], steps)
     gflops = matmul_gflops() if gflops is None else gflops
-    roofline_s = flops(cfg, io)["train_flops"] * batch / (gflops * 1e9)
+    roofline_s = train_flops * batch / (gflops * 1e9)
     step_s = sum(phases.values())
     return {"label": cfg.label, "kind": cfg.kind, "phases_s": phases, "step_s": step_s, "core_layer_s": core_s,
             "roofline_s": roofline_s, "matmul_gflops": gflops, "step_over_core": step_s / core_s,

@@ -182,7 +182,7 @@ class TCN(nn.Module):
 
     def __init__(self, cfg: ModelConfig, io: ModelIO):
         super().__init__()
-        self.per_step = io.per_step
+        self.per_step, self._built_from = io.per_step, (cfg, io)
         self.inputs = _Inputs(cfg, io)
         sizes = [self.inputs.size] + [cfg.hidden] * cfg.levels
         self.levels = nn.ModuleList(_Level(a, b, cfg.kernel, 2 ** i, cfg.dropout)
@@ -195,6 +195,17 @@ class TCN(nn.Module):
             h = level(h)
         h = h.transpose(1, 2)  # (B, T, C)
         return self.head(h if self.per_step else h[:, -1])
+
+    def __reduce__(self):
+        """weight_norm's parametrized convolutions refuse to be pickled (a finished run goes back from a worker
+        process pickled): rebuild from the config and the weights instead."""
+        return _rebuilt_tcn, (*self._built_from, self.state_dict(), self.training)
+
+
+def _rebuilt_tcn(cfg: ModelConfig, io: ModelIO, state: dict, training: bool) -> TCN:
+    model = TCN(cfg, io)
+    model.load_state_dict(state)
+    return model.train(training)
 
 
 class _SelfAttention(nn.Module):
@@ -404,6 +415,7 @@ MODEL_KINDS: dict[str, ModelKind] = {
                         "minGRU (Feng et al. 2024): gates read only the input, so training is a parallel scan; "
                         "one step at a time at inference; chrono update-gate bias by default"),
 }
+ESSAY_KINDS = ("ffnn", "rnn", "gru", "lstm")  # the essay's mechanisms: the default wherever every kind is offered
 
 
 def receptive_field(cfg: ModelConfig) -> int:

@@ -223,6 +223,12 @@ def attention_weights(model: nn.Module, x_single: torch.Tensor) -> np.ndarray:
         return model.attention(x.to(_device(model)))[0].cpu().double().numpy()
 
 
+def cue_step(ds: SequenceDataset) -> int | None:
+    """The input step that holds the decisive input, counted from 0: cue_lag steps back from the prediction
+    point, both counted; None where it varies between sequences."""
+    return None if ds.cue_lag is None or ds.cue_lag > ds.seq_len else ds.seq_len - ds.cue_lag
+
+
 # ---------------------------------------------------------------- next words
 
 def tokenize(prompt: str) -> list[str]:

@@ -43,6 +43,8 @@ COMMAND = "python -m lib reference"
 STORY_TASK = TextRecallConfig(distance=20)
 STORY_MODELS = (ModelConfig(kind="ffnn", window=5), ModelConfig(kind="ffnn", window=STORY_TASK.cue_lag),
                 ModelConfig(kind="rnn"), ModelConfig(kind="lstm"))
+# Compare's "modern baselines" preset: a linear map over the window, a TCN, a Transformer and minGRU beside the LSTM.
+MODERN_MODELS = tuple(ModelConfig(kind=k) for k in ("linear", "tcn", "transformer", "mingru", "lstm"))
 DISTANCE_MODELS = (ModelConfig(kind="ffnn", window=5), ModelConfig(kind="rnn"), ModelConfig(kind="lstm"))
 WINDOW_REFERENCES = (ModelConfig(kind="lstm"),)
 

@@ -134,8 +134,9 @@ def study_html(result: StudyResult, source: str | None = None) -> str:
         "seeds": ", ".join(map(str, seeds)),
         "training budget": f"{b.updates:,} optimizer updates per run, the same for every model: {b.epochs} epochs "
                            f"of {b.steps_per_epoch} batches of {b.batch_size}",
-        "early stopping": f"after {b.patience} epochs without a better validation {ds.metric}; the best epoch's "
-                          f"weights are tested",
+        "early stopping": (f"after {b.patience} epochs without a better validation {ds.metric}" if b.patience else
+                           f"none: {len(ds.val)} validation sequences cannot tell epochs apart, so every run takes its "
+                           f"whole budget") + "; the best validation epoch's weights are tested",
         "optimizer": f"{cfg.optimizer}, learning rate {cfg.lr:g}, gradient clip {cfg.clip:g}",
         "verdict rules": f"differences within ±{v.margin or 'the margin'} count as a match. A model beats or "
                          f"matches another only when the 90% interval of the difference (two one-sided tests at 5%) "

@@ -7,9 +7,11 @@ backend's driver records the runs its workers train through the same `RunRecorde
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from functools import lru_cache
 
 from lib.configs import from_dict, to_dict
+from lib.errors import LookbackError
 from lib.models import ModelConfig, ModelIO, build_model
 from lib.runtime import Status, environment, resolve_device
 from lib.tasks import SequenceDataset, make_dataset, task_dict
@@ -77,11 +79,18 @@ class RunRecorder:
             self.store.log_epoch(self.run_id, record)
 
     def finish(self, result: RunResult) -> RunResult:
-        """Record how the run ended, keeping its weights only when it completed; the result gets the run id."""
+        """Record how the run ended, keeping its weights only when it completed; the result gets the run id.
+        When that write fails (e.g. a full disk), the run is recorded as failed, without its result, and the
+        store's error is raised; should even that fail, the run reads "interrupted" once its process ends."""
         if self.run_id is not None:
-            self.store.finish_run(self.run_id, result.status, result.message, result.test,
-                                  state_dict=result.model.state_dict() if result.status == Status.COMPLETED else None,
-                                  best_epoch=result.best_epoch, n_params=result.n_params)
+            try:
+                self.store.finish_run(self.run_id, result.status, result.message, result.test,
+                                      state_dict=result.model.state_dict() if result.status == Status.COMPLETED
+                                      else None, best_epoch=result.best_epoch, n_params=result.n_params)
+            except LookbackError as err:
+                with suppress(LookbackError):
+                    self.store.finish_run(self.run_id, Status.FAILED, f"its result could not be stored: {err}", {})
+                raise
         result.run_id = self.run_id
         return result
 

@@ -45,6 +45,7 @@ LAST_PART = 0.2  # a run that used its whole budget and improved in this last sh
 STILL_IMPROVING = {"accuracy": 0.01, "mse": 0.01}  # ... by more than this (accuracy: absolute, MSE: relative)
 STUCK = 0.95  # a training loss never below this share of the constant prediction's loss: nothing learned
 SMALL_TEST = 100  # fewer test rows than this are named as a limit of the verdict
+MIN_VAL = 30  # a validation split smaller than this cannot tell epochs apart (one row is over 3 points): no early stop
 BUDGET_ISSUES = ("still improving", "never fell below")  # issues that mean little for a model that learned nothing
 
 
@@ -56,16 +57,17 @@ class Budget:
     batch_size: int
     steps_per_epoch: int
     epochs: int
-    patience: int  # epochs without a better validation metric before a run stops early
+    patience: int  # epochs without a better validation metric before a run stops early; 0: never
 
 
 def plan_budget(n_train: int, min_updates: int = MIN_UPDATES, max_batch: int = MAX_BATCH,
-                patience_fraction: float = PATIENCE_FRACTION) -> Budget:
+                patience_fraction: float = PATIENCE_FRACTION, n_val: int | None = None) -> Budget:
     """Batch size, epochs and patience that give every run at least `min_updates` optimizer updates.
 
     The batch is the largest power of two up to max_batch that still makes MIN_BATCHES_PER_EPOCH batches
     (at least MIN_BATCH); epochs are as many as the updates need, at least MIN_EPOCHS; patience is
-    `patience_fraction` of the epochs.
+    `patience_fraction` of the epochs, or 0 (runs take their whole budget) when a validation split of n_val
+    sequences is smaller than MIN_VAL.
     """
     if not 1 <= min_updates <= 1_000_000:
         raise ConfigError(f"min_updates must be between 1 and 1000000, got {min_updates}.")
@@ -81,7 +83,8 @@ def plan_budget(n_train: int, min_updates: int = MIN_UPDATES, max_batch: int = M
     if epochs > limit:
         raise ConfigError(f"{min_updates} updates need {epochs} epochs of {n_train} training sequences in batches "
                           f"of {batch} (limit {limit}); ask for at most {limit * steps} updates.")
-    return Budget(epochs * steps, batch, steps, epochs, max(1, math.ceil(patience_fraction * epochs)))
+    patience = 0 if n_val is not None and n_val < MIN_VAL else max(1, math.ceil(patience_fraction * epochs))
+    return Budget(epochs * steps, batch, steps, epochs, patience)
 
 
 def geometric_windows(seq_len: int) -> tuple[int, ...]:
@@ -117,7 +120,7 @@ def study_plan(task_cfg, windows: Sequence[int] | None = None, kinds: Sequence[s
     windows = default_windows(ds) if windows is None else tuple(sorted(set(windows)))
     if not windows:
         raise ConfigError("choose at least one FFNN window.")
-    budget = plan_budget(len(ds.train), min_updates)
+    budget = plan_budget(len(ds.train), min_updates, n_val=len(ds.val))
     train_cfg = replace(train_cfg, batch_size=budget.batch_size, epochs=budget.epochs, patience=budget.patience,
                         seed=0)
     train_cfg.validate()
@@ -451,8 +454,8 @@ def _costs(a: str, row_a: pd.Series, b: str, row_b: pd.Series) -> str:
 
 
 def hedges(s: Standings) -> list[str]:
-    """The data's limits on the verdict: the steps tested (forecasts), a season beyond a window, a small test set
-    and a test period outside the training range."""
+    """The data's limits on the verdict: the steps tested (forecasts), a season beyond a window, a small validation
+    or test set and a test period outside the training range."""
     f, out = s.fact, []
     if f is None:
         return out
@@ -466,6 +469,10 @@ def hedges(s: Standings) -> list[str]:
         elif f.season is not None and widest is not None and f.season > widest:
             out.append(f"The series has a detected season of {f.season} rows, beyond the widest FFNN window "
                        f"({widest}): only the recurrent models could look one cycle back.")
+    if f.n_val is not None and f.n_val < MIN_VAL:
+        out.append(f"Only {f.n_val} validation {'rows' if f.forecast is not None else 'sequences'} chose each run's "
+                   f"best epoch: too few to tell epochs apart, so no run stopped early and the epoch chosen is partly "
+                   f"chance.")
     if f.n_test < SMALL_TEST:
         unit = "rows" if f.forecast is not None else "sequences"
         out.append(f"Only {f.n_test} test {unit}: every interval above is wide; a larger test set narrows them.")

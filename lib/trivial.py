@@ -35,7 +35,7 @@ class Facts:
 
     forecast: (target column, horizon) of a forecast series, None for labelled sequences. season: the detected
     season of a forecast's training part (steps per cycle), or None. outside: the share of test targets outside
-    the training targets' range (forecasts; 0 otherwise).
+    the training targets' range (forecasts; 0 otherwise). n_val: validation rows.
     """
 
     n_test: int
@@ -43,6 +43,7 @@ class Facts:
     forecast: tuple[int, int] | None = None
     season: int | None = None
     outside: float = 0.0
+    n_val: int | None = None  # validation rows, which choose each run's best epoch
 
 
 def forecast_layout(ds: SequenceDataset) -> tuple[int, int] | None:
@@ -69,11 +70,11 @@ def facts(ds: SequenceDataset) -> Facts:
     """The dataset's limits: its forecast layout, detected season and test targets outside the training range."""
     layout = forecast_layout(ds)
     if layout is None:
-        return Facts(len(ds.test), ds.seq_len)
+        return Facts(len(ds.test), ds.seq_len, n_val=len(ds.val))
     y, test = ds.train.y.numpy(), ds.test.y.numpy()
     outside = float(np.mean((test < y.min()) | (test > y.max()))) if len(test) else 0.0
     season = detect_season(training_series(ds, *layout)) or (ds.cue_lag if ds.cue_lag and ds.cue_lag > 1 else None)
-    return Facts(len(ds.test), ds.seq_len, layout, season, outside)
+    return Facts(len(ds.test), ds.seq_len, layout, season, outside, len(ds.val))
 
 
 def trivial_rows(ds: SequenceDataset, fact: Facts) -> dict[str, np.ndarray]:

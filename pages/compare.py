@@ -23,11 +23,16 @@ task = _form.task_picker(P)
 ds = _form.checked_dataset(task)
 c1, c2 = st.columns([2, 1])
 kinds = _form.kind_picker(c1, "Models", f"{P}_kinds", _form.kinds_of(reference.STORY_MODELS))
+presets = c1.container(horizontal=True)
+for name, models in (("The essay's four", reference.STORY_MODELS), ("Modern baselines", reference.MODERN_MODELS)):
+    presets.button(name, key=f"cmp_preset_{name.split()[-1].lower()}", icon=":material/tune:",
+                   on_click=lambda m=models: st.session_state.update({f"{P}_kinds": _form.kinds_of(m)}),
+                   help=", ".join(MODEL_KINDS[k].title for k in _form.kinds_of(models)))
 window = c2.number_input("FFNN window (steps)", *_form.LIMITS["window"], 5, **_form.setting(f"{P}_window"))
 c1, c2 = st.columns(2)
-add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True,
+add_reach = c1.checkbox("Also train an FFNN whose window reaches the decisive input", True, wrap=True,
                         **_form.setting(f"{P}_reach"))
-force = c2.checkbox("Retrain runs already stored", False, **_form.setting(f"{P}_force"),
+force = c2.checkbox("Retrain runs already stored", False, wrap=True, **_form.setting(f"{P}_force"),
                     help="Identical settings and seed normally reuse the stored result instantly.")
 train_cfg, seeds, opts = _form.train_settings(P, metric=ds.metric if ds is not None else "metric")
 
@@ -56,12 +61,12 @@ def plan():
     return form.models, 1, partial(compare, task, form.models, train_cfg, seeds, force=force)
 
 
-c1, c2, _ = st.columns([1, 1, 4])
-if c1.button("Train", type="primary", key="cmp_run", disabled=form is None) and form is not None:
+row = st.container(horizontal=True)  # the buttons keep their words on a narrow screen
+if row.button("Train", type="primary", key="cmp_run", disabled=form is None) and form is not None:
     _run.launch("compare", "Compare", task, train_cfg, seeds, plan, "Cannot train", meta={"settings": form})
-c2.button("Quick settings", key="cmp_quick", on_click=_form.restore, args=(QUICK,),
-          help="1,000 sentences (600 clips), at most 10 epochs, one seed: a comparison in seconds, to explore. "
-               "Numbers from so little training are rough; train with the full settings before you trust them.")
+row.button("Quick settings", key="cmp_quick", on_click=_form.restore, args=(QUICK,),
+           help="1,000 sentences (600 clips), at most 10 epochs, one seed: a comparison in seconds, to explore. "
+                "Numbers from so little training are rough; train with the full settings before you trust them.")
 
 
 def finish(job) -> None:

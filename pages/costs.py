@@ -3,9 +3,9 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lib import charts, costs, reference
+from lib import charts, costs, hosting, reference
 from lib.errors import ConfigError, LookbackError
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model, match_params
+from lib.models import ESSAY_KINDS, MODEL_KINDS, ModelConfig, ModelIO, build_model, match_params
 from lib.runtime import environment, resolve_device
 from lib.settings import Settings
 from lib.tables import human_table
@@ -23,7 +23,7 @@ if ds is None:
     st.stop()
 io = ModelIO.from_dataset(ds)
 c1, c2 = st.columns([3, 1])
-kinds = _form.kind_picker(c1, "Models", f"{P}_kinds", list(MODEL_KINDS))
+kinds = _form.kind_picker(c1, "Models", f"{P}_kinds", list(ESSAY_KINDS))
 window = c2.number_input("FFNN window", *_form.LIMITS["window"], min(task.cue_lag or 5, ds.seq_len),
                          **_form.setting(f"{P}_window"))
 # Only what changes a model's size or a training step's time: no epochs, seeds or learning rate here.
@@ -111,13 +111,16 @@ elif not _run.training_here("costs"):
     st.info("Press Measure to time one training epoch and the inference latency of every model above.")
 
 st.header("Scaling")
-c1, c2, c3 = st.columns(3)
+c1, c2, c3 = st.columns([1, 2, 1])
 what = c1.radio("Grow", ["hidden", "seq_len"], horizontal=True, **_form.setting(f"{P}_what"),
                 format_func={"hidden": "hidden size", "seq_len": "sequence length"}.get)
 story_recurrent = [k for k in _form.kinds_of(reference.STORY_MODELS) if k in _form.RECURRENT]
-scale_kinds = _form.kind_picker(c2, "Models", f"{P}_scale_kinds", story_recurrent, options=_form.RECURRENT)
-cap = _form.LIMITS["hidden" if what == "hidden" else "seq"][1]  # this server's cap on either
-values = tuple(v for v in ((16, 32, 64, 128, 256) if what == "hidden" else (10, 25, 50, 100, 200)) if v <= cap)
+if what == "hidden":
+    scale_kinds = _form.kind_picker(c2, "Models", f"{P}_scale_kinds", story_recurrent, options=_form.RECURRENT)
+else:  # every mechanism: a window stays flat, recurrence and convolution grow linearly, attention faster
+    scale_kinds = _form.kind_picker(c2, "Models", f"{P}_seq_kinds", list(MODEL_KINDS))
+cap = _form.LIMITS["hidden"][1] if what == "hidden" else hosting.limits().distance  # this server's cap on either
+values = tuple(v for v in (costs.HIDDEN_VALUES if what == "hidden" else costs.LENGTH_VALUES) if cap is None or v <= cap)
 c3.caption(f"Values: {', '.join(map(str, values))}; random sequences of 16 features, batches of 64.")
 if st.button("Measure scaling", key="cost_scale", disabled=not scale_kinds, help=RUNS_ALONE):
     _run.measure("costs", "Measuring scaling", partial(costs.scaling_job, list(scale_kinds), what, values), task,

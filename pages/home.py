@@ -42,6 +42,6 @@ GUIDE = [
     ("pages/runs.py", "Runs", "every run saved on this install: browse, compare, export, delete"),
 ]
 for path, title, what in GUIDE:  # the link and its words side by side, the words wrapping on a narrow screen
-    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    row.page_link(path, label=f"**{title}**")
-    row.markdown(what, width="stretch")
+    link, words = st.columns([1, 3], vertical_alignment="center")
+    link.page_link(path, label=f"**{title}**", width="stretch")
+    words.markdown(what)

@@ -132,6 +132,21 @@ _shown.chart(charts.gradient_through_time(grads), "mem_grads",
              "falls steeply means that model can hardly learn from, or use, what lies that far back. The FFNN has no "
              "state, so it shows its inputs: non-zero only inside its window.")
 
+attending = [r for r in comp.runs if r.model is not None and MODEL_KINDS[r.model_config.kind].memory == "attention"]
+if attending:  # the attention analogue of the gate heat maps below
+    st.subheader("Attention along the probe input")
+    names = list(dict.fromkeys(r.label for r in attending))
+    c1, c2 = st.columns(2)
+    a_label = c1.selectbox("Model", names, **_form.setting(f"{P}_attn_model"))
+    a_index = int(c2.number_input("Test sample", 0, len(ds.test) - 1, 0, **_form.setting(f"{P}_attn_sample")))
+    a_run, a_x = next(r for r in attending if r.label == a_label), ds.test.x[a_index]
+    maps = probed(comp, f"attn-{a_label}-{a_index}", lambda: probes.attention_weights(a_run.model, a_x))
+    _shown.chart(charts.attention_maps(maps, probes.step_labels(ds, a_x), probes.cue_step(ds),
+                                       f"{a_label} attention along test sample {a_index}"), "mem_attention",
+                 "Each map is one head: row t is how step t spreads its attention over the steps up to it (rows sum "
+                 "to 1). The last row is what the prediction point reads; a bright cell under the dashed line means "
+                 "that head looks straight back at the decisive input.")
+
 gated = [r for r in comp.runs if r.model is not None and MODEL_KINDS[r.model_config.kind].gate_names]
 if not gated:
     titles = " or ".join(kind.title for kind in MODEL_KINDS.values() if kind.gate_names)

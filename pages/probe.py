@@ -26,12 +26,13 @@ if ds.vocab is not None:
     if callable(example):
         st.button("Try the essay's sentence", key="probe_essay", on_click=st.session_state.__setitem__,
                   args=(key, example()), help="“Starving, Alice drives to the nearest store to buy …”, its filler "
-                                              "stretched to the distance these models were trained at: food.")
+                                              "stretched or cut to the distance these models were trained at: "
+                                              "food.")
     st.session_state.setdefault(key, sentence)
     prompt = st.text_input("Prompt", key=key,
                            help="Prefilled with the first test sentence; edit it and see what each model expects.")
     words = probes.tokenize(prompt)
-    if callable(align):
+    if callable(align) and words:
         aligned = align(words, st.toggle("Keep the cue where the models were trained to find it", True,
                                          key="probe_align", help="Add or leave out filler words after the cue's "
                                          "subject and verb, so the cue sits as far back as in training."))

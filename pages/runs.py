@@ -110,8 +110,10 @@ if runs.empty:
 table, keys = tables.runs_table(runs, store.configs(runs["id"]))  # keys: the config columns
 
 c1, c2, c3, c4 = st.columns(4)
-tasks = c1.multiselect("Task", sorted(table["task"].unique()), wrap=True, **_form.setting("w_runs_task"))
-statuses = c2.multiselect("Status", sorted(table["status"].unique()), wrap=True, **_form.setting("w_runs_status"))
+tasks = c1.multiselect("Task", sorted(table["task"].unique()), wrap=True, placeholder="all",
+                       **_form.setting("w_runs_task"))
+statuses = c2.multiselect("Status", sorted(table["status"].unique()), wrap=True, placeholder="all",
+                          **_form.setting("w_runs_status"))
 key = c3.selectbox("Filter by", ["", *keys], format_func=lambda k: k or "(no filter)", **_form.setting("w_runs_key"))
 values = c4.multiselect(f"where {key} is", sorted(table[key].dropna().astype(str).unique()), wrap=True,
                         key=f"runs_where_{re.sub(r'[^a-z0-9]+', '_', key.lower())}") if key else []

@@ -268,8 +268,10 @@ except LookbackError as err:
 else:
     st.caption(f"{len(models)} models × {len(seeds)} seed(s) = {len(models) * len(seeds)} runs, each of up to "
                f"{budget.updates:,} updates ({budget.epochs} epochs of {budget.steps_per_epoch} batches of "
-               f"{budget.batch_size}), stopping early after {budget.patience} epochs without a better validation "
-               f"{ds.metric}.")
+               f"{budget.batch_size}), " + (f"stopping early after {budget.patience} epochs without a better "
+                                             f"validation {ds.metric}." if budget.patience else
+                                             "without early stopping: the validation split is too small to tell "
+                                             "epochs apart."))
 
 
 def plan():

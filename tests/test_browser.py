@@ -5,6 +5,7 @@ skips, unless LOOKBACK_REQUIRE_BROWSER=1 (set by .ci/run), where it fails instea
 """
 import importlib.util
 import os
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -138,3 +139,21 @@ def test_a_link_with_a_value_no_widget_can_hold_is_adjusted_not_a_crash(server, 
     expect(page.get_by_text(f"This link's settings were adjusted: {note}.")).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.get_by_role("heading", name="Compare models", exact=True)).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_the_app_follows_a_dark_system_preference_shows_no_deploy_button_and_leaves_800_px_to_the_page(
+        server, chromium, tmp_path):
+    from playwright.sync_api import expect
+
+    with browser(chromium, tmp_path / "dark-profile", width=800, height=900, color_scheme="dark") as page:
+        page.goto(server)
+        expect(page.get_by_role("heading", name="Lookback", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+        background = page.evaluate(
+            "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor")
+        assert sum(map(int, re.findall(r"\d+", background)[:3])) < 3 * 80, background  # a dark background
+        expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
+        sidebar = page.get_by_test_id("stSidebar").bounding_box()
+        assert sidebar["width"] <= 240, sidebar  # at least 560 of the 800 px for the page
+        page.set_viewport_size({"width": 760, "height": 900})  # a narrow screen: the sidebar gets out of the way
+        expect(page.get_by_test_id("stSidebar")).not_to_be_in_viewport(timeout=UI_TIMEOUT_MS)
+        no_exception(page)

@@ -36,3 +36,37 @@ def test_run_curves_colour_runs_by_a_config_value():
     colour = {t.line.color for t in fig.data if t.legendgroup == "0.01"}
     assert len(colour) == 1 and colour != {t.line.color for t in fig.data if t.legendgroup == "0.001"}
     assert [t.name for t in fig.data if t.showlegend] == ["learning rate = 0.01", "learning rate = 0.001"]
+
+
+def test_word_bars_write_each_word_on_its_bar_so_no_panel_labels_reach_into_the_next():
+    fig = charts.word_bars({"RNN": [("food", 0.9), ("water", 0.05)], "LSTM": [("book", 0.6), ("coat", 0.3)]})
+    assert [list(t.text) for t in fig.data] == [["water 5%", "food 90%"], ["coat 30%", "book 60%"]]
+    assert [list(t.textposition) for t in fig.data] == [["outside", "inside"], ["outside", "inside"]]
+    assert fig.layout.yaxis.showticklabels is False and fig.layout.yaxis2.showticklabels is False
+
+
+def test_the_noise_floor_is_a_line_on_the_loss_and_metric_charts_and_baselines_carry_their_names():
+    history = pd.DataFrame([{"label": "LSTM", "seed": 0, "epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e,
+                             "elapsed_seconds": e} for e in (1, 2)])
+    assert not charts.loss_curves(history).layout.shapes  # no floor where the task knows none
+    loss = charts.loss_curves(history, noise_floor=0.01)
+    assert [(s.y0, s.y1) for s in loss.layout.shapes] == [(0.01, 0.01)]
+    assert [a.text for a in loss.layout.annotations] == ["noise floor"]
+    summary = pd.DataFrame({"label": ["LSTM"], "metric": [0.02]})
+    bars = charts.metric_bars(summary, "mse", baselines={"repeating the last value": 0.1}, noise_floor=0.01)
+    assert [a.text for a in bars.layout.annotations] == ["repeating the last value", "noise floor"]
+
+
+def test_attention_maps_draw_one_map_per_layer_and_head_with_the_cue_marked():
+    import numpy as np
+
+    from lib.charts import attention_maps
+
+    weights = np.tril(np.ones((5, 5)))
+    weights = np.broadcast_to(weights / weights.sum(1, keepdims=True), (2, 3, 5, 5))  # (layers, heads, T, T)
+    fig = attention_maps(weights, list("abcde"), cue=1, title="T")
+    assert [t.type for t in fig.data] == ["heatmap"] * 6
+    assert [a.text for a in fig.layout.annotations] == [f"layer {i}, head {h}" for i in (1, 2) for h in (1, 2, 3)]
+    assert len([s for s in fig.layout.shapes if s.x0 == 1 and s.line.dash == "dash"]) == 6
+    assert fig.layout.title.text == "T; dashed: the decisive input (step 1:b)"
+    assert attention_maps(weights, list("abcde")).layout.shapes == ()

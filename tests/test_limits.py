@@ -22,7 +22,8 @@ def test_the_core_layer_is_the_largest_module_the_model_calls(tiny_text):
 
 @pytest.mark.parametrize("kind", ["ffnn", "gru"])
 def test_step_limits_measure_every_phase(tiny_text, kind):
-    r = step_limits(tiny_text, ModelConfig(kind=kind, hidden=8, window=3), steps=3, gflops=10.0)
+    r = step_limits(tiny_text, ModelConfig(kind=kind, hidden=8, window=3), 1e5, steps=3, gflops=10.0)
+    assert r["roofline_s"] == pytest.approx(1e5 * 64 / 10e9)  # train FLOPs x batch / rate
     assert set(r["phases_s"]) == set(PHASES) and all(v > 0 for v in r["phases_s"].values())
     assert r["step_s"] == pytest.approx(sum(r["phases_s"].values()))
     assert r["core_layer_s"] > 0 and r["roofline_s"] > 0 and r["binding"] in (

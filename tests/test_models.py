@@ -318,3 +318,13 @@ def test_attention_and_mingru_recall_the_cue_at_distance_40(kind):
     ds = make_text_recall(TextRecallConfig(distance=40, n_train=2000, n_val=300, n_test=500))
     run = train(ds, ModelConfig(kind=kind, hidden=32), TrainConfig(epochs=30, patience=5, device="cpu"))
     assert run.test["accuracy"] >= 0.95
+
+
+def test_a_tcn_survives_pickling_as_a_finished_run_from_a_worker_does():
+    import pickle
+
+    io = ModelIO(seq_len=30, n_features=3, n_outputs=2)
+    model = build_model(ModelConfig(kind="tcn"), io).eval()
+    x = torch.randn(4, 30, 3)
+    again = pickle.loads(pickle.dumps(model))
+    assert torch.equal(model(x), again(x)) and not again.training

@@ -3,6 +3,7 @@ bad or abusive input; and the runs and user data of visitors who left, forgotten
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
@@ -131,6 +132,27 @@ def busy(should_stop, **_):
         time.sleep(0.02)
 
 
+def until(condition, timeout=60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@contextmanager
+def every_slot_held():
+    """Other visitors' jobs hold every slot of the engine until the block ends: a job submitted meanwhile
+    waits in the queue, so it is still unfinished whenever the test looks (never a race with its training)."""
+    blockers = [engine().submit(Job("busy", busy, 1, 1, owner=f"other {i}")) for i in range(engine().plan.jobs)]
+    try:
+        until(lambda: all(job.state == "running" for job in blockers))
+        yield
+    finally:
+        for job in blockers:
+            job.cancel()
+        assert all(job.wait(30) for job in blockers)
+
+
 def test_a_rerun_beyond_the_servers_caps_is_refused_before_it_trains(hosted):
     at = visit("runs")
     mine = RunStore(hosted).scoped(at.session_state["_visitor"])
@@ -209,35 +231,28 @@ def test_visitors_see_only_their_own_runs(hosted):
 
 
 def test_a_second_job_of_the_same_visitor_is_refused_with_the_reason(hosted):
-    first = visit("compare", user="carol@example.com", link=TINY_LINK)
-    train(first, epochs=100, patience=0)
-    job = first.session_state["job"]
-    try:
+    with every_slot_held():
+        first = visit("compare", user="carol@example.com", link=TINY_LINK)
+        train(first)
+        job = first.session_state["job"]
         second = visit("compare", user="carol@example.com", link=TINY_LINK)  # her other tab
         train(second)
         assert [e.value for e in second.error] == [
-            "Cannot train: you already have a job on this server (“Compare”, "
-            f"{'waiting' if job.state == 'queued' else 'training'}); wait for it to finish or cancel it first: one "
-            "job per visitor."]
+            "Cannot train: you already have a job on this server (“Compare”, waiting); wait for it to finish or "
+            "cancel it first: one job per visitor."]
         assert second.session_state["job"] is None if "job" in second.session_state else True
-    finally:
         job.cancel()
-        assert job.wait(60)
+    assert job.wait(60)
 
 
 def test_a_queued_job_shows_its_place_and_an_estimated_start(hosted):
-    blockers = [engine().submit(Job("busy", busy, 1, 1, owner=f"other {i}")) for i in range(engine().plan.jobs)]
-    try:
+    with every_slot_held():
         at = visit("compare", link=TINY_LINK)
         train(at)
         (bar,) = at.get("progress")
         assert re.fullmatch(r"Compare: waiting in the queue, position 1 of 1; estimated start in about \d+ (s|min)",
                             bar.proto.text), bar.proto.text
         at.session_state["job"].cancel()
-    finally:
-        for job in blockers:
-            job.cancel()
-            job.wait(30)
 
 
 def test_an_upload_over_the_cap_is_refused(hosted):
@@ -276,18 +291,20 @@ def test_a_job_past_the_time_limit_keeps_its_finished_runs(hosted, monkeypatch):
 
 
 def test_a_measurement_counts_as_the_visitors_job_and_stops_at_the_time_limit(hosted, monkeypatch):
-    monkeypatch.setattr(engine(), "limits", replace(engine().limits, job_seconds=0.5))
+    monkeypatch.setattr(engine(), "limits", replace(engine().limits, job_seconds=None))
     link = {"w_cost_hidden": "128", "w_cost_n": "5000"}  # the LSTM alone takes longer to measure than the limit
     at = visit("costs", user="dave@example.com", link=link)
     other_tab = visit("costs", user="dave@example.com", link=link)
-    at.button(key="cost_measure").click().run()
-    job = at.session_state["job"]
-    assert job.exclusive and job.owner == "user:dave@example.com"
-    other_tab.button(key="cost_measure").click().run()
-    assert [e.value for e in other_tab.error] == [
-        "Cannot measure: you already have a job on this server (“Measuring costs”, "
-        f"{'waiting' if job.state == 'queued' else 'training'}); wait for it to finish or cancel it first: one "
-        "job per visitor."]
+    with every_slot_held():  # the measurement waits for them: it runs alone
+        at.button(key="cost_measure").click().run()
+        job = at.session_state["job"]
+        assert job.exclusive and job.owner == "user:dave@example.com" and job.state == "queued"
+        other_tab.button(key="cost_measure").click().run()
+        assert [e.value for e in other_tab.error] == [
+            "Cannot measure: you already have a job on this server (“Measuring costs”, waiting); wait for it to "
+            "finish or cancel it first: one job per visitor."]
+    until(lambda: job.finished or not job.running)  # the first model is measured
+    monkeypatch.setattr(engine(), "limits", replace(engine().limits, job_seconds=0.5))
     assert job.wait(60)
     at.run()
     assert ("“Measuring costs” was stopped at this server's limit of 0.5 seconds per job; what was measured is kept."

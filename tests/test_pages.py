@@ -6,23 +6,26 @@ The pages train in a background thread (pages/_jobs.py); a test clicks Train, wa
 reruns the script, as the page's progress fragment would. Each test's runs go to its own store in tmp.
 """
 import base64
+import io
 import json
 import re
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import bundles, probes
+from lib import bundles, probes, tables
 from lib.experiments import compare
 from lib.jobs import RUNNING
-from lib.models import ModelConfig
+from lib.models import MODEL_KINDS, ModelConfig
 from lib.settings import Settings
 from lib.store import RunStore
 from lib.tasks.text import TextRecallConfig
 from lib.train import TrainConfig
+from pages._form import RECURRENT
 from pages._jobs import Job, engine
 from pages._run import _open_store
 from pages._state import Shown
@@ -130,6 +133,12 @@ def test_home_links_every_page():
         assert name in links  # the proto holds the page's url path
 
 
+def test_home_promises_no_fixed_duration_for_the_default_comparison():
+    help_text = app().button(key="home_run").proto.help
+    assert "distance 20" in help_text
+    assert not re.search(r"\d+\s*(s\b|sec|min)|half a minute|a minute", help_text), help_text
+
+
 def test_home_default_comparison_starts_on_compare_and_cancels():
     at = app()
     at.button(key="home_run").click().run()
@@ -175,6 +184,10 @@ def test_settings_are_refused_in_the_widgets_words_before_a_job_starts():
     assert at.button(key="cmp_run").disabled
 
 
+def titles(kinds=tuple(MODEL_KINDS)) -> str:
+    return ", ".join(MODEL_KINDS[k].title for k in kinds)
+
+
 @pytest.mark.parametrize(("page", "key", "value", "note"), [
     ("compare", "w_cmp_n", "inf", "w_cmp_n=inf dropped (not a finite number)"),
     ("compare", "w_cmp_n", "-inf", "w_cmp_n=-inf dropped (not a finite number)"),
@@ -185,6 +198,10 @@ def test_settings_are_refused_in_the_widgets_words_before_a_job_starts():
     ("costs", "w_cost_match", "inf", "w_cost_match=inf dropped (not a finite number)"),
     ("compare", "w_cmp_n", "abc", "w_cmp_n=abc dropped (not a number)"),
     ("compare", "w_cmp_dist", "999", "w_cmp_dist=999 set to 200 (the setting allows 0 to 200)"),
+    ("compare", "w_cmp_kinds", "bogus", f"w_cmp_kinds=bogus dropped (not one of the models here: {titles()})"),
+    ("costs", "w_cost_scale_kinds", "FFNN (fixed window)", "w_cost_scale_kinds=FFNN (fixed window) dropped (not one "
+     f"of the recurrent models here: {titles(RECURRENT)})"),
+    ("compare", "w_cmp_kinds", "lstm", "w_cmp_kinds=lstm read as LSTM"),
 ])
 def test_a_link_cannot_crash_a_page(page, key, value, note):
     at = AppTest.from_file(str(APP), default_timeout=60)
@@ -407,7 +424,7 @@ def one_chart(at: AppTest, title: str) -> bool:
 
 def test_runs_lists_stored_runs_and_deletes_them(_store, monkeypatch):
     exported = []
-    monkeypatch.setattr(bundles, "export_bundle", lambda *args: exported.append(args))
+    monkeypatch.setattr(bundles, "export_bundle", lambda *args: exported.append(args) or b"a bundle")
     at = app("compare")
     tiny(at, "w_cmp")
     click_and_wait(at, "cmp_run")
@@ -426,10 +443,16 @@ def test_runs_lists_stored_runs_and_deletes_them(_store, monkeypatch):
     at.run()
     assert not at.exception
     assert "runs_loss" in {c.key for c in at.get("plotly_chart")}  # the selected runs' loss curves
-    # files are made on click only: the buttons carry a deferred download, and no bundle was built
+    # the bundle (weights) is made when asked for only; the page's files are its own, and a click reruns nothing
     assert exported == []
-    assert all(b.proto.deferred_file_id for b in at.download_button), [b.proto for b in at.download_button]
+    assert {b.proto.label for b in at.download_button} == {"Runs CSV", "Runs JSON"}
+    assert at.button(key="runs_bundle_prepare").label == "Prepare bundle (.zip)"
+    at.button(key="runs_bundle_prepare").click().run()
+    assert len(exported) == 1 and sorted(exported[0][1]) == sorted(table["id"].iloc[[0, 1]])
     assert {b.proto.label for b in at.download_button} == {"Runs CSV", "Runs JSON", "Bundle (.zip)"}
+    assert all(b.proto.url and not b.proto.deferred_file_id and b.proto.ignore_rerun for b in at.download_button)
+    at.run()
+    assert len(exported) == 1  # built once for this selection, not on every rerun
     assert at.button(key="runs_rerun").label == "Rerun 2 run(s)"
     at.button(key="runs_delete").click().run()
     assert [w.value for w in at.warning] == ["Delete 2 run(s) and their weights for good?"]
@@ -439,6 +462,32 @@ def test_runs_lists_stored_runs_and_deletes_them(_store, monkeypatch):
     assert len(left) == n_before - 2
     assert not set(table["id"].iloc[rows]) & set(left["id"])
     assert not [b for b in at.button if b.key == "runs_delete"]  # nothing is selected after a delete
+
+
+def test_the_runs_csv_has_the_settings_columns_of_the_table_and_every_download_is_a_file_the_page_holds(
+        _store, monkeypatch):
+    made = []
+
+    def recorded(*args):
+        made.append(text := runs_csv(*args))
+        return text
+
+    runs_csv = tables.runs_csv
+    monkeypatch.setattr(tables, "runs_csv", recorded)
+    at = app("compare")
+    tiny(at, "w_cmp")
+    at.multiselect(key="w_cmp_kinds").set_value(["ffnn", "lstm"])
+    click_and_wait(at, "cmp_run")
+    at.switch_page("pages/runs.py").run()
+    ids = list(runs_table(at).value["id"])
+    at.session_state[runs_table(at).key] = {"selection": {"rows": [1, 0], "columns": []}}
+    at.run()
+    csv = pd.read_csv(io.StringIO(made[-1]))
+    assert {"distance", "training sentences", "model", "hidden", "learning rate", "test_accuracy"} <= set(csv.columns)
+    assert sorted(csv["id"]) == sorted(ids[:2]) and list(csv["distance"]) == [TINY["dist"]] * 2
+    buttons = {b.proto.label: b.proto for b in at.download_button}
+    assert {"Runs CSV", "Runs JSON"} <= set(buttons)
+    assert all(b.url and not b.deferred_file_id and b.ignore_rerun for b in buttons.values())
 
 
 def test_runs_reruns_the_selected_runs_as_a_job_and_says_whether_the_numbers_match(_store):
@@ -544,8 +593,8 @@ def test_memory_sweeps_distances_and_probes_the_compared_models(_store, monkeypa
 def test_memory_explains_a_task_without_a_distance_knob():
     at = app("memory")
     at.selectbox(key="w_mem_task").set_value("sine").run()
-    assert "Sine waves has no dependency-distance knob; pick one that has: text recall, video frames." in [
-        i.value for i in at.info]
+    assert ("Sine waves has no dependency-distance knob; pick one that has: text recall, video frames, adding problem, "
+            "copy memory.") in [i.value for i in at.info]
     assert at.button(key="mem_run").disabled
 
 
@@ -700,8 +749,9 @@ def test_costs_offer_only_what_matters_name_columns_and_mark_stale_measurements(
     click_and_wait(at, "cost_measure")
     measured = [d.value for d in at.dataframe if "wall s / epoch" in d.value.columns]
     assert list(measured[0].columns) == ["model", "parameters", "training FLOPs / sample", "wall s / epoch",
-                                         "CPU s / epoch", "wall s / step", "latency (ms / sequence)",
-                                         "peak memory (MB)"]
+                                         "CPU s / epoch", "wall s / step", "median step (ms)",
+                                         "core layer alone (ms)", "arithmetic at the matmul rate (ms)",
+                                         "what limits a step", "latency (ms / sequence)", "peak memory (MB)"]
     assert {b.proto.label for b in at.download_button} == {"Download CSV", "Download JSON"}
     at.number_input(key="w_cost_hidden").set_value(32).run()
     assert [w.value for w in at.warning if w.value.startswith("Measured")] == [
@@ -760,3 +810,56 @@ def test_probe_names_each_models_answer_for_a_video_clip():
         guesses = [g.split(" (") for g in others.split(", ")]
         assert len(guesses) == 2 and answer not in {name for name, _ in guesses}
         assert all(float(q.rstrip("%)")) <= round(100 * p) for _, q in guesses)  # most probable first
+
+
+def top_words(at: AppTest) -> dict[str, str]:
+    """Each model's most probable next word in the Probe chart (its bars run from the least probable up)."""
+    return {t["name"]: t["y"][-1] for t in one(figures(at), "Top next words")["data"]}
+
+
+def test_probe_keeps_the_cue_where_the_models_learned_it_and_warns_when_a_prompt_moves_it():
+    at = app("probe")  # the reference models, trained at distance 20: the cue 25 words from the end
+    prompt = next(t for t in at.text_input if (t.key or "").startswith("probe_prompt"))
+    prompt.set_value("Starving, Alice drives to the nearest store to buy").run()
+    assert [i.value.split(" The models read:")[0] for i in at.info] == [
+        "Aligned to the training sentences: 16 filler word(s) added, so the cue “starving” moves from 9 to 25 words "
+        "from the end, where the models were trained to find it."]
+    assert top_words(at)["LSTM"] == "food" and not at.warning
+    at.toggle(key="probe_align").set_value(False).run()
+    assert [w.value for w in at.warning] == [
+        "The cue “starving” is 9 word(s) from the end here, but the models were trained with it 25 words from the "
+        "end: no model has seen it at position 9, so their answers say little about memory."]
+
+
+def test_probe_answers_food_for_the_lstm_with_the_essays_sentence_after_a_distance_40_comparison():
+    at = app("compare")
+    at.slider(key="w_cmp_dist").set_value(40)
+    at.number_input(key="w_cmp_n").set_value(2000)
+    at.number_input(key="w_cmp_epochs").set_value(30)
+    at.multiselect(key="w_cmp_kinds").set_value(["lstm"])
+    click_and_wait(at, "cmp_run")
+    at.switch_page("pages/probe.py").run()
+    at.button(key="probe_essay").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    prompt = next(t for t in at.text_input if (t.key or "").startswith("probe_prompt")).value.split()
+    assert prompt[:3] == ["starving", "alice", "drives"] and len(prompt) == 45 and prompt[-2:] == ["to", "buy"]
+    assert top_words(at)["LSTM"] == "food" and not at.warning
+
+
+def test_sine_baselines_are_named_in_words_and_the_noise_floor_is_drawn():
+    at = _compared(("ffnn", "lstm"), task="sine")
+    at.switch_page("pages/compare.py").run()
+    specs = figures(at)
+    bars, loss = one(specs, "Test mse per model"), one(specs, "Loss curves")
+    notes = {a["text"] for a in bars["layout"]["annotations"]}
+    assert {"repeating the last value", "repeating the value one season back", "noise floor"} <= notes
+    assert not any("_mse" in n for n in notes)
+    floor = next(sh for sh, a in zip(loss["layout"]["shapes"], loss["layout"]["annotations"], strict=True)
+                 if a["text"] == "noise floor")
+    assert floor["y0"] == floor["y1"] == pytest.approx(0.1 ** 2)  # the default noise, squared
+
+
+def test_costs_environment_claims_no_timings_before_any_were_taken():
+    at = app("costs")
+    caption = next(c.value for c in at.caption if "oneDNN" in c.value)
+    assert caption.startswith("No timing has been taken yet:") and "were taken" not in caption

@@ -320,3 +320,14 @@ def test_the_reference_lstm_answers_the_essay_sentence_with_food_once_its_cue_is
     ref = comparison()
     lstm = next(r.model for r in ref.runs if r.label == "LSTM")
     assert top_k_next_words(lstm, ref.dataset, " ".join(ref.task.align(tokenize(ESSAY)).words), k=1)[0][0] == "food"
+
+
+def test_cue_step_counts_cue_lag_back_from_the_prediction_point():
+    from lib.probes import cue_step
+    from lib.runs import dataset
+    from lib.tasks.adding import AddingConfig
+    from lib.tasks.text import TextRecallConfig
+
+    ds = dataset(TextRecallConfig(distance=3, n_train=50))
+    assert cue_step(ds) == ds.seq_len - ds.cue_lag
+    assert cue_step(dataset(AddingConfig(steps=10, n_train=20, n_val=20, n_test=20))) is None

@@ -587,6 +587,39 @@ def test_a_full_disk_is_named_and_nothing_of_the_write_is_kept(tmp_path):
         assert s.runs().empty
 
 
+def test_a_run_whose_final_write_fails_on_a_full_disk_is_stored_failed_not_running(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    RunStore(path).close()
+    code = f"""
+        import os, resource, signal
+        from lib.models import ModelConfig
+        from lib.runs import run_one
+        from lib.store import RunStore, StoreError
+        from lib.tasks.text import TextRecallConfig
+        from lib.train import TrainConfig
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing us
+
+        def fill_disk(record):  # after the last epoch is stored: room for a small write, not for the weights
+            room = max(os.path.getsize(p) for p in ("{path}", "{path}-wal") if os.path.exists(p)) + 2**18
+            resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
+
+        task = TextRecallConfig(distance=2, n_train=300, n_val=100, n_test=100, seed=1)
+        try:  # 2 MB of weights
+            run_one(task, ModelConfig(kind="gru", hidden=256), TrainConfig(epochs=1), store=RunStore(),
+                    on_epoch=fill_disk)
+        except StoreError as e:
+            print(e)
+    """
+    out = _as_unprivileged(code, path)
+    assert "could not be read or written (disk I/O error)" in out.stdout, out
+    with RunStore(path) as s:
+        runs = s.runs()
+        assert list(runs["status"]) == [Status.FAILED]  # never left "running" while its process lives on
+        assert runs["message"][0].startswith(f"its result could not be stored: the run store {path} could not be "
+                                             f"read or written (disk I/O error)")
+        assert list(runs["epochs"]) == [1] and s.load_weights(runs["id"][0]) is None
+
+
 def test_a_run_whose_process_died_shows_interrupted_in_an_open_store_within_seconds(tmp_path, monkeypatch):
     path = tmp_path / "runs.sqlite"
     with RunStore(path) as app_store:  # opened first, as the app's cached store is

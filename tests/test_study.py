@@ -68,6 +68,14 @@ def test_budget_refuses_what_training_cannot_do(args, message):
         plan_budget(*args)
 
 
+def test_a_validation_split_too_small_to_tell_epochs_apart_stops_no_run_early():
+    assert plan_budget(140, n_val=30).patience == 56
+    assert plan_budget(140, n_val=8) == Budget(updates=1008, batch_size=16, steps_per_epoch=9, epochs=112, patience=0)
+    s = standings({"FFNN w1": right(0.7), "GRU": right(0.9)}, fact=Facts(n_test=N, seq_len=8, n_val=8))
+    assert hedges(s) == ["Only 8 validation sequences chose each run's best epoch: too few to tell epochs apart, so "
+                         "no run stopped early and the epoch chosen is partly chance."]
+
+
 def test_geometric_windows_double_up_to_the_sequence_length():
     assert geometric_windows(24) == (1, 2, 4, 8, 16, 24)
     assert geometric_windows(16) == (1, 2, 4, 8, 16)
@@ -391,7 +399,7 @@ def test_study_trains_every_model_and_seed_with_one_budget_and_reports_costs():
     epochs, runs = [], []
     result = memory_study(cfg, (0, 1), on_epoch=lambda label, seed, rec: epochs.append((label, seed)),
                           on_run=runs.append, **TINY)
-    assert result.budget == Budget(updates=30, batch_size=8, steps_per_epoch=6, epochs=5, patience=3)
+    assert result.budget == Budget(updates=30, batch_size=8, steps_per_epoch=6, epochs=5, patience=0)  # 9 val rows
     assert sorted((r.label, r.train_config.seed) for r in runs) == [
         ("FFNN w1", 0), ("FFNN w1", 1), ("FFNN w6", 0), ("FFNN w6", 1), ("GRU", 0), ("GRU", 1)]
     assert {r.train_config.batch_size for r in runs} == {8} and len(epochs) == sum(len(r.history) for r in runs)
@@ -459,3 +467,10 @@ def test_torch_state_is_left_alone():
     before = torch.random.get_rng_state()
     memory_study(prepare(labelled_csv(), "mine.csv"), (0,), **TINY)
     assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_naive_baselines_are_named_in_the_words_of_the_one_table_of_trivial_predictors():
+    named = trivial.baseline_lines({"last_value_mse": 0.1, "last_value_mae": 0.3, "seasonal_naive_mse": 0.02,
+                                    "do_nothing_mse": 1 / 6, "new_guess_mse": 0.5})
+    assert named == {"repeating the last value": 0.1, "repeating the value one season back": 0.02,
+                     "always predicting the expected target": 1 / 6, "new guess": 0.5}

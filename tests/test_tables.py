@@ -1,7 +1,18 @@
 """lib.tables: runs with their configs as columns, filtered and grouped; runs side by side; cost tables."""
+import io
+
 import pandas as pd
 
-from lib.tables import config_frame, filled, filter_runs, group_runs, human_table, runs_table, side_by_side
+from lib.tables import (
+    config_frame,
+    filled,
+    filter_runs,
+    group_runs,
+    human_table,
+    runs_csv,
+    runs_table,
+    side_by_side,
+)
 
 
 def test_run_configs_become_columns_a_reader_knows():
@@ -74,3 +85,13 @@ def test_groups_count_runs_and_average_their_test_metrics_and_epochs():
     by_hidden = group_runs(table, "hidden")  # grouped as text; a run without the setting is in no group
     assert by_hidden["hidden"].tolist() == ["32"] and by_hidden["runs"].tolist() == [2]
     assert filled(table.iloc[2:], keys) == [] and filled(table, ["test_mse", "window"]) == ["test_mse"]
+
+
+def test_the_runs_csv_has_the_tables_columns_first_then_every_filled_one_in_the_runs_order():
+    configs = {"a1": GOOD, "b2": {**GOOD, "model": {**GOOD["model"], "hidden": 64}}}
+    table, _ = runs_table(run_list(), configs)
+    csv = pd.read_csv(io.StringIO(runs_csv(table, ["b2", "a1"], ["id", "label", "distance"])))
+    assert list(csv.columns[:3]) == ["id", "label", "distance"]
+    assert list(csv["id"]) == ["b2", "a1"] and list(csv["hidden"]) == [64, 32] and list(csv["distance"]) == [40, 40]
+    assert {"training sentences", "learning rate", "test_accuracy", "status"} <= set(csv.columns)
+    assert "test_mse" not in csv.columns and "window" not in csv.columns  # no value in these runs
