@@ -6,6 +6,10 @@ from lib import hosting
 # The sidebar starts collapsed on a narrow screen (Streamlit's "auto": up to 768 px) and otherwise open, at a width
 # (px) that fits the page names and leaves an 800 px screen most of its width.
 st.set_page_config(page_title="Lookback", page_icon=":material/history:", layout="wide", initial_sidebar_state=220)
+# The width above reaches the sidebar only when the page config arrives before the sidebar is first drawn (else
+# Streamlit keeps its 300 px default): on a narrow screen, hold it at 220 px whichever came first.
+st.html("<style>@media (max-width: 1000px) {section[data-testid='stSidebar'] "
+        "{width: 220px !important; min-width: 220px !important;}}</style>")
 if hosting.hosted():  # visitors of a shared server learn that an error happened, not its traceback and paths
     st.set_option("client.showErrorDetails", "none")
 

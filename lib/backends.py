@@ -1,11 +1,12 @@
 """Where a comparison's runs train: on this machine, or on a Ray cluster.
 
 "local" trains runs in this process one after another when one worker is planned, else in forked worker
-processes on this machine (one torch thread each by default), each writing the run store itself and
-reporting every epoch back. `RayBackend` sends each run to a Ray cluster as one task that
-declares its resources (CPUs, and one GPU for CUDA runs); this process (the driver) alone writes the run
-store, so workers never share a SQLite file, and it passes each epoch's record to the caller as the
-workers report it. Ray is an optional extra, imported only when a Ray backend is used.
+processes on this machine (one torch thread each by default), each writing the run store itself, reporting
+every epoch back and ending with the process that forked them (no orphan trains on). `RayBackend` sends each
+run to a Ray cluster as one task that declares its resources (CPUs, and one GPU for CUDA runs); this process
+(the driver) alone writes the run store, so workers never share a SQLite file, and it passes each epoch's
+record to the caller as the workers report it. Ray is an optional extra, imported only when a Ray backend is
+used.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lib.errors import ConfigError
-from lib.hosting import available_cores, run_workers
+from lib.hosting import available_cores, end_with, run_workers
 
 if TYPE_CHECKING:  # imported where used, so that the progress actor's process never loads torch
     from lib.models import ModelConfig
@@ -90,7 +91,8 @@ def _context():
 _pool_state: dict = {}  # in a worker: its progress queue, the stop flag and its torch threads
 
 
-def _init_pool(threads: int, progress, stop) -> None:
+def _init_pool(threads: int, progress, stop, parent: int) -> None:
+    end_with(parent)  # a worker whose sweep's process was killed trains no further (no orphan)
     import torch
 
     torch.set_num_threads(threads)
@@ -130,7 +132,8 @@ def run_in_processes(task_cfg, specs: Sequence[tuple[ModelConfig, TrainConfig]],
 
     # windowed runs are the quick ones: start them last, so that no slow run starts when the others are done
     order = sorted(range(len(specs)), key=lambda i: MODEL_KINDS[specs[i][0].kind].windowed)
-    with ProcessPoolExecutor(workers, ctx, initializer=_init_pool, initargs=(threads, progress, stop)) as pool:
+    init = (threads, progress, stop, os.getpid())
+    with ProcessPoolExecutor(workers, ctx, initializer=_init_pool, initargs=init) as pool:
         pending = {pool.submit(_pool_run, i, task_cfg, *specs[i], store_args, force): i for i in order}
         try:
             while pending:

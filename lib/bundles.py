@@ -58,10 +58,10 @@ MEMBER_LIMITS = {"manifest.json": 4 * 2**20, "config.json": 64 * 2**10, "metrics
 WEIGHTS_SLACK = 2**20  # torch.save's archive around the tensors' bytes
 REQUIRED_FILES = ("config.json", "history.csv", "metrics.json", "environment.json")
 OPTIONAL_FILES = ("weights.pt",)
-# Per-epoch columns of lib.train's records; all but epoch_cpu_seconds are required. Only val_loss and
-# val_metric of a diverged run's last epoch may be NaN or infinite: the engine records that epoch, then stops.
+# Per-epoch columns of lib.train's records; all but epoch_cpu_seconds and load_1min are required. Only val_loss
+# and val_metric of a diverged run's last epoch may be NaN or infinite: the engine records that epoch, then stops.
 HISTORY_REQUIRED = ("epoch", "train_loss", "val_loss", "val_metric", "epoch_seconds", "elapsed_seconds")
-HISTORY_COLUMNS = (*HISTORY_REQUIRED, "epoch_cpu_seconds")
+HISTORY_COLUMNS = (*HISTORY_REQUIRED, "epoch_cpu_seconds", "load_1min")
 # Test metrics lib.train.evaluate writes, with the range each lies in.
 TEST_METRICS = {"loss": (0.0, math.inf), "accuracy": (0.0, 1.0), "perplexity": (1.0, math.inf),
                 "mse": (0.0, math.inf), "mae": (0.0, math.inf)}

@@ -77,7 +77,8 @@ def run_curves(history: pd.DataFrame, color_by: str, x: str = "epoch") -> go.Fig
                 showlegend=value not in shown, line={"color": cmap[value], "dash": dash},
                 hovertemplate=f"{g['label'].iloc[0]} ({run}) {col.split('_')[0]}: %{{y:.4g}}<extra></extra>"))
             shown.add(value)
-    fig.update_layout(title=f"Loss curves of the selected runs by {color_by} (train dashed, validation solid)",
+    fig.update_layout(title=f"Loss curves of the selected runs by {color_by}<br><sup>train dashed, validation solid"
+                            "</sup>",
                       xaxis_title="epoch" if x == "epoch" else "wall-clock time (s)",
                       yaxis_title="loss (cross-entropy or MSE)", legend_title=color_by)
     return fig
@@ -85,52 +86,61 @@ def run_curves(history: pd.DataFrame, color_by: str, x: str = "epoch") -> go.Fig
 
 def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None,
                     chance: float | None = None) -> go.Figure:
-    """FFNN metric, parameters and time per epoch against its window (rows with a window); the other
-    models as reference lines."""
+    """Metric, parameters and time per epoch against the steps each swept model sees (column steps_seen, else
+    window: an FFNN or linear window, a TCN's receptive field), one line per kind; the rows without one (recurrent
+    models, a Transformer) as reference lines. With the FFNN alone: the FFNN window tradeoff."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=(metric, "parameters", "time per epoch (s)"),
                         horizontal_spacing=0.14)  # room for each panel's axis title, also on a narrow screen
-    windowed = sweep["window"].notna()
+    x = "steps_seen" if "steps_seen" in sweep and sweep["steps_seen"].notna().any() else "window"
+    windowed = sweep[x].notna()
     ff, refs = sweep[windowed], sweep[~windowed]
-    cmap = colors(["FFNN", *refs["label"]])
+    names = ff["label"].str.split().str[0]  # one line per kind: "FFNN", "LINEAR", "TCN"
+    context = names.nunique() > 1 or (names != "FFNN").any()
+    cmap = colors([*names, *refs["label"]])
+    span = [ff[x].min(), ff[x].max()]
     for i, col in enumerate(("metric", "n_params", "epoch_seconds"), start=1):
-        agg = ff.groupby("window")[col].agg(["mean", "min", "max"]).reset_index()
-        if ff["seed"].nunique() > 1:
-            _band(fig, agg["window"].to_numpy(), agg["min"].to_numpy(), agg["max"].to_numpy(),
-                  cmap["FFNN"], "FFNN", 1, i)
-        fig.add_trace(go.Scatter(x=agg["window"], y=agg["mean"], mode="lines+markers", name="FFNN",
-                                 line={"color": cmap["FFNN"]}, legendgroup="FFNN", showlegend=i == 1), 1, i)
-        span = [agg["window"].min(), agg["window"].max()]
+        for name, g in ff.groupby(names, sort=False):
+            agg = g.groupby(x).agg(mean=(col, "mean"), min=(col, "min"), max=(col, "max"),
+                                   label=("label", "first")).reset_index()
+            if g["seed"].nunique() > 1:
+                _band(fig, agg[x].to_numpy(), agg["min"].to_numpy(), agg["max"].to_numpy(), cmap[name], name, 1, i)
+            fig.add_trace(go.Scatter(x=agg[x], y=agg["mean"], mode="lines+markers", name=name, text=agg["label"],
+                                     hovertemplate="%{text}: %{y:.4g}<extra></extra>", line={"color": cmap[name]},
+                                     legendgroup=name, showlegend=i == 1), 1, i)
         for label, g in refs.groupby("label", sort=False):  # a trace, not an hline, so the axis covers it
             fig.add_trace(go.Scatter(x=span, y=[g[col].mean()] * 2, mode="lines", name=f"{label} (reference)",
                                      line={"color": cmap[label], "dash": "dot"}, legendgroup=label,
                                      showlegend=i == 1), 1, i)
         if cue_lag is not None:
             fig.add_vline(x=cue_lag, line={"color": "grey", "dash": "dash"}, row=1, col=i)
-        fig.update_xaxes(title_text="FFNN window (steps)", row=1, col=i)
+        fig.update_xaxes(title_text="steps seen (window or receptive field)" if context else "FFNN window (steps)",
+                         row=1, col=i)
     if chance is not None:
         fig.add_hline(y=chance, line={"color": "grey", "width": 1}, annotation_text="chance",
                       annotation_position="bottom left", row=1, col=1)
     fig.update_yaxes(title_text=_metric_label(metric), row=1, col=1)
     fig.update_yaxes(title_text="parameters (count)", type="log", row=1, col=2)
     fig.update_yaxes(title_text="seconds per epoch", row=1, col=3)
-    title = "FFNN window tradeoff"
+    title = "Context tradeoff: steps seen against metric and cost" if context else "FFNN window tradeoff"
     if cue_lag is not None:
-        title += f"<br><sup>dashed line: window {cue_lag} first reaches the decisive input</sup>"
+        title += (f"<br><sup>dashed line: {cue_lag} steps seen first reach the decisive input</sup>" if context
+                  else f"<br><sup>dashed line: window {cue_lag} first reaches the decisive input</sup>")
     fig.update_layout(title=title, legend={"title": "model", "orientation": "h", "y": -0.25})
     return fig
 
 
 def metric_vs_distance(sweep: pd.DataFrame, metric: str, distance_name: str = "distance",
                        chance: float | None = None) -> go.Figure:
-    """Test metric against dependency distance per model, mean over seeds with min-max error bars."""
+    """Test metric against dependency distance per model: the mean over seeds, with a band from the lowest to
+    the highest seed where there are several."""
     fig = go.Figure()
     cmap = colors(sweep["label"])
     for label, g in sweep.groupby("label", sort=False):
         agg = g.groupby("distance")["metric"].agg(["mean", "min", "max"]).reset_index()
-        fig.add_trace(go.Scatter(
-            x=agg["distance"], y=agg["mean"], mode="lines+markers", name=label, line={"color": cmap[label]},
-            error_y={"type": "data", "symmetric": False, "array": agg["max"] - agg["mean"],
-                     "arrayminus": agg["mean"] - agg["min"]}))
+        if g["seed"].nunique() > 1:
+            _band(fig, agg["distance"].to_numpy(), agg["min"].to_numpy(), agg["max"].to_numpy(), cmap[label], label)
+        fig.add_trace(go.Scatter(x=agg["distance"], y=agg["mean"], mode="lines+markers", name=label,
+                                 line={"color": cmap[label]}, legendgroup=label))
     if chance is not None:
         fig.add_hline(y=chance, line={"color": "grey", "dash": "dot"}, annotation_text="chance")
     fig.update_layout(title=f"{metric.capitalize()} against dependency distance",
@@ -164,7 +174,10 @@ GRADIENT_AXES = {"hidden": "‖∂loss/∂h(t−k)‖", "input": "‖∂loss/∂
 
 
 def gradient_through_time(grads: pd.DataFrame) -> go.Figure:
-    """Gradient norm against steps back, log scale: dashed at initialisation, solid after training.
+    """Gradient norm against steps back, log scale: the at-initialisation curves first and solid (they say why a
+    model can or cannot learn what lies far back), after training dotted. With a `relative` column (each curve
+    over its value one step back, k = 1: lib.probes.gradients_before_after) the curves compare by how fast they
+    decay.
 
     grads: columns label, stage ("at initialisation" / "after training"), steps_back, grad_norm, and wrt
     ("hidden" or "input": what each model's gradient is taken with respect to; it names the y-axis).
@@ -172,16 +185,21 @@ def gradient_through_time(grads: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     wrts = set(grads["wrt"]) if "wrt" in grads else {"hidden"}
     axis = GRADIENT_AXES["hidden" if "hidden" in wrts else "input"]  # a model without a state reports its input
+    y = "relative" if "relative" in grads else "grad_norm"
     cmap = colors(grads["label"])
-    for (label, stage), g in grads.groupby(["label", "stage"], sort=False):
+    at_init = grads["stage"].str.startswith("at")
+    for (label, stage), g in pd.concat([grads[at_init], grads[~at_init]]).groupby(["label", "stage"], sort=False):
+        first = stage.startswith("at")
         # exact zeros (an FFNN's inputs beyond its window) have no place on a log axis: leave gaps
-        fig.add_trace(go.Scatter(x=g["steps_back"], y=g["grad_norm"].where(g["grad_norm"] > 0), mode="lines",
+        fig.add_trace(go.Scatter(x=g["steps_back"], y=g[y].where(g[y] > 0), mode="lines",
                                  name=f"{label}, {stage}", legendgroup=label,
-                                 line={"color": cmap[label], "dash": "dash" if stage.startswith("at") else "solid"}))
+                                 line={"color": cmap[label], "dash": "solid" if first else "dot",
+                                       "width": 2.5 if first else 1.5}))
     fig.update_layout(title="Gradient through time: how much the loss still feels step t−k",
                       xaxis_title="steps back from the prediction point (k)",
-                      yaxis_title=f"{axis} (log scale)", yaxis_type="log",
-                      legend_title="model, stage")
+                      yaxis_title=(f"{axis} relative to k = 1 (log scale)" if y == "relative"
+                                   else f"{axis} (log scale)"), yaxis_type="log",
+                      legend={"title": "model, stage", "orientation": "h", "y": -0.25})  # the plot keeps the width
     return fig
 
 

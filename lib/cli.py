@@ -16,7 +16,7 @@ from lib import backends, experiments, runs
 from lib.configs import from_dict
 from lib.errors import ConfigError, LookbackError
 from lib.mlflow_export import DEFAULT_EXPERIMENT
-from lib.models import ModelConfig
+from lib.models import MODEL_KINDS, ModelConfig
 from lib.runtime import Status
 from lib.store import RunStore
 from lib.tasks import TASKS, task_from_dict
@@ -74,7 +74,7 @@ def _training(experiment):
         if not args.quiet:
             options["on_epoch"] = _progress
         table = experiment(args, task, train_cfg, options)
-        cols = [c for c in ("label", "seed", "distance", "status", "metric", "n_params", "epochs",
+        cols = [c for c in ("label", "steps_seen", "seed", "distance", "status", "metric", "n_params", "epochs",
                             "epoch_seconds", "total_seconds") if c in table]
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         if args.out:
@@ -92,8 +92,17 @@ def _compare(args, task, train_cfg, options) -> pd.DataFrame:
 
 @_training
 def _window_sweep(args, task, train_cfg, options) -> pd.DataFrame:
-    return experiments.window_sweep(task, args.windows, train_cfg, args.seeds,
-                                    references=_models(args.references), **options)
+    swept = {m.kind: m for m in _models(args.swept)}
+    if wrong := [k for k in swept if k not in MODEL_KINDS or MODEL_KINDS[k].memory not in experiments.BOUNDED]:
+        raise ConfigError(f"--swept takes the models that see a fixed number of steps back (ffnn, linear, tcn), not "
+                          f"{', '.join(wrong)}; give the others as --references.")
+    levels = args.levels
+    if "tcn" in swept and not levels:  # the fields within the windows' range, and the first that reaches the cue
+        levels = experiments.field_levels(min(args.windows), max(args.windows), swept["tcn"].kernel,
+                                          runs.dataset(task).cue_lag)
+    return experiments.window_sweep(task, args.windows, train_cfg, args.seeds, ffnn=swept.get("ffnn"),
+                                    references=_models(args.references), linear=swept.get("linear"),
+                                    tcn=swept.get("tcn"), levels=levels or (), **options)
 
 
 @_training
@@ -183,8 +192,9 @@ def _writable_folder(folder: Path, option: str) -> None:
 
 def _study(args: argparse.Namespace) -> int:
     """Prepare a data file, run the memory study on it, print the verdict, write study.csv and report.html."""
+    from lib import eta
     from lib.report import model_frame, write_study
-    from lib.study import memory_study
+    from lib.study import QUICK_SEEDS, memory_study, quick_caveat, quick_windows, study_plan
     from lib.tasks.user.prepared import prepare
     from lib.tasks.user.read import load_table
     from lib.tasks.user.spec import choose_spec
@@ -205,23 +215,38 @@ def _study(args: argparse.Namespace) -> int:
     _writable_folder(out_dir, "--out-dir")  # before the training, which takes minutes
     print(f"data {task.sha256[:12]}: {ds.description}")
 
+    seeds, windows = args.seeds, args.windows
+    if args.quick:  # one seed, a coarse window grid: what it gives up is printed with the verdict
+        seeds, windows = list(QUICK_SEEDS), windows or list(quick_windows(ds))
+    models, plan_cfg, budget = study_plan(task, windows, args.models, args.hidden, args.updates,
+                                          TrainConfig(lr=args.lr, device=args.device))
+    tracker = eta.Tracker(eta.plan_of(models, seeds, budget.updates), budget.steps_per_epoch,
+                          backends.worker_plan(args.jobs, len(models) * len(seeds))[0])
+
     def progress(run) -> None:
+        tracker.on_run(run)
         print(f"  {run.label:>10} seed {run.train_config.seed}: {run.status}, test {ds.metric} "
-              f"{run.test.get(ds.metric, float('nan')):.4g} after {len(run.history)} epochs", file=sys.stderr)
+              f"{run.test.get(ds.metric, float('nan')):.4g} after {len(run.history)} epochs; {tracker.text()}",
+              file=sys.stderr)
 
     before = torch.get_num_threads()
     if args.jobs == 1:  # one run after another here; workers train with one thread each
         torch.set_num_threads(args.threads)  # recorded with every run; `rerun` uses the same count
     try:
-        result = memory_study(task, args.seeds, windows=args.windows, kinds=args.models, hidden=args.hidden,
+        if not args.quiet:  # a few timed steps per model, so that the first estimate of the time left is one
+            tracker.prior = eta.probe(ds, models, plan_cfg)
+            print(f"  {len(tracker.planned)} runs; {tracker.text()}", file=sys.stderr)
+        result = memory_study(task, seeds, windows=windows, kinds=args.models, hidden=args.hidden,
                               min_updates=args.updates, train_cfg=TrainConfig(lr=args.lr, device=args.device),
                               on_run=None if args.quiet else progress, store=None if args.no_store else RunStore(),
-                              force=args.force, n_jobs=args.jobs)
+                              force=args.force, n_jobs=args.jobs, on_epoch=None if args.quiet else tracker.on_epoch)
     finally:
         torch.set_num_threads(before)
     print(model_frame(result).to_string(index=False))
     print()
     print(result.verdict.text)
+    if args.quick:
+        print(quick_caveat(windows))
     paths = write_study(result, out_dir, source=args.file.name)
     print(f"wrote {paths['csv']} and {paths['html']}")
     return 0
@@ -273,9 +298,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--models", nargs="+", default=["ffnn:window=5", "rnn", "gru", "lstm"],
                    help="kinds with optional settings, e.g. ffnn:window=25,hidden=128")
     c.set_defaults(func=_compare)
-    w = sub.add_parser("window-sweep", parents=[common], help="FFNN windows with recurrent references")
+    w = sub.add_parser("window-sweep", parents=[common], help="the steps a model sees (FFNN and linear windows, TCN "
+                                                             "receptive fields) against references")
     w.add_argument("--windows", nargs="+", type=int, required=True)
-    w.add_argument("--references", nargs="*", default=["lstm"])
+    w.add_argument("--swept", nargs="+", default=["ffnn"], help="the models swept, with optional settings: ffnn and "
+                   "linear at every window, tcn at every level, e.g. ffnn linear:variant=dlinear tcn:kernel=2")
+    w.add_argument("--levels", nargs="+", type=int, help="TCN levels (default: the receptive fields within the "
+                   "windows' range, and the first that reaches the decisive input)")
+    w.add_argument("--references", nargs="*", default=["lstm"], help="models that see the whole sequence, e.g. lstm "
+                   "transformer")
     w.set_defaults(func=_window_sweep)
     d = sub.add_parser("distance-sweep", parents=[common], help="distances x models x seeds")
     d.add_argument("--distances", nargs="+", type=int, required=True)
@@ -321,6 +352,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--device", default="auto")
     st.add_argument("--out-dir", type=Path, help="folder for study.csv and report.html (default: FILE-study)")
     st.add_argument("--quiet", action="store_true", help="no per-run progress")
+    st.add_argument("--quick", action="store_true", help="a quick study: one seed and a coarse window grid (wider "
+                    "intervals, no seed noise, coarser windows; says so with the verdict)")
     st.add_argument("--jobs", type=_jobs, default=None,
                     help="worker processes, one torch thread each (default: one per core; 1: one run after another)")
     st.add_argument("--threads", type=int, default=1,

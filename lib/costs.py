@@ -6,6 +6,7 @@ timing without torch version, threads, device and oneDNN state cannot be compare
 from __future__ import annotations
 
 import gc
+import math
 import re
 import statistics
 import time
@@ -207,6 +208,7 @@ def _time_training(ds, cfg, train_cfg, epochs, warmup):
     steps; steps run back to back as in lib.train, with the device synchronised before each clock read.
     Returns (timing, trained model); timing has epoch_seconds (median), epoch_seconds_all, step_seconds
     (median epoch / steps per epoch), epoch_cpu_seconds (median CPU time of this process per epoch),
+    step_cpu_seconds and step_cpu_spread_seconds (median and spread of every timed step's CPU time),
     steps_per_epoch, samples_per_epoch and env."""
     if epochs < 1 or warmup < 0:
         raise ConfigError(f"epochs must be at least 1 and warmup at least 0, got {epochs} and {warmup}.")
@@ -216,19 +218,23 @@ def _time_training(ds, cfg, train_cfg, epochs, warmup):
     n = len(ds.train)
     for idx in _batches(n, train_cfg.batch_size, gen, device)[:warmup]:  # one-time costs: kernels, allocator
         step(idx)
-    epoch_s, cpu_s = [], []
+    epoch_s, cpu_s, step_cpu = [], [], []
     for _ in range(epochs):
         batches = _batches(n, train_cfg.batch_size, gen, device)
         sync(device)
         t0, cpu0 = time.perf_counter(), time.process_time()
         for idx in batches:
+            c0 = time.process_time()  # a CPU clock read needs no device sync: it costs ~1 µs a step
             step(idx)
+            step_cpu.append(time.process_time() - c0)
         sync(device)
         epoch_s.append(time.perf_counter() - t0)
         cpu_s.append(time.process_time() - cpu0)
     median = statistics.median(epoch_s)
+    step_median, step_spread = timed(step_cpu)
     result = {"epoch_seconds": median, "epoch_seconds_all": epoch_s, "step_seconds": median / len(batches),
-              "epoch_cpu_seconds": statistics.median(cpu_s),
+              "epoch_cpu_seconds": statistics.median(cpu_s), "step_cpu_seconds": step_median,
+              "step_cpu_spread_seconds": step_spread,
               "steps_per_epoch": len(batches), "samples_per_epoch": n, "env": environment(device)}
     return result, model
 
@@ -258,7 +264,7 @@ def time_inference(model: nn.Module, x: torch.Tensor, repeats: int = 20, warmup:
     model.train(was_training)
     batch = statistics.median(times)
     return {"batch_seconds": batch, "seconds_per_sample": batch / len(x), "batch_size": len(x),
-            "repeats": repeats, "env": environment(device)}
+            "spread_seconds": spread(times) / len(x), "repeats": repeats, "env": environment(device)}
 
 
 def peak_memory(ds: SequenceDataset, cfg: ModelConfig, train_cfg: TrainConfig = TrainConfig(),
@@ -328,7 +334,8 @@ def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: T
 
     Columns: label, kind, hidden, layers, init, n_params, forward_flops, train_flops (per sample),
     epoch_seconds and step_seconds (median training epoch over ds.train, and per step), epoch_cpu_seconds (its
-    CPU time in this process), latency_ms (one test sequence, `time_inference`), peak_memory_mb
+    CPU time in this process), step_cpu_ms and step_cpu_spread_ms (median and spread of the timed steps' CPU
+    time: what a sentence ranks by), latency_ms (one test sequence, `time_inference`), peak_memory_mb
     (`peak_memory`), step_ms (median of timed steps), core_layer_ms, roofline_ms and binding (lib.limits)
     and the ENV_COLUMNS. Repeated labels get
     " #2", " #3". on_row receives each row as it is measured (for progress); once should_stop() is true no
@@ -349,7 +356,9 @@ def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: T
                "init": cfg.resolved_init, "n_params": count_params(model),
                "forward_flops": f["forward_flops"], "train_flops": f["train_flops"],
                "epoch_seconds": timing["epoch_seconds"], "step_seconds": timing["step_seconds"],
-               "epoch_cpu_seconds": timing["epoch_cpu_seconds"], "latency_ms": latency["seconds_per_sample"] * 1e3,
+               "epoch_cpu_seconds": timing["epoch_cpu_seconds"], "step_cpu_ms": timing["step_cpu_seconds"] * 1e3,
+               "step_cpu_spread_ms": timing["step_cpu_spread_seconds"] * 1e3,
+               "latency_ms": latency["seconds_per_sample"] * 1e3,
                "peak_memory_mb": memory["peak_mb"], **_limit_columns(ds, cfg, f["train_flops"], train_cfg, gflops),
                **_env_columns(timing["env"])}
         rows.append(row)
@@ -405,6 +414,101 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
     return pd.DataFrame(rows)
 
 
+# ---------------------------------------------------------------- cost sentences a user can trust
+
+def spread(values) -> float:
+    """The interquartile range of repeated measurements of one cost (0 for a single one, NaN for none): how far
+    a median of them may move from one measurement to the next."""
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    if not v:
+        return math.nan
+    if len(v) == 1:
+        return 0.0
+    q = statistics.quantiles(v, n=4, method="inclusive")
+    return q[2] - q[0]
+
+
+def timed(values) -> tuple[float, float]:
+    """(median, spread) of repeated measurements of one cost; (NaN, NaN) without any."""
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    return (statistics.median(v), spread(v)) if v else (math.nan, math.nan)
+
+
+def update_cpu_ms(runs, steps_per_epoch: int) -> tuple[float, float]:
+    """(median, spread) of the CPU milliseconds per optimizer update over every timed epoch of the runs (lib.train
+    history records: epoch_cpu_seconds, or epoch_seconds for runs stored before CPU time was recorded), with the
+    spread between seeds counted too (the larger of the pooled epochs' spread and the range of the per-run
+    medians). CPU seconds, not wall-clock: a run that shared its cores with other work waited without them."""
+    per_run, pooled = [], []
+    for run in runs:
+        key = "epoch_cpu_seconds" if all("epoch_cpu_seconds" in h for h in run.history) else "epoch_seconds"
+        values = [h[key] / steps_per_epoch * 1e3 for h in run.history]
+        if values:
+            pooled += values
+            per_run.append(statistics.median(values))
+    if not pooled:
+        return math.nan, math.nan
+    seeds = max(per_run) - min(per_run) if len(per_run) > 1 else 0.0
+    return statistics.median(pooled), max(spread(pooled), seeds)
+
+
+def rank(a: float, spread_a: float, b: float, spread_b: float) -> int:
+    """-1 when cost a is below b, 1 when above, by more than the larger of their spreads (NaN counts as no
+    spread: an exact count such as parameters); 0 when they differ by less, or either is unknown: not ranked."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return 0
+    noise = max(0.0 if math.isnan(x) else x for x in (spread_a, spread_b))
+    if abs(a - b) <= noise:
+        return 0
+    return -1 if a < b else 1
+
+
+# (column, its spread column or None for an exact count, name, format, unit) of what a study's sentence compares
+SENTENCE_COSTS = (("n_params", None, "parameters", "{:,.0f}", ""),
+                  ("update_cpu_ms", "update_cpu_spread_ms", "training time", "{:.3g}", " CPU ms per update"),
+                  ("latency_ms", "latency_spread_ms", "prediction time", "{:.3g}", " ms per sequence"))
+
+
+def cost_sentence(a: str, row_a, b: str, row_b) -> str:
+    """What model a costs next to model b, from their rows (mappings with SENTENCE_COSTS' columns): parameters,
+    median CPU milliseconds per training update and median latency of one prediction, each timed cost with its
+    spread; a cost is ranked only where the two differ by more than their spread (`rank`). "" without any cost."""
+    get = lambda row, col: float(row[col]) if col in row and pd.notna(row[col]) else math.nan  # noqa: E731
+    shown = [c for c in SENTENCE_COSTS if math.isfinite(get(row_a, c[0])) and math.isfinite(get(row_b, c[0]))]
+    if not shown:
+        return ""
+
+    def values(row) -> str:
+        out = []
+        for col, sp, _, fmt, unit in shown:
+            noise = get(row, sp) if sp else math.nan
+            out.append(fmt.format(get(row, col)) + (f" (spread {noise:.2g})" if noise > 0 else "") + unit)
+        return ", ".join(out)
+
+    order = {name: rank(get(row_a, col), get(row_a, sp) if sp else math.nan, get(row_b, col),
+                        get(row_b, sp) if sp else math.nan) for col, sp, name, _, _ in shown}
+    cheaper = [name for name, r in order.items() if r < 0]
+    dearer = [name for name, r in order.items() if r > 0]
+    timed_ = {name for _, sp, name, _, _ in shown if sp}
+    tied = [name for name, r in order.items() if r == 0 and name in timed_]
+    same = [name for name, r in order.items() if r == 0 and name not in timed_]
+    text = f"Costs ({', '.join(order)}): {a} {values(row_a)}; {b} {values(row_b)}"
+    if cheaper and not dearer and not tied and not same:
+        text += f", so {a} costs less on every count"
+    elif dearer and not cheaper and not tied and not same:
+        text += f", so {a} costs more on every count"
+    elif cheaper or dearer:
+        said = [f"less in {' and '.join(cheaper)}"] * bool(cheaper) + [f"more in {' and '.join(dearer)}"] * bool(dearer)
+        text += f", so {a} costs {' and '.join(said)}"
+    if same:
+        text += f"; they have the same {' and '.join(same)}"
+    if tied:
+        one = len(tied) == 1
+        text += (f"; their {' and '.join(tied)} {'differs' if one else 'differ'} by less than the spread of repeated "
+                 f"timed steps, so {'it is' if one else 'they are'} not ranked")
+    return text + "."
+
+
 # ---------------------------------------------------------------- as jobs of lib.jobs
 
 def cost_job(task, model_cfgs: list[ModelConfig], train_cfg: TrainConfig, *, on_run=None, should_stop=None,
@@ -429,27 +533,32 @@ def _fused_on_cpu(kind) -> bool:
 
 def flops_vs_time_note(df: pd.DataFrame, min_gap: float = 0.1) -> str | None:
     """A plain-language note when a model with more FLOPs was measurably faster than one with fewer
-    (faster by more than `min_gap`, a fraction, so timing noise does not count); None when the FLOP ranking
-    and the time ranking agree. Reads label, train_flops (or forward_flops), epoch_seconds (or
-    step_seconds) and, when present, kind, device and mkldnn.
+    (faster by more than `min_gap`, a fraction, and by more than the spread of their timed steps, so timing
+    noise does not count); None when the FLOP ranking and the time ranking agree. Reads label, train_flops (or
+    forward_flops), a time: step_cpu_ms with step_cpu_spread_ms (the median CPU time of repeated timed steps)
+    when present, else epoch_seconds or step_seconds, and, when present, kind, device and mkldnn.
     """
     flop_col = next((c for c in ("train_flops", "forward_flops") if c in df), None)
-    time_col = next((c for c in ("epoch_seconds", "step_seconds") if c in df), None)
+    time_col = next((c for c in ("step_cpu_ms", "epoch_seconds", "step_seconds") if c in df), None)
     if flop_col is None or time_col is None:
         raise ConfigError("the note needs a FLOPs column (train_flops or forward_flops) and a time column "
-                          f"(epoch_seconds or step_seconds); got columns: {', '.join(map(str, df.columns))}.")
+                          f"(step_cpu_ms, epoch_seconds or step_seconds); got columns: "
+                          f"{', '.join(map(str, df.columns))}.")
     rows = df.dropna(subset=[flop_col, time_col]).to_dict("records")
+    noise = lambda row: row.get("step_cpu_spread_ms", math.nan) if time_col == "step_cpu_ms" else math.nan  # noqa: E731
     pairs = []
     for a, b in combinations(rows, 2):
         more, fewer = (a, b) if a[flop_col] > b[flop_col] else (b, a)
-        if more[flop_col] > fewer[flop_col] and more[time_col] < fewer[time_col] * (1 - min_gap):
+        if more[flop_col] > fewer[flop_col] and more[time_col] < fewer[time_col] * (1 - min_gap) and \
+                rank(more[time_col], noise(more), fewer[time_col], noise(fewer)) < 0:
             pairs.append((more, fewer))
     if not pairs:
         return None
     pairs.sort(key=lambda p: p[0][flop_col] / p[1][flop_col], reverse=True)
-    unit = "epoch" if time_col == "epoch_seconds" else "training step"
+    unit, short = {"step_cpu_ms": ("CPU ms per training step (median)", "ms"), "epoch_seconds": ("s per epoch", "s"),
+                   "step_seconds": ("s per training step", "s")}[time_col]
     lines = [f"{m['label']} needs {m[flop_col] / f[flop_col]:.1f}× the FLOPs of {f['label']} yet took "
-             f"{m[time_col]:.3g} s per {unit} against {f[time_col]:.3g} s." for m, f in pairs[:3]]
+             f"{m[time_col]:.3g} {unit} against {f[time_col]:.3g} {short}." for m, f in pairs[:3]]
     if len(pairs) > 3:
         lines.append(f"({len(pairs) - 3} more such pairs.)")
     fused = any(_fused_on_cpu(m.get("kind")) and not _fused_on_cpu(f.get("kind"))

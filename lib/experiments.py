@@ -13,7 +13,7 @@ import torch
 from lib import backends
 from lib.configs import from_dict
 from lib.errors import ConfigError, LookbackError
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, validate
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, receptive_field, sees, validate
 from lib.runs import RUN_ID, dataset, result_from_record, run_one
 from lib.runtime import Status
 from lib.tasks import SequenceDataset, TaskConfig, task_from_dict
@@ -234,8 +234,18 @@ def epochs_to(history: list[dict], threshold: float, higher_is_better: bool) -> 
     return None
 
 
+BOUNDED = ("window", "receptive field")  # the memory mechanisms that see a fixed number of steps back
+
+
+def steps_seen(cfg: ModelConfig) -> int | None:
+    """The input steps a model with a bounded reach sees (an FFNN or linear window, a TCN's receptive field), None
+    for those that see the whole sequence (attention, recurrence): a context sweep's x-axis."""
+    return sees(cfg) if MODEL_KINDS[cfg.kind].memory in BOUNDED else None
+
+
 def summary_frame(runs: Iterable[RunResult], ds: SequenceDataset, threshold: float | None = None) -> pd.DataFrame:
-    """One row per run: test metrics, size, time (median wall-clock and CPU seconds per epoch), status, the
+    """One row per run: test metrics, size, how far back it sees (steps_seen, None for the whole sequence) and
+    how (memory: lib.models.ModelKind.memory), time (median wall-clock and CPU seconds per epoch), status, the
     run's store id, and `reused`: when a reused stored run was trained (ISO time; None when trained now).
 
     threshold: the validation metric that counts as solved (default: 0.95 accuracy, or for regression
@@ -250,7 +260,8 @@ def summary_frame(runs: Iterable[RunResult], ds: SequenceDataset, threshold: flo
         cpu = [h["epoch_cpu_seconds"] for h in r.history if "epoch_cpu_seconds" in h]
         rows.append({
             "label": r.label, "kind": r.model_config.kind, "window": r.model_config.window
-            if MODEL_KINDS[r.model_config.kind].windowed else None, "seed": r.train_config.seed,
+            if MODEL_KINDS[r.model_config.kind].windowed else None, "steps_seen": steps_seen(r.model_config),
+            "memory": MODEL_KINDS[r.model_config.kind].memory, "seed": r.train_config.seed,
             "status": r.status, "metric": r.test.get(ds.metric, np.nan),
             **{f"test_{k}": v for k, v in r.test.items()},
             "n_params": r.n_params, "epochs": len(r.history), "best_epoch": r.best_epoch,
@@ -364,19 +375,54 @@ def window_grid(lo: int, hi: int, count: int, seq_len: int, cue_lag: int | None 
     return sorted(windows)
 
 
+def field_levels(lo: int, hi: int, kernel: int = ModelConfig.kernel, cue_lag: int | None = None,
+                 max_levels: int = 12) -> list[int]:
+    """The TCN levels a context sweep from `lo` to `hi` steps tries: those whose receptive field lies in that
+    range, plus the fewest whose field reaches the decisive input `cue_lag` steps back (without one: reaches
+    `hi`), all within 1..max_levels; the fields are 1 + 2(k - 1)(2^n - 1)."""
+    if lo > hi:
+        raise ConfigError(f"the smallest window ({lo}) is larger than the largest ({hi}); swap them.")
+    field = {n: receptive_field(ModelConfig(kind="tcn", kernel=kernel, levels=n)) for n in range(1, max_levels + 1)}
+    levels = {n for n, f in field.items() if lo <= f <= hi}
+    target = cue_lag if cue_lag is not None else hi
+    levels.add(next((n for n, f in field.items() if f >= target), max_levels))
+    return sorted(levels)
+
+
+def context_models(windows: Sequence[int], ffnn: ModelConfig | None = ModelConfig(kind="ffnn"),
+                   linear: ModelConfig | None = None, tcn: ModelConfig | None = None,
+                   levels: Sequence[int] = ()) -> list[ModelConfig]:
+    """The models a context sweep trains along the steps they see: the FFNN and the linear map (each left out
+    when None) at every window, the TCN at every level. ConfigError when that is none."""
+    ws = sorted({int(w) for w in windows})
+    models = [replace(ffnn, kind="ffnn", window=w) for w in ws] if ffnn is not None else []
+    models += [replace(linear, kind="linear", window=w) for w in ws] if linear is not None else []
+    models += [replace(tcn, kind="tcn", levels=int(n)) for n in sorted(set(levels))] if tcn is not None else []
+    if not models:
+        windowed = ffnn is not None or linear is not None
+        raise ConfigError("choose at least one FFNN window." if windowed else
+                          "choose at least one model to sweep: the FFNN, the linear map or the TCN.")
+    return models
+
+
 def window_sweep(
     task_cfg,
     windows: Sequence[int],
     train_cfg: TrainConfig = TrainConfig(),
     seeds: Sequence[int] = (0,),
-    ffnn: ModelConfig = ModelConfig(kind="ffnn"),
+    ffnn: ModelConfig | None = ModelConfig(kind="ffnn"),
     references: Sequence[ModelConfig] = (ModelConfig(kind="lstm"),),
+    *,
+    linear: ModelConfig | None = None,
+    tcn: ModelConfig | None = None,
+    levels: Sequence[int] = (),
     **options,
 ) -> pd.DataFrame:
-    """FFNN test metric, size and speed against its window, with recurrent reference runs."""
-    if not windows:
-        raise ConfigError("choose at least one FFNN window.")
-    models = [replace(ffnn, kind="ffnn", window=int(w)) for w in sorted(set(windows))] + list(references)
+    """Test metric, size and speed against the steps each model sees (summary column `steps_seen`): the FFNN
+    at each window (ffnn=None leaves it out), with `linear` the linear map at each window too, with `tcn` a TCN
+    at each of `levels` (its receptive field); `references` (recurrent models, a Transformer) see the whole
+    sequence. Options as for `compare`."""
+    models = context_models(windows, ffnn, linear, tcn, levels) + list(references)
     return compare(task_cfg, models, train_cfg, seeds, **options).summary()
 
 

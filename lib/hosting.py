@@ -5,12 +5,18 @@ LOOKBACK_HOSTED is 1; it caps every job's size, bounds the queue and the time ea
 each visitor a storage quota. Locally nothing is capped beyond each setting's own range. Which setting a cap
 applies to is declared with the setting (`Knob.cap`, lib.configs).
 In both modes `plan` decides how many jobs train at once and with how many torch threads each, so that
-jobs x threads never exceed the machine's cores.
+jobs x threads never exceed the machine's cores; and `end_with` ends a training process with its parent.
 """
 from __future__ import annotations
 
+import ctypes
 import math
+import multiprocessing as mp
+import multiprocessing.connection
 import os
+import signal
+import sys
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +26,8 @@ from lib.errors import ConfigError
 
 HOSTED_ENV = "LOOKBACK_HOSTED"
 JOBS_ENV = "LOOKBACK_JOBS"  # jobs training at once, instead of the mode's default (e.g. on a larger host)
+PARENT_GONE = 75  # the exit status of a process that `end_with` ended
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def hosted() -> bool:
@@ -185,6 +193,24 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
+def end_with(parent: int) -> None:
+    """End this process (a multiprocessing child of `parent`) when its parent ends, however it ends, `kill -9`
+    included: on Linux by the kernel's parent-death signal (it follows the parent's thread that started this
+    process), and on any system by a thread that waits for the end of multiprocessing's pipe from the parent.
+    A process that trains must call it first, so that no orphan trains on (lib.jobs, lib.backends)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent ended before the signal was set
+        os._exit(PARENT_GONE)
+    threading.Thread(target=_exit_with, args=(mp.parent_process().sentinel,), name="lookback-parent-watch",
+                     daemon=True).start()
+
+
+def _exit_with(sentinel) -> None:
+    mp.connection.wait([sentinel])
+    os._exit(PARENT_GONE)
+
+
 def shown(message: str, store_path: str | os.PathLike | None = None) -> str:
     """An error message as a visitor may see it: on a shared host, without the path of the run store
     (default: LOOKBACK_DB's) or of its folder, which also holds the prepared user data."""
@@ -197,4 +223,4 @@ def shown(message: str, store_path: str | os.PathLike | None = None) -> str:
 
 
 __all__ = ["HOSTED", "HOSTED_ENV", "JOBS_ENV", "LOCAL", "Limits", "Plan", "available_cores", "check_job", "duration",
-           "estimated_start", "hosted", "limits", "plan", "shown"]
+           "end_with", "estimated_start", "hosted", "limits", "plan", "shown"]

@@ -11,9 +11,9 @@ that one job and exits, and the slot gets a fresh worker. Each worker has a pipe
 and shares no pool, queue or lock with another, so a worker that dies (e.g. killed for memory) ends its own
 job with CRASHED and nothing else; the queue carries on. Workers are not daemonic, so a job may start
 processes of its own (e.g. joblib's). A worker ends with its server however the server ends, `kill -9`
-included: on Linux by the kernel's parent-death signal (which follows the thread that started the process,
-so the engine's own thread starts every worker), and on any system by a thread that waits for the end of
-multiprocessing's pipe from the parent. Its unfinished run then reads "interrupted" (lib.store).
+included (`lib.hosting.end_with`; the engine's own thread starts every worker, as the kernel's parent-death
+signal follows the thread that started a process), and so do the processes a job forks to train its runs
+(lib.backends). Its unfinished run then reads "interrupted" (lib.store).
 
 A job that times the machine (the Costs page's measurements) is `exclusive`: it starts only when no other job
 trains and every worker is ready (none importing torch beside it), and no job starts while it runs, so no
@@ -26,23 +26,20 @@ later is killed. A queued job ends at once.
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing as mp
 import multiprocessing.connection
+import multiprocessing.spawn
 import os
 import pickle
 import secrets
-import signal
 import statistics
 import sys
 import threading
 import time
 import traceback
-import types
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 
 from lib import hosting
@@ -56,8 +53,7 @@ FIRST_RUN_S = {False: 15.0, True: 5.0}  # expected seconds per run (per measured
 # a job of that kind has finished on this server
 CRASHED = ("the training process stopped unexpectedly (it may have run out of memory); the runs that "
            "finished are kept. Try smaller settings.")
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_SERVER_GONE = 75  # a worker's exit status once its server has ended
+WORKER = "lookback-worker"  # the name of every worker process
 _log = logging.getLogger(__name__)
 
 
@@ -401,9 +397,8 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.stop = ctx.RawValue("b", 0)  # 1: its job should stop
         self.proc = ctx.Process(target=_serve, args=(child, self.stop, threads, os.getpid()),
-                                name="lookback-worker", daemon=False)
-        with _plain_main():
-            self.proc.start()
+                                name=WORKER, daemon=False)
+        self.proc.start()
         child.close()
         self.ready = False  # it has loaded what jobs use and waits for its job
         self.job: Job | None = None
@@ -415,22 +410,29 @@ class _Worker:
 # -- the worker process -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def _plain_main() -> Iterator[None]:
-    """A spawned process first re-imports the parent's __main__ module from its file. While Streamlit runs a
-    page, __main__ is the app script, and a worker must not run the app: hide it while a worker starts."""
-    main, plain = sys.modules["__main__"], types.ModuleType("__main__")
-    sys.modules["__main__"] = plain
-    try:
-        yield
-    finally:
-        if sys.modules.get("__main__") is plain:  # unless a script run has put its own in place meanwhile
-            sys.modules["__main__"] = main
+def _without_main(prepare: Callable[[str], dict]) -> Callable[[str], dict]:
+    """multiprocessing's spawn first runs the parent's __main__ module (by its file or name) in the new process.
+    While Streamlit runs a page, __main__ is the page's script, and a worker must not run the app: a worker
+    starts without it. (Hiding __main__ while a worker starts would race with Streamlit's script threads,
+    which install their own for every script run.)"""
+    def preparation_data(name: str) -> dict:
+        data = prepare(name)
+        if name == WORKER:
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    preparation_data.lookback = True
+    return preparation_data
+
+
+if not getattr(mp.spawn.get_preparation_data, "lookback", False):  # once, however often this module loads
+    mp.spawn.get_preparation_data = _without_main(mp.spawn.get_preparation_data)
 
 
 def _serve(conn, stop, threads: int, server: int) -> None:
     """A worker: end with the server, load what jobs use, then train the one job the engine sends."""
-    _end_with(server)
+    hosting.end_with(server)
     import torch
 
     torch.set_num_threads(threads)
@@ -450,22 +452,6 @@ def _serve(conn, stop, threads: int, server: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-def _end_with(server: int) -> None:
-    """End this process when the server ends, however it ends: by the kernel's parent-death signal on Linux,
-    and on any system by a thread that waits for the end of multiprocessing's pipe from the parent."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != server:  # the server ended before the signal was set
-        os._exit(_SERVER_GONE)
-    threading.Thread(target=_exit_with, args=(mp.parent_process().sentinel,), name="lookback-server-watch",
-                     daemon=True).start()
-
-
-def _exit_with(sentinel) -> None:
-    mp.connection.wait([sentinel])
-    os._exit(_SERVER_GONE)
 
 
 def _work(conn, should_stop: Callable[[], bool], fn: Callable, store_path: str | None, owner: str | None,

@@ -302,7 +302,10 @@ def forecast(model: nn.Module, ds: SequenceDataset, start: int = 0, steps: int =
 def gradients_before_after(runs, ds: SequenceDataset, wrt: str = "hidden", n: int = 256) -> pd.DataFrame:
     """gradient_through_time on n test samples for each run's model at initialisation and after training.
 
-    One run per label (the first given). Columns: label, stage, steps_back, grad_norm, wrt.
+    One run per label (the first given), the at-initialisation rows first. Columns: label, stage, steps_back,
+    grad_norm, wrt, and relative: grad_norm over the same curve's value one step back (k = 1, see
+    relative_to_one_step_back), so that curves compare by how fast they decay, not by their scale (a trained
+    model's loss is near 0, and so are all its gradients).
     """
     x, y = ds.test.x[:n], ds.test.y[:n]
     frames, seen = [], set()
@@ -316,7 +319,21 @@ def gradients_before_after(runs, ds: SequenceDataset, wrt: str = "hidden", n: in
             frames.append(gradient_through_time(model, x, y, ds, wrt).assign(label=run.label, stage=stage))
     if not frames:
         raise ConfigError("no trained model to probe; train a comparison first.")
-    return pd.concat(frames, ignore_index=True)
+    df = pd.concat(frames, ignore_index=True)
+    df = df.sort_values("stage", key=lambda s: s != "at initialisation", kind="stable", ignore_index=True)
+    return df.assign(relative=relative_to_one_step_back(df))
+
+
+def relative_to_one_step_back(grads: pd.DataFrame) -> pd.Series:
+    """Each (label, stage) curve's grad_norm over its value at steps_back 1: the state one step before the
+    prediction point, the first that reaches the loss only through the model's memory (at k = 0 the last state
+    also feeds the output directly, which says nothing about memory: an LSTM's is ~10× its k = 1 value). A curve
+    without a value there (a one-step sequence, an FFNN with a one-step window) over its largest value; NaN
+    when all are 0."""
+    keys = [grads["label"], grads["stage"]]
+    at1 = grads["grad_norm"].where(grads["steps_back"] == 1).groupby(keys, sort=False).transform("max")
+    ref = at1.where(at1 > 0, grads["grad_norm"].groupby(keys, sort=False).transform("max"))
+    return grads["grad_norm"] / ref.where(ref > 0)
 
 
 def step_labels(ds: SequenceDataset, x_single: torch.Tensor) -> list[str]:

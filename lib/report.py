@@ -46,7 +46,9 @@ def model_frame(result: StudyResult) -> pd.DataFrame:
         "parameters": [f"{n:,}" for n in t["n_params"]],
         "forward FLOPs / sequence": [f"{n:,}" for n in t["forward_flops"]],
         "s / epoch": t["epoch_seconds"].round(4),
-        "ms / update": t["update_ms"].round(3),
+        "CPU ms / update (median)": [f"{m:.3g} (spread {sp:.2g})" if pd.notna(m) else "—" for m, sp in
+                                     zip(t["update_cpu_ms"], t["update_cpu_spread_ms"], strict=True)],
+        "load average while training": t["load_1min"].round(2),
         "ms / prediction": t["latency_ms"].round(4),
         "updates run (median)": t["updates"],
         "converged": [i if isinstance(i, str) else "yes" for i in t["issue"]],
@@ -72,11 +74,13 @@ def cost_figure(result: StudyResult) -> go.Figure:
     t, metric = result.table, result.dataset.metric
     cmap = charts.colors(t["label"])
     fig = go.Figure()
+    top = 1.0 if metric == "accuracy" else np.inf  # a t interval over 3 seeds can pass what the metric can reach
     for _, row in t.iterrows():
+        mean, half = row["metric_mean"], 0.0 if pd.isna(row["metric_ci95"]) else row["metric_ci95"]
         fig.add_trace(go.Scatter(
-            x=[row["latency_ms"]], y=[row["metric_mean"]], mode="markers", name=row["label"],
+            x=[row["latency_ms"]], y=[mean], mode="markers", name=row["label"],
             text=[row["label"]], marker={"size": 11, "color": cmap[row["label"]]},
-            error_y={"type": "data", "array": [0.0 if pd.isna(row["metric_ci95"]) else row["metric_ci95"]]},
+            error_y={"type": "data", "array": [min(half, top - mean)], "arrayminus": [min(half, max(mean, 0.0))]},
             customdata=[[row["n_params"]]],
             hovertemplate="%{text}<br>%{x:.3g} ms per prediction<br>%{y:.4g}<br>%{customdata[0]:,} parameters"))
     fig.update_layout(title=f"Test {metric} against the cost of one prediction", legend_title="model",
@@ -90,8 +94,9 @@ def figures(result: StudyResult) -> list[tuple[str, go.Figure]]:
     quality against cost and the training curves."""
     ds, summary = result.dataset, result.summary()
     trivial = result.trivial()  # lines on the metric's own axis only, named in words
-    figs = [("Test metric per model, every seed a dot, the trivial predictors as dashed lines",
-             charts.metric_bars(summary, ds.metric, None, trivial))]
+    bars = charts.metric_bars(summary, ds.metric, None, trivial)
+    bars.update_annotations(bgcolor="rgba(255, 255, 255, 0.85)")  # a line's name stays legible over the bars
+    figs = [("Test metric per model, every seed a dot, the trivial predictors as dashed lines", bars)]
     if summary["window"].notna().any():
         figs.append(("The FFNN window tradeoff, recurrent models as reference lines",
                      charts.window_tradeoff(summary, ds.metric, chance=ds.chance)))

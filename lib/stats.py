@@ -422,7 +422,8 @@ def distance_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, c
     up to distance 60; FFNN w5 is at chance from distance 10", and the rule they read.
 
     sweep: one row per run with label, distance, metric and status (completed runs count). A model "holds" at a
-    distance where it is not shown to trail its best distance by more than the margin (gap); it is "at chance"
+    distance where it is shown to be no worse than at its best distance by more than the margin (Gap.no_worse, the
+    rule of a study's matching window); it is "at chance"
     where it is not shown to beat chance by more than the margin (each test at ALPHA / the models), from that
     distance on. n_test: test rows per distance, for accuracy's test-set noise.
     """
@@ -439,16 +440,19 @@ def distance_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, c
                                          ALPHA / n_models).outcome != "beats" for s in per.values()]
         first_chance = next((i for i in range(len(vals)) if all(near[i:])), None)
         top = ds_[int(np.argmax(vals) if higher_is_better else np.argmin(vals))]
-        holds = [gap(label, s, label, per[top], metric, higher_is_better, margins, n_test).outcome != "trails"
-                 for s in per.values()]
-        clauses.append(_distance_clause(label, metric, ds_, vals, holds, first_chance, higher_is_better,
+        gaps = {d: gap(label, s, label, per[top], metric, higher_is_better, margins, n_test) for d, s in per.items()}
+        holds = [d == top or g.no_worse for d, g in gaps.items()]  # shown no worse than its best, as a study's match
+        falls = gaps[ds_[-1]].outcome == "trails"
+        clauses.append(_distance_clause(label, metric, ds_, vals, holds, first_chance, higher_is_better, falls,
                                         f"{distance_name} {{}}".format, distance_name))
-    return ("; ".join(clauses) + f". A model holds while it is not shown to fall below its best by more than the "
-            f"margin ({margins.words(metric)})" + (", and is at chance while it is not shown to beat chance by more"
-                                                    if chance is not None and higher_is_better else "") + ".")
+    at_chance = ", and is at chance while it is not shown to beat chance by more" if chance is not None and \
+        higher_is_better else ""
+    return ("; ".join(clauses) + f". A model holds while it is shown to stay within the margin "
+            f"({margins.words(metric)}) of its best{at_chance}.")
 
 
-def _distance_clause(label, metric, ds_, vals, holds, first_chance, higher_is_better, at, distance_name) -> str:
+def _distance_clause(label, metric, ds_, vals, holds, first_chance, higher_is_better, falls, at,
+                     distance_name) -> str:
     last_hold = next((i for i in range(len(vals)) if not all(holds[:i + 1])), len(vals)) - 1
     if first_chance == 0:
         return f"{label} is at chance at every {distance_name} tried"
@@ -461,7 +465,8 @@ def _distance_clause(label, metric, ds_, vals, holds, first_chance, higher_is_be
         kept = f"holds {fmt_metric(metric, vals[0])} up to {at(ds_[last_hold])}" if last_hold else (
             f"scores {fmt_metric(metric, vals[0])} at {at(ds_[0])}")
         then = (f"but is at chance from {at(ds_[first_chance])}" if first_chance is not None
-                else f"then falls to {fmt_metric(metric, vals[-1])} at {at(ds_[-1])}")
+                else f"then falls to {fmt_metric(metric, vals[-1])} at {at(ds_[-1])}" if falls
+                else f"then is not shown to hold ({fmt_metric(metric, vals[-1])} at {at(ds_[-1])})")
         return f"{label} {kept} {then}"
     return f"{label} goes from {fmt_metric(metric, vals[0])} at {at(ds_[0])} to {fmt_metric(metric, vals[-1])} at " \
            f"{at(ds_[-1])}"
@@ -470,8 +475,8 @@ def _distance_clause(label, metric, ds_, vals, holds, first_chance, higher_is_be
 def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue_lag: int | None = None, *,
                    margins: Margins = Margins(), n_test: int | None = None,
                    rows: dict[str, np.ndarray] | None = None) -> str:
-    """Which FFNN window first matches the best reference (a row without a window) within the margin (gap), and
-    what it costs; rows and n_test as for `verdict`."""
+    """Which FFNN window is the first shown to be no worse than the best reference (a row without a window) by
+    more than the margin (Gap.no_worse, the study's rule), and what it costs; rows and n_test as for `verdict`."""
     done = sweep[sweep["status"] == "completed"]
     ff, refs = done[done["window"].notna()], done[done["window"].isna()]
     if ff.empty:
@@ -488,14 +493,14 @@ def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue
         ref_params = int(refs.loc[refs["label"] == ref, "n_params"].iloc[0])
         gaps = {lab: gap(lab, scores[lab], ref, scores[ref], metric, higher_is_better, margins, n_test)
                 for lab in by_w.index}
-        match = next((lab for lab, g in gaps.items() if g.outcome in ("matches", "beats")), None)
+        match = next((lab for lab, g in gaps.items() if g.no_worse), None)  # the study's rule (lib.study)
         open_ = next((lab for lab, g in gaps.items() if g.outcome == "inconclusive"), None)
         said = f"the {ref} ({metric} {fmt_metric(metric, scores[ref].mean)})"
         if match is not None:
             n = int(by_w.at[match, "n_params"])
             text = (f"The FFNN needs a window of {by_w.at[match, 'window']} to match the {ref}: {match} "
-                    f"({fmt_metric(metric, scores[match].mean)}) {gaps[match].said(said)}. It has {n:,} parameters: "
-                    f"{n / ref_params:.1f}× the {ref}'s {ref_params:,}.")
+                    f"({fmt_metric(metric, scores[match].mean)}) {gaps[match].said_no_worse(said)}. It has {n:,} "
+                    f"parameters: {n / ref_params:.1f}× the {ref}'s {ref_params:,}.")
         elif open_ is not None:
             text = (f"No FFNN window tried is shown to match the {ref} within the margin of {margins.words(metric)}: "
                     f"{open_} ({fmt_metric(metric, scores[open_].mean)}), the smallest window not shown to trail it, "
@@ -509,6 +514,61 @@ def window_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue
     return text
 
 
-__all__ = ["ALPHA", "Gap", "Margins", "Scores", "cancel_note", "chance_gaps", "distance_verdict", "eta_text",
+def context_verdict(sweep: pd.DataFrame, metric: str, higher_is_better: bool, cue_lag: int | None = None, *,
+                    margins: Margins = Margins(), n_test: int | None = None,
+                    rows: dict[str, np.ndarray] | None = None) -> str:
+    """`window_verdict` over several kinds swept along the steps they see (column steps_seen: an FFNN or linear
+    window, a TCN's receptive field, named by the column memory; rows without one are the references): per kind
+    the first, by steps seen, to be no worse than the best reference by more than the margin (Gap.no_worse), and
+    of those the cheapest (fewest parameters) is named. With one kind swept (or no steps_seen column),
+    `window_verdict` itself."""
+    done = sweep[sweep["status"] == "completed"]
+    swept = done[done["steps_seen"].notna()] if "steps_seen" in done else done.iloc[:0]
+    if "kind" not in done or swept["kind"].nunique() < 2:
+        return window_verdict(sweep, metric, higher_is_better, cue_lag, margins=margins, n_test=n_test, rows=rows)
+    refs, scores = done[done["steps_seen"].isna()], per_model(done, rows)
+    swept = swept.assign(memory=swept["memory"] if "memory" in swept else "window")
+    info = swept.groupby("label", sort=False).agg(kind=("kind", "first"), seen=("steps_seen", "first"),
+                                                  n_params=("n_params", "first"), memory=("memory", "first"))
+    info = info.sort_values("seen", kind="stable")
+    reach = {lab: f"{info.at[lab, 'memory']} {int(info.at[lab, 'seen'])}" for lab in info.index}
+    best = ranked({lab: scores[lab] for lab in info.index}, higher_is_better)[0]
+    if refs.empty:
+        text = (f"Of the models swept, {best} ({reach[best]}, {int(info.at[best, 'n_params']):,} parameters) does "
+                f"best: {metric} {fmt_metric(metric, scores[best].mean)}.")
+    else:
+        ref = ranked({lab: scores[lab] for lab in refs["label"].unique()}, higher_is_better)[0]
+        ref_params = int(refs.loc[refs["label"] == ref, "n_params"].iloc[0])
+        said = f"the {ref} ({metric} {fmt_metric(metric, scores[ref].mean)})"
+        gaps = {lab: gap(lab, scores[lab], ref, scores[ref], metric, higher_is_better, margins, n_test)
+                for lab in info.index}
+        firsts = [next((lab for lab in g.index if gaps[lab].no_worse), None)  # window_verdict's rule
+                  for _, g in info.groupby("kind", sort=False)]
+        matched = sorted((lab for lab in firsts if lab),
+                         key=lambda lab: (info.at[lab, "n_params"], info.at[lab, "seen"]))
+        if matched:
+            cheap, n = matched[0], int(info.at[matched[0], "n_params"])
+            text = (f"The cheapest model that sees far enough to match the {ref} is {cheap} ({reach[cheap]}, "
+                    f"{metric} {fmt_metric(metric, scores[cheap].mean)}): it {gaps[cheap].said_no_worse(said)}. It "
+                    f"has {n:,} parameters, {n / ref_params:.2g}× the {ref}'s {ref_params:,}.")
+            if len(matched) > 1:
+                text += " Also matching, at more parameters: " + ", ".join(
+                    f"{lab} ({reach[lab]}, {int(info.at[lab, 'n_params']):,})" for lab in matched[1:]) + "."
+        else:
+            open_ = next((lab for lab in info.index if gaps[lab].outcome == "inconclusive"), None)
+            if open_ is not None:
+                text = (f"No model swept is shown to match the {ref} within the margin of {margins.words(metric)}: "
+                        f"{open_} ({reach[open_]}, {fmt_metric(metric, scores[open_].mean)}), the one seeing the "
+                        f"fewest steps not shown to trail it, {gaps[open_].said(said)}.")
+            else:
+                text = (f"No model swept matches {said}: the best, {best} ({reach[best]}, "
+                        f"{fmt_metric(metric, scores[best].mean)}), {gaps[best].said(said)}.")
+    if cue_lag is not None:
+        text += f" The decisive input lies {cue_lag} steps back."
+    return text
+
+
+__all__ = ["ALPHA", "Gap", "Margins", "Scores", "cancel_note", "chance_gaps", "context_verdict", "distance_verdict",
+           "eta_text",
            "fmt_metric", "gap", "loglog_slope", "mean_ci", "measured", "names", "per_model", "ranked",
            "results_table", "timing_note", "verdict", "window_verdict"]

@@ -480,6 +480,26 @@ class RunStore:
 # -- file checks -------------------------------------------------------------------------------------
 
 
+def _create(path: Path) -> None:
+    """A new store's file, made beside it and linked into place whole: a process that opens the same new store
+    at the same moment finds no file or a SQLite database, never an empty file (which it would refuse). Where
+    that cannot be done (e.g. no hard links, a read-only folder), SQLite creates the file on connecting."""
+    new = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
+    try:
+        db = sqlite3.connect(new)
+        try:
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # a header: a database, still without tables
+            db.commit()
+            db.execute("PRAGMA journal_mode = WAL")  # kept in the file: no opener has to switch it under the others
+        finally:
+            db.close()
+        os.link(new, path)
+    except (OSError, sqlite3.Error):  # FileExistsError: another process made it first, as it should be
+        pass
+    finally:
+        new.unlink(missing_ok=True)
+
+
 def _check_file(path: Path) -> None:
     """Refuse anything that is not an empty file, an empty SQLite database or a Lookback store, read-only."""
     if path.is_dir():
@@ -490,6 +510,7 @@ def _check_file(path: Path) -> None:
         except OSError as e:
             raise StoreError(f"cannot create the folder for the run store {path}: {e.strerror}; set "
                              f"LOOKBACK_DB to a writable location.") from e
+        _create(path)
         return
     try:
         with path.open("rb") as f:

@@ -87,7 +87,8 @@ def side_by_side(rows: pd.DataFrame, names: Sequence[str], only_differences: boo
 COST_COLUMNS = {
     "label": "model", "n_params": "parameters", "hidden": "hidden units", "forward_flops": "forward FLOPs / sample",
     "train_flops": "training FLOPs / sample", "epoch_seconds": "wall s / epoch", "epoch_cpu_seconds": "CPU s / epoch",
-    "step_seconds": "wall s / step", "step_ms": "median step (ms)", "core_layer_ms": "core layer alone (ms)",
+    "step_seconds": "wall s / step", "step_cpu_ms": "CPU ms / step (median)", "step_cpu_spread_ms": "its spread (ms)",
+    "step_ms": "median step (ms)", "core_layer_ms": "core layer alone (ms)",
     "roofline_ms": "arithmetic at the matmul rate (ms)", "binding": "what limits a step",
     "latency_ms": "latency (ms / sequence)", "peak_memory_mb": "peak memory (MB)"}
 

@@ -3,17 +3,21 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lib import charts, reference, trivial
+from lib import agreement, charts, reference, trivial
 from lib.errors import LookbackError
 from lib.experiments import Comparison, compare
-from lib.models import MODEL_KINDS
+from lib.models import MODEL_KINDS, ModelIO
 from lib.runs import dataset
 from lib.settings import Settings
 from lib.stats import cancel_note, eta_text, results_table, timing_note, verdict
+from lib.tasks.text import TextRecallConfig
+from lib.tasks.video import VideoConfig
+from lib.window_cost import window_cost
 from pages import _form, _run, _shown
 from pages._state import Shown, show_on, shown_on
 
 P = "w_cmp"
+STRONGEST = {"Distance 40": TextRecallConfig(distance=40), "The video task": VideoConfig()}  # the cost point, larger
 QUICK = {f"{P}_n": 1000, f"{P}_clips": 600, f"{P}_epochs": 10, f"{P}_seeds": 1}  # seconds on 2 cores
 
 st.title("Compare models")
@@ -67,6 +71,8 @@ if row.button("Train", type="primary", key="cmp_run", disabled=form is None) and
 row.button("Quick settings", key="cmp_quick", on_click=_form.restore, args=(QUICK,),
            help="1,000 sentences (600 clips), at most 10 epochs, one seed: a comparison in seconds, to explore. "
                 "Numbers from so little training are rough; train with the full settings before you trust them.")
+if (note := agreement.smaller_budget(form)) is not None:
+    st.warning(note, icon=":material/speed:")
 
 
 def finish(job) -> None:
@@ -120,6 +126,8 @@ for _, row in summary[summary["status"] == "diverged"].iterrows():
     st.error(f"{row['label']} (seed {row['seed']}) diverged: {row['message']}")
 rows = trivial.run_rows(comp.runs, ds) if own is not None else None  # per-row test outcomes: paired noise
 st.success(verdict(summary, ds.metric, ds.higher_is_better, ds.chance, rows=rows, n_test=len(ds.test)))
+for note in agreement.disagreement(shown, summary, ds.metric, ds.higher_is_better) if own is not None else ():
+    st.warning(note, icon=":material/difference:")
 
 c1, c2 = st.columns(2)
 x = c1.radio("x-axis", ["epoch", "elapsed_seconds"], horizontal=True, **_form.setting(f"{P}_x"),
@@ -134,6 +142,14 @@ st.caption(f"± is the 95% confidence half-width across seeds (0 with one seed).
            "the clock time of an epoch, CPU seconds the processor time this process spent in it.")
 if (note := timing_note(summary)) is not None:
     st.caption(note)
+if (cost := window_cost(shown.models, ModelIO.from_dataset(ds), shown.task)) is not None:
+    st.markdown(f"**What memory costs in parameters:** {cost}")
+    where = st.container(horizontal=True, vertical_alignment="center")
+    where.caption("Where the point is strongest: a cue further back, or inputs of many features per step.")
+    for name, case in STRONGEST.items():
+        where.button(name, key=f"cmp_case_{case.name}", icon=":material/open_in_new:",
+                     on_click=_form.restore, args=(_form.task_values(P, case) | {f"{P}_reach": True},),
+                     help="Puts this task's settings into the form above; press Train to see the point there.")
 _shown.chart(charts.metric_bars(summary[summary["status"] == "completed"], ds.metric, ds.chance,
                                 trivial.baseline_lines(ds.baselines), ds.noise_floor), "cmp_bars",
              "Bars are means over seeds, dots single seeds; grey lines mark chance, the naive baselines and, where "

@@ -105,7 +105,8 @@ if measured is not None:
         st.warning(note)
     st.dataframe(human_table(report.drop(columns=["hidden", "forward_flops"])), hide_index=True,
                  key="cost_report_table")
-    st.caption("Wall seconds are the clock time, CPU seconds the processor time this process spent; medians.")
+    st.caption("Wall seconds are the clock time, CPU seconds the processor time this process spent; medians. "
+               "The spread is the interquartile range of the timed steps: two times closer than it are not ranked.")
     _shown.download(report, "lookback-costs-measured", "cost_dl", measured.settings)
 elif not _run.training_here("costs"):
     st.info("Press Measure to time one training epoch and the inference latency of every model above.")

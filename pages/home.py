@@ -42,6 +42,6 @@ GUIDE = [
     ("pages/runs.py", "Runs", "every run saved on this install: browse, compare, export, delete"),
 ]
 for path, title, what in GUIDE:  # the link and its words side by side, the words wrapping on a narrow screen
-    link, words = st.columns([1, 3], vertical_alignment="center")
+    link, words = st.columns([1, 2], vertical_alignment="center")  # "Window tradeoff" whole at 800 px
     link.page_link(path, label=f"**{title}**", width="stretch")
     words.markdown(what)

@@ -3,7 +3,7 @@ from functools import partial
 
 import streamlit as st
 
-from lib import charts, probes, reference
+from lib import agreement, charts, probes, reference
 from lib.errors import ConfigError, LookbackError
 from lib.experiments import distance_configs, distance_sweep, load_distance_sweep
 from lib.models import MODEL_KINDS
@@ -96,10 +96,13 @@ else:
 if mem_task is not None:
     ds = dataset(mem_task)
     st.success(distance_verdict(sweep, ds.metric, ds.higher_is_better, ds.chance, n_test=len(ds.test)))
+    for note in agreement.disagreement(shown, sweep, ds.metric, ds.higher_is_better) if mem is not None else ():
+        st.warning(note, icon=":material/difference:")
     _shown.sweep_result(charts.metric_vs_distance(sweep, ds.metric, ds.distance_name, ds.chance), "mem_distance",
-                        "Each line is one model's test accuracy as the decisive input moves further back (error bars "
-                        "span the seeds). A fixed-window FFNN drops to chance once the distance passes its window; a "
-                        "model with working memory stays up.", sweep, "lookback-distance-sweep", shown)
+                        "Each line is one model's test accuracy as the decisive input moves further back (the band "
+                        "spans the seeds, lowest to highest). A fixed-window FFNN drops to chance once the distance "
+                        "passes its window; a model with working memory stays up.", sweep, "lookback-distance-sweep",
+                        shown)
 
 
 def probed(comp, what: str, make):
@@ -128,9 +131,12 @@ wrt = st.radio("Gradient with respect to", ["hidden", "input"], horizontal=True,
 grads = probed(comp, f"grads-{wrt}", lambda: probes.gradients_before_after(comp.runs, ds, wrt))
 _shown.chart(charts.gradient_through_time(grads), "mem_grads",
              "How strongly the loss at the prediction point depends on the state (or input) k steps earlier, averaged "
-             "over 256 test sequences; log scale. Dashed: the same model before training, solid: after. A line that "
-             "falls steeply means that model can hardly learn from, or use, what lies that far back. The FFNN has no "
-             "state, so it shows its inputs: non-zero only inside its window.")
+             "over 256 test sequences, each curve divided by its own value one step back (k = 1, the first step only "
+             "memory reaches), so that curves compare by how fast they fall, not by their size; log scale. Solid: "
+             "each model as it starts training, which decides what it can learn: a line that falls steeply means "
+             "that model can hardly learn from what lies that far back. Dotted: after training (a trained model's "
+             "loss is near 0, so only the shape of its curve says something). The FFNN has no state, so it shows its "
+             "inputs: non-zero only inside its window.")
 
 attending = [r for r in comp.runs if r.model is not None and MODEL_KINDS[r.model_config.kind].memory == "attention"]
 if attending:  # the attention analogue of the gate heat maps below

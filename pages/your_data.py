@@ -4,20 +4,32 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lib import charts, hosting, report
+from lib import charts, eta, hosting, report
 from lib.configs import knobs
 from lib.errors import LookbackError
+from lib.experiments import summary_frame
 from lib.paths import EXAMPLES
 from lib.stats import Margins
-from lib.study import KINDS, MIN_UPDATES, default_windows, geometric_windows, memory_study, study_plan
+from lib.study import (
+    KINDS,
+    MIN_UPDATES,
+    QUICK_SEEDS,
+    default_windows,
+    geometric_windows,
+    memory_study,
+    quick_caveat,
+    quick_windows,
+    study_plan,
+)
 from lib.tasks import CLASSIFICATION
 from lib.tasks.user.arrays import MAX_STEPS
 from lib.tasks.user.build import build_dataset
 from lib.tasks.user.prepared import NAME, keep
 from lib.tasks.user.read import MAX_UPLOAD_BYTES, CorpusText, content_sha256, load_table
 from lib.tasks.user.spec import MAX_WINDOW, MISSING, UploadSpec, guess_spec, layout_defaults
-from lib.trivial import baseline_lines
+from lib.trivial import baseline_lines, facts, trivial_rows
 from pages import _form, _run, _shown
+from pages._jobs import engine
 from pages._state import Prepared, Shown, keep_prepared, prepared_data, show_on, shown_on
 
 TYPES = ["csv", "tsv", "parquet", "pq", "npz", "txt"]
@@ -225,7 +237,9 @@ if ds.kind == CLASSIFICATION and not ds.per_step:
                            for part in ("train", "val", "test")}).fillna(0).astype(int)
     counts.index = [ds.class_names[i] if ds.class_names else str(i) for i in counts.index]
     st.dataframe(counts.rename_axis("class").reset_index(), hide_index=True, key="yd_classes")
-    st.caption(f"Sequences per class and split; always guessing the majority class scores {ds.chance:.1%}.")
+    majority = trivial_rows(ds, facts(ds))["majority"].mean()  # the study's trivial predictor, as its verdict says
+    st.caption(f"Sequences per class and split; always guessing the majority training class scores {majority:.1%} "
+               f"on the test split.")
 elif ds.kind == CLASSIFICATION:
     st.caption(f"Always guessing the most frequent word scores {ds.chance:.1%} on the test split.")
 else:
@@ -243,13 +257,18 @@ st.header("4. Does my data need memory?")
 st.markdown("FFNNs see only the last *window* steps; the GRU, LSTM and RNN see every step of the input. A model "
             "*matches* another only when the difference, counting seed and test-set noise, is shown to lie within the "
             "practical margin; if some window matches the best recurrent model, memory beyond it does not pay.")
+quick = st.toggle("Quick study: one seed and a coarse window grid", key="yd_quick",
+                  help="Faster, and it says what it gives up: wider intervals, no seed noise, coarser windows.")
 c1, c2 = st.columns(2)
 suggested = default_windows(ds)  # for a series, below its window (the recurrent models' history), with its season
 grid = sorted(set(geometric_windows(ds.seq_len)) | set(suggested))
-windows = c1.multiselect("FFNN windows (steps)", grid, default=list(suggested), **kept("study_windows"))
+windows = c1.multiselect("FFNN windows (steps)", grid, default=list(suggested), disabled=quick,
+                         **kept("study_windows"))
 kinds = _form.kind_picker(c2, "Recurrent models", "yd_study_kinds", list(KINDS), options=_form.RECURRENT)
 c1, c2, c3, c4 = st.columns(4)
-n_seeds = c1.number_input("Seeds", *_form.LIMITS["seeds"], 3, **kept("study_seeds"))
+n_seeds = c1.number_input("Seeds", *_form.LIMITS["seeds"], 3, disabled=quick, **kept("study_seeds"))
+if quick:
+    windows = list(quick_windows(ds))
 updates = c2.number_input("Updates per run (at least)", 1, 100_000, MIN_UPDATES, 100, **kept("study_updates"),
                           help="Every model gets the same number of optimizer updates.")
 hidden = c3.number_input("Hidden units", *_form.LIMITS["hidden"], 64, 4, **kept("study_hidden"))
@@ -259,7 +278,9 @@ margin_unit = "accuracy points" if metric_field == "accuracy" else "% of the MSE
 percent = [round(v * 100, 6) for v in (*margin_knob.form, getattr(Margins(), metric_field), margin_knob.step)]
 margin = c4.number_input(f"Practical margin ({margin_unit})", *percent, help=margin_knob.help, **kept("study_margin"))
 margins = Margins(**{metric_field: margin / 100})
-seeds = list(range(int(n_seeds)))
+seeds = list(QUICK_SEEDS) if quick else list(range(int(n_seeds)))
+if quick:
+    st.info(quick_caveat(windows))
 try:
     models, train_cfg, budget = study_plan(cfg, windows, kinds, int(hidden), int(updates))
 except LookbackError as err:
@@ -280,7 +301,26 @@ def plan():
 
 
 if st.button("Does my data need memory?", type="primary", key="yd_study", disabled=models is None):
-    _run.launch("your_data", "Memory study", cfg, train_cfg, seeds, plan, "Cannot run the study")
+    _run.launch("your_data", "Memory study", cfg, train_cfg, seeds, plan, "Cannot run the study",
+                meta={"eta": (models, eta.plan_of(models, seeds, budget.updates), budget.steps_per_epoch, train_cfg)})
+
+
+def live(job) -> None:
+    """While the study trains: the time it still needs (lib.eta) and the runs finished so far."""
+    if "eta" not in job.meta:
+        return
+    models_, planned, steps, plan_cfg = job.meta["eta"]
+    jds = _form.checked_dataset(job.meta["task"])
+    if "prior" not in job.meta:  # a few timed steps per model; not on a shared server, whose cores are the jobs'
+        job.meta["prior"] = {} if hosting.hosted() or jds is None else eta.probe(jds, models_, plan_cfg)
+    workers = hosting.run_workers(engine().plan.threads, len(planned))[0]
+    seen = eta.from_runs(planned, job.finished, job.curves, steps)
+    st.caption(eta.eta_text(eta.eta(planned, seen, workers, job.meta["prior"]), len(job.finished), len(planned),
+                            job.seconds()))
+    if job.finished and jds is not None:
+        table = summary_frame(list(job.finished), jds)[["label", "seed", "status", "metric", "epochs"]]
+        st.dataframe(table, hide_index=True, key="yd_partial")
+        st.caption("The runs finished so far, as they finish; the verdict waits for all of them.")
 
 
 def finish(job) -> None:
@@ -289,7 +329,7 @@ def finish(job) -> None:
                                       extra={"file": prepared.file if job.result.task == cfg else None}))
 
 
-_run.job_panel("your_data", finish)
+_run.job_panel("your_data", finish, live)
 done = shown_on("your_data")
 if done is None:
     st.stop()

@@ -20,7 +20,7 @@ import torch
 from lib import bundles
 from lib.bundles import MAX_MEMBERS, BundleError, export_bundle, import_bundle
 from lib.cli import main
-from lib.experiments import compare, rerun_job
+from lib.experiments import compare, load_comparison, rerun_job
 from lib.models import ModelConfig, ModelIO, build_model, count_params
 from lib.runs import dataset, run_config, run_one
 from lib.runtime import environment
@@ -136,6 +136,26 @@ def test_round_trip_keeps_config_history_metrics_environment_and_weights(store, 
     assert all(torch.equal(weights[k], original[k]) for k in original)
     assert target.load_weights(new_ids[1]) is None
     assert math.isnan(target.get(new_ids[1])["history"][1]["val_loss"])  # a diverged run keeps its NaN epoch
+
+
+NEW_KINDS = (ModelConfig(kind="linear", window=3, variant="dlinear"), ModelConfig(kind="tcn", hidden=4, levels=2),
+             ModelConfig(kind="transformer", hidden=8), ModelConfig(kind="mingru", hidden=4))
+
+
+def test_runs_of_the_new_kinds_reuse_from_the_store_and_come_back_from_a_bundle_predicting_the_same(store, target):
+    """Issue 19: the linear map, TCN, Transformer and minGRU through the run store and a bundle round trip."""
+    trained = compare(TASK, NEW_KINDS, TrainConfig(epochs=1, patience=0), store=store, n_jobs=1)
+    again = compare(TASK, NEW_KINDS, TrainConfig(epochs=1, patience=0), store=store, n_jobs=1)
+    assert all(r.message.startswith(f"reused stored run {t.run_id}") for r, t in zip(again.runs, trained.runs,
+                                                                                      strict=True))
+    report = import_bundle(target, export_bundle(store, [r.run_id for r in trained.runs]))
+    loaded, dropped = load_comparison(target, report.imported)
+    assert dropped == [] and [r.label for r in loaded.runs] == ["DLINEAR w3", "TCN k3 n2", "TRANSFORMER", "MINGRU"]
+    x = dataset(TASK).test.x[:5]
+    with torch.no_grad():
+        for old, new in zip(trained.runs, loaded.runs, strict=True):
+            assert new.model_config == old.model_config and new.test == old.test
+            assert torch.equal(new.model.eval()(x), old.model.eval()(x)), old.label
 
 
 def test_bundle_layout_and_manifest(runs, bundle):
@@ -375,7 +395,7 @@ HEADER = b"epoch,train_loss,val_loss,val_metric,epoch_seconds,elapsed_seconds\n"
     (b"step,loss\n1,0.5\n", "history.csv has a bad header: the first column must be 'epoch', got 'step'."),
     (b"epoch,val_loss,val_loss\n1,0.5,0.5\n", "history.csv has a bad header: column names must be unique."),
     (b"epoch,c0\n1,0\n", "history.csv has an unknown column 'c0'; the columns are epoch, train_loss, val_loss, "
-                          "val_metric, epoch_seconds, elapsed_seconds, epoch_cpu_seconds."),
+                          "val_metric, epoch_seconds, elapsed_seconds, epoch_cpu_seconds, load_1min."),
     (b"epoch,val_loss\n1,0.5\n", "history.csv lacks column(s) train_loss, val_metric, epoch_seconds, "
                                  "elapsed_seconds."),
     (HEADER + b"1,1,1,1,1,1\n2,1,abc,1,1,1\n", "history.csv line 3, column 'val_loss': 'abc' is not a number."),

@@ -36,6 +36,8 @@ def test_run_curves_colour_runs_by_a_config_value():
     colour = {t.line.color for t in fig.data if t.legendgroup == "0.01"}
     assert len(colour) == 1 and colour != {t.line.color for t in fig.data if t.legendgroup == "0.001"}
     assert [t.name for t in fig.data if t.showlegend] == ["learning rate = 0.01", "learning rate = 0.001"]
+    title, note = fig.layout.title.text.split("<br>")
+    assert len(title) <= 60 and note == "<sup>train dashed, validation solid</sup>"  # whole on an 800 px screen
 
 
 def test_word_bars_write_each_word_on_its_bar_so_no_panel_labels_reach_into_the_next():
@@ -70,3 +72,53 @@ def test_attention_maps_draw_one_map_per_layer_and_head_with_the_cue_marked():
     assert len([s for s in fig.layout.shapes if s.x0 == 1 and s.line.dash == "dash"]) == 6
     assert fig.layout.title.text == "T; dashed: the decisive input (step 1:b)"
     assert attention_maps(weights, list("abcde")).layout.shapes == ()
+
+
+def test_gradients_through_time_draw_each_curve_relative_to_k1_with_the_initial_curves_first_and_solid():
+    grads = pd.DataFrame([{"label": label, "stage": stage, "steps_back": k, "wrt": "hidden",
+                           "grad_norm": scale * 0.5 ** k, "relative": 0.5 ** k}
+                          for stage, scale in (("after training", 1e-6), ("at initialisation", 1.0))
+                          for label in ("RNN", "LSTM") for k in range(3)])
+    fig = charts.gradient_through_time(grads)
+    assert [t.name for t in fig.data] == ["RNN, at initialisation", "LSTM, at initialisation",
+                                          "RNN, after training", "LSTM, after training"]
+    assert [t.line.dash for t in fig.data] == ["solid", "solid", "dot", "dot"]
+    assert all(list(t.y) == [1.0, 0.5, 0.25] for t in fig.data)  # the trained models' tiny scale is divided out
+    assert fig.layout.yaxis.title.text == "‖∂loss/∂h(t−k)‖ relative to k = 1 (log scale)"
+
+
+def test_accuracy_against_distance_draws_a_band_over_the_seeds():
+    sweep = pd.DataFrame([{"label": "RNN", "seed": s, "distance": d, "metric": m}
+                          for s, ms in ((0, (1.0, 0.4)), (1, (1.0, 0.9))) for d, m in zip((0, 40), ms, strict=True)])
+    fig = charts.metric_vs_distance(sweep, "accuracy")
+    band, line = fig.data
+    assert band.fill == "toself" and list(band.y) == [1.0, 0.9, 0.4, 1.0]  # highest seed out, lowest back
+    assert list(line.y) == [1.0, 0.65] and line.error_y.array is None
+    assert len(charts.metric_vs_distance(sweep[sweep["seed"] == 0], "accuracy").data) == 1  # one seed: no band
+
+
+def _context_sweep() -> pd.DataFrame:
+    rows = [("FFNN w1", "ffnn", 1, 1, 0.2, 900), ("FFNN w8", "ffnn", 8, 8, 0.9, 4000),
+            ("LINEAR w1", "linear", 1, 1, 0.2, 100), ("LINEAR w8", "linear", 8, 8, 0.8, 700),
+            ("TCN k3 n1", "tcn", None, 5, 0.3, 2000), ("TCN k3 n2", "tcn", None, 13, 0.95, 3000),
+            ("LSTM", "lstm", None, None, 0.96, 3200), ("TRANSFORMER", "transformer", None, None, 0.9, 4700)]
+    return pd.DataFrame([{"label": lab, "kind": k, "window": w, "steps_seen": s, "seed": 0, "metric": m,
+                          "n_params": n, "epoch_seconds": 0.1, "status": "completed"}
+                         for lab, k, w, s, m, n in rows])
+
+
+def test_context_tradeoff_puts_windows_and_receptive_fields_on_one_axis_with_references_as_lines():
+    fig = charts.window_tradeoff(_context_sweep(), "accuracy", cue_lag=8, chance=0.17)
+    assert fig.layout.title.text.startswith("Context tradeoff")
+    assert "8 steps seen first reach the decisive input" in fig.layout.title.text
+    lines = {t.name: list(t.x) for t in fig.data if t.mode == "lines+markers" and t.xaxis == "x"}
+    assert lines == {"FFNN": [1, 8], "LINEAR": [1, 8], "TCN": [5, 13]}
+    refs = [t for t in fig.data if t.name.endswith("(reference)") and t.xaxis == "x"]
+    assert [t.name for t in refs] == ["LSTM (reference)", "TRANSFORMER (reference)"]
+    assert all(list(t.x) == [1, 13] for t in refs)  # across every swept model's steps
+    assert fig.layout.xaxis.title.text == "steps seen (window or receptive field)"
+    ffnn_only = _context_sweep().query("kind in ('ffnn', 'lstm')").drop(columns="steps_seen")  # an older frame
+    fig = charts.window_tradeoff(ffnn_only, "accuracy", cue_lag=8)
+    assert fig.layout.title.text.startswith("FFNN window tradeoff") and fig.layout.xaxis.title.text == (
+        "FFNN window (steps)")
+    assert [t.name for t in fig.data if t.xaxis == "x"] == ["FFNN", "LSTM (reference)"]

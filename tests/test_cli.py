@@ -1,4 +1,5 @@
 import json
+import math
 import re
 from pathlib import Path
 
@@ -51,6 +52,29 @@ def test_compare_prints_a_table_and_writes_json(tmp_path, capsys):
     rows = json.loads(out.read_text())
     assert [r["label"] for r in rows] == ["FFNN w3", "RNN"]
     assert len(RunStore().runs()) == 2
+
+
+def test_the_new_kinds_train_from_the_command_line_and_a_window_sweep_sweeps_the_tcn(tmp_path, capsys):
+    """Issue 19: `--models tcn:levels=4,kernel=3 transformer linear:window=8`; a window sweep with --swept."""
+    tiny = ["--set", "distance=4", "n_train=120", "n_val=40", "n_test=40", "--epochs", "1", "--quiet", "--jobs", "1"]
+    out = tmp_path / "res.json"
+    models = ["tcn:levels=4,kernel=3,hidden=8", "transformer:hidden=8", "linear:window=8", "mingru:hidden=8"]
+    assert main(["compare", *tiny, "--models", *models, "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["label"], r["status"]) for r in rows] == [("TCN k3 n4", "completed"), ("TRANSFORMER", "completed"),
+                                                         ("LINEAR w8", "completed"), ("MINGRU", "completed")]
+    seen = [r["steps_seen"] for r in rows]  # 1 + 2(3 - 1)(2^4 - 1) for the TCN; None (NaN): the whole sequence
+    assert seen[0::2] == [61, 8] and all(math.isnan(v) for v in seen[1::2])
+    assert "steps_seen" in capsys.readouterr().out
+    assert main(["window-sweep", *tiny, "--windows", "2", "9", "--swept", "linear", "tcn:kernel=2,hidden=4",
+                 "--references", "transformer:hidden=8", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())  # the cue lies 9 steps back: TCN fields 3 and 7 lie in 2..9, 15 reaches it
+    assert [(r["label"], r["steps_seen"]) for r in rows[:-1]] == [
+        ("LINEAR w2", 2), ("LINEAR w9", 9), ("TCN k2 n1", 3), ("TCN k2 n2", 7), ("TCN k2 n3", 15)]
+    assert rows[-1]["label"] == "TRANSFORMER" and math.isnan(rows[-1]["steps_seen"])
+    assert fails(["window-sweep", *tiny, "--windows", "2", "--swept", "lstm"], capsys) == (
+        "python -m lib: error: --swept takes the models that see a fixed number of steps back (ffnn, linear, tcn), "
+        "not lstm; give the others as --references.")
 
 
 ERROR = "python -m lib: error: "
@@ -189,3 +213,15 @@ def test_checking_the_out_dir_leaves_no_folder_behind_when_the_study_is_refused(
             "--updates", "0", "--out-dir", str(out)]
     assert fails(argv, capsys) == f"{ERROR}min_updates must be between 1 and 1000000, got 0."
     assert not (tmp_path / "new").exists()
+
+
+def test_a_quick_study_trains_one_seed_on_a_coarse_grid_prints_the_time_left_and_what_it_gives_up(tmp_path, capsys):
+    data, out = airline_csv(tmp_path / "airline.csv"), tmp_path / "out"
+    assert main(["study", str(data), "--target", "Passengers", "--time", "Date", "--quick", "--models", "gru",
+                 "--hidden", "4", "--updates", "5", "--no-store", "--jobs", "1", "--out-dir", str(out)]) == 0
+    printed = capsys.readouterr()
+    runs = [line for line in printed.err.splitlines() if " seed " in line]
+    assert runs and all(" seed 0: " in line for line in runs)  # one seed
+    assert "runs finished in" in runs[-1] and f"{len(runs)} of {len(runs)} runs finished" in runs[-1]
+    assert "A quick study: one seed and a coarse grid of FFNN windows" in printed.out
+    assert "wider intervals" in printed.out and "no seed-to-seed noise" in printed.out

@@ -234,6 +234,19 @@ def test_ray_cuda_runs_need_a_gpu_in_the_cluster(cluster):
         window_sweep(TASK, [2], replace(FAST, device="cuda"), references=(), backend=cluster.backend)
 
 
+def test_the_new_kinds_train_on_ray_as_they_do_here(cluster, one_thread):
+    """Issue 19: the linear map, TCN, Transformer and minGRU as Ray tasks, equal to serial runs."""
+    models = [ModelConfig(kind="linear", window=4), ModelConfig(kind="tcn", hidden=4, levels=2),
+              ModelConfig(kind="transformer", hidden=8), ModelConfig(kind="mingru", hidden=4)]
+    one_epoch = replace(FAST, epochs=1)
+    serial = compare(TASK, models, one_epoch)
+    comp = compare(TASK, models, one_epoch, backend=cluster.backend)
+    assert [r.label for r in comp.runs] == ["LINEAR w4", "TCN k3 n2", "TRANSFORMER", "MINGRU"]
+    for ray_run, local in zip(comp.runs, serial.runs, strict=True):
+        assert ray_run.status == "completed" and ray_run.test == local.test, ray_run.label
+        assert _timeless(ray_run.history) == _timeless(local.history) and ray_run.n_params == local.n_params
+
+
 def test_cli_runs_a_sweep_on_ray(cluster, capsys):
     code = main(["compare", "--set", "distance=2", "n_train=300", "n_val=100", "n_test=100", "seed=1",
                  "--models", "ffnn:window=3,hidden=8", "--epochs", "2", "--device", "cpu", "--no-store",

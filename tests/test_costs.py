@@ -247,3 +247,79 @@ def test_flops_vs_time_note_none_when_rankings_agree_or_within_noise():
     assert flops_vs_time_note(_table({"GRU": 1.0, "LSTM": 0.95})) is None  # 5 % faster: noise
     with pytest.raises(ConfigError, match=r"^the note needs a FLOPs column"):
         flops_vs_time_note(pd.DataFrame({"label": ["a"], "epoch_seconds": [1.0]}))
+
+
+# ---------------------------------------------------------------- cost sentences: numbers in, no training
+
+def _run(*epoch_cpu: float, wall: float | None = None):
+    """A finished run as lib.costs.update_cpu_ms reads it: its history of timed epochs."""
+    from types import SimpleNamespace
+    return SimpleNamespace(history=[{"epoch_cpu_seconds": c, "epoch_seconds": wall or c} for c in epoch_cpu])
+
+
+def test_rank_orders_two_costs_only_beyond_the_larger_spread():
+    from lib.costs import rank
+    assert rank(1.0, 0.1, 2.0, 0.2) == -1 and rank(2.0, 0.2, 1.0, 0.1) == 1
+    assert rank(1.0, 0.3, 1.2, 0.05) == 0  # 0.2 apart, spread 0.3: not ranked
+    assert rank(10, float("nan"), 11, float("nan")) == -1  # exact counts (parameters) have no spread
+    assert rank(float("nan"), 0, 1.0, 0) == 0
+
+
+def test_update_cpu_ms_is_the_median_of_timed_epochs_so_one_slow_epoch_does_not_decide():
+    """Issue 22: one slow wall-clock epoch made FFNN w2 read 25x slower than FFNN w1."""
+    from lib.costs import update_cpu_ms
+    median, spread = update_cpu_ms([_run(0.10, 0.11, 2.5, 0.10, 0.12)], steps_per_epoch=10)
+    assert median == pytest.approx(11.0) and spread == pytest.approx(2.0)  # CPU ms per update; IQR 10 .. 12
+    # the spread counts seeds too: the range of the per-seed medians when it is wider
+    median, spread = update_cpu_ms([_run(0.10, 0.10), _run(0.20, 0.20)], steps_per_epoch=10)
+    assert (median, spread) == (pytest.approx(15.0), pytest.approx(10.0))
+    # runs stored before CPU time was recorded fall back on wall seconds
+    from types import SimpleNamespace
+    old = SimpleNamespace(history=[{"epoch_seconds": 0.3}])
+    assert update_cpu_ms([old], steps_per_epoch=3)[0] == pytest.approx(100.0)
+
+
+def _row(n, cpu, cpu_spread, ms, ms_spread):
+    return pd.Series({"n_params": n, "update_cpu_ms": cpu, "update_cpu_spread_ms": cpu_spread, "latency_ms": ms,
+                      "latency_spread_ms": ms_spread})
+
+
+def test_cost_sentence_ranks_every_cost_that_differs_beyond_its_spread():
+    from lib.costs import cost_sentence
+    text = cost_sentence("FFNN w4", _row(450, 0.5, 0.05, 0.02, 0.001), "GRU", _row(13000, 3.0, 0.2, 0.14, 0.01))
+    assert text == ("Costs (parameters, training time, prediction time): FFNN w4 450, 0.5 (spread 0.05) CPU ms per "
+                    "update, 0.02 (spread 0.001) ms per sequence; GRU 13,000, 3 (spread 0.2) CPU ms per update, 0.14 "
+                    "(spread 0.01) ms per sequence, so FFNN w4 costs less on every count.")
+
+
+def test_cost_sentence_never_ranks_two_times_closer_than_their_spread():
+    from lib.costs import cost_sentence
+    # FFNN w2 against FFNN w1: more parameters, a training time 0.1 ms apart with a spread of 0.3 ms
+    text = cost_sentence("FFNN w2", _row(200, 0.6, 0.3, 0.020, 0.004), "FFNN w1", _row(100, 0.5, 0.1, 0.021, 0.002))
+    assert "costs more in parameters" in text and "training time" not in text.split(", so ")[1].split(";")[0]
+    assert text.endswith("; their training time and prediction time differ by less than the spread of repeated "
+                         "timed steps, so they are not ranked.")
+    assert "costs more on every count" not in text and "costs less" not in text
+    # the same numbers with a tight spread are ranked
+    tight = cost_sentence("FFNN w2", _row(200, 0.6, 0.01, 0.03, 0.001), "FFNN w1", _row(100, 0.5, 0.01, 0.02, 0.001))
+    assert tight.endswith(", so FFNN w2 costs more on every count.")
+
+
+def test_cost_sentence_says_equal_parameters_and_is_empty_without_costs():
+    from lib.costs import cost_sentence
+    text = cost_sentence("a", _row(100, 1.0, 0.01, 0.1, 0.01), "b", _row(100, 2.0, 0.01, 0.1, 0.01))
+    assert text.endswith(", so a costs less in training time; they have the same parameters; their prediction time "
+                         "differs by less than the spread of repeated timed steps, so it is not ranked.")
+    nan = float("nan")
+    assert cost_sentence("a", _row(nan, nan, nan, nan, nan), "b", _row(1, 1, 0, 1, 0)) == ""
+
+
+def test_flops_vs_time_note_reads_the_median_cpu_step_and_ignores_gaps_within_its_spread():
+    table = pd.DataFrame([{"label": "RNN", "kind": "rnn", "train_flops": 1e5, "step_cpu_ms": 1.0,
+                           "step_cpu_spread_ms": 0.5, "device": "cpu", "mkldnn": True},
+                          {"label": "LSTM", "kind": "lstm", "train_flops": 4e5, "step_cpu_ms": 0.6,
+                           "step_cpu_spread_ms": 0.1, "device": "cpu", "mkldnn": True}])
+    assert flops_vs_time_note(table) is None  # 0.4 ms faster, within RNN's spread of 0.5 ms
+    note = flops_vs_time_note(table.assign(step_cpu_spread_ms=0.05))
+    assert note.startswith("LSTM needs 4.0× the FLOPs of RNN yet took 0.6 CPU ms per training step (median) "
+                           "against 1 ms.")

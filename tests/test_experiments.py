@@ -1,13 +1,26 @@
 import sqlite3
+from dataclasses import replace
 
+import pandas as pd
 import pytest
 import torch
 
+from lib import hosting
 from lib.cli import main
 from lib.errors import ConfigError
-from lib.experiments import aggregate, compare, distance_sweep, load_comparison, window_grid, window_sweep
+from lib.experiments import (
+    aggregate,
+    compare,
+    context_models,
+    distance_sweep,
+    field_levels,
+    load_comparison,
+    window_grid,
+    window_sweep,
+)
 from lib.models import ModelConfig
 from lib.runs import run_config, run_one
+from lib.stats import context_verdict, window_verdict
 from lib.store import RunStore
 from lib.tasks.text import TextRecallConfig
 from lib.train import TrainConfig
@@ -142,6 +155,57 @@ def test_window_grid_clips_to_the_sequence_before_spacing():
                               "window between 1 and 25.")
     with pytest.raises(ConfigError, match=r"^the smallest window \(10\) is larger than the largest \(5\); swap them"):
         window_grid(10, 5, 3, seq_len=25)
+
+
+def test_field_levels_cover_the_window_range_and_the_first_field_that_reaches_the_cue():
+    # kernel 3: receptive fields 5, 13, 29, 61 for 1..4 levels
+    assert field_levels(1, 25, kernel=3, cue_lag=20) == [1, 2, 3]
+    assert field_levels(1, 7, kernel=3, cue_lag=7) == [1, 2]
+    assert field_levels(6, 10, kernel=2) == [2, 3]  # fields 7 (in range) and 15, the first past 10 without a cue
+    assert field_levels(1, 400, kernel=3, cue_lag=400, max_levels=6) == [1, 2, 3, 4, 5, 6]  # a server's cap
+
+
+def test_hosted_caps_bound_the_new_kinds_before_anything_trains():
+    models = [ModelConfig(kind="tcn", levels=7), ModelConfig(kind="transformer", hidden=256, heads=4),
+              ModelConfig(kind="linear", window=8), ModelConfig(kind="mingru", layers=3)]
+    with pytest.raises(ConfigError) as err:
+        hosting.check_job(hosting.HOSTED, TASK, models, FAST, [0], len(models))
+    assert str(err.value) == (
+        "TCN k3 n7's tcn levels is 7, above this server's limit of 6; lower TCN levels; TRANSFORMER's hidden units "
+        "is 256, above this server's limit of 128; lower Hidden units or the parameter budget; MINGRU's layers is "
+        "3, above this server's limit of 2; lower Layers.")
+    assert max(field_levels(1, 400, cue_lag=400, max_levels=hosting.HOSTED.levels)) == 6  # the sweep stays within
+
+
+def test_context_sweep_trains_each_kind_along_the_steps_it_sees(tiny_text_config):
+    tcn = ModelConfig(kind="tcn", hidden=4, kernel=2)
+    sweep = window_sweep(tiny_text_config, [1, 3], FAST, ffnn=None, linear=ModelConfig(kind="linear"), tcn=tcn,
+                         levels=[1, 2], references=[ModelConfig(kind="transformer", hidden=8)])
+    assert list(sweep["label"]) == ["LINEAR w1", "LINEAR w3", "TCN k2 n1", "TCN k2 n2", "TRANSFORMER"]
+    assert list(sweep["steps_seen"].fillna(0)) == [1, 3, 3, 7, 0]  # windows, receptive fields, the whole sequence
+    assert list(sweep["window"].fillna(0)) == [1, 3, 0, 0, 0]
+    assert context_models([2], None, None, tcn, [3]) == [replace(tcn, levels=3)]
+    with pytest.raises(ConfigError, match="^choose at least one model to sweep"):
+        context_models([2], None)
+
+
+def test_context_verdict_names_the_cheapest_model_that_sees_far_enough():
+    def rows(label, kind, seen, n, ms):
+        memory = "receptive field" if kind == "tcn" else "window" if seen else "recurrence"
+        return [{"label": label, "kind": kind, "steps_seen": seen, "window": seen if kind != "tcn" else None,
+                 "memory": memory,
+                 "seed": i, "metric": m, "status": "completed", "n_params": n} for i, m in enumerate(ms)]
+    same = (1.0,) * 3
+    frame = pd.DataFrame(rows("FFNN w2", "ffnn", 2, 500, (0.3, 0.31, 0.29)) + rows("FFNN w8", "ffnn", 8, 4000, same)
+                         + rows("TCN k2 n3", "tcn", 15, 1200, same) + rows("LSTM", "lstm", None, 3000, same))
+    text = context_verdict(frame, "accuracy", True, cue_lag=8, n_test=5000)
+    assert text.startswith("The cheapest model that sees far enough to match the LSTM is TCN k2 n3 (receptive field "
+                           "15, accuracy 100.0%): it matches the LSTM"), text
+    assert "It has 1,200 parameters, 0.4× the LSTM's 3,000. Also matching, at more parameters: FFNN w8 (window 8, " \
+           "4,000)." in text and text.endswith("The decisive input lies 8 steps back.")
+    only_ffnn = frame[frame["kind"].isin(["ffnn", "lstm"])]
+    assert context_verdict(only_ffnn, "accuracy", True, 8, n_test=5000) == window_verdict(
+        only_ffnn, "accuracy", True, 8, n_test=5000)  # one kind swept: the window verdict as before
 
 
 def test_reused_runs_say_when_they_were_trained_and_stored_runs_load_back(tmp_path, tiny_text_config):

@@ -1,6 +1,7 @@
-"""Faults of the whole server: `kill -9` of `streamlit run app.py` while a job trains leaves no process of it
-behind, and the run it was training reads "interrupted" once the store is opened again (lib/jobs.py,
-lib/store.py). Killing one worker of a live engine is tests/test_jobs.py.
+"""Faults of the whole server: `kill -9` of `streamlit run app.py` while a job trains two runs leaves no process
+of it behind (its worker, the processes the worker forked), and the runs read "interrupted" once the store is
+opened again (lib/jobs.py, lib/backends.py, lib/store.py). Killing one worker of a live engine is
+tests/test_jobs.py.
 
 Drives the page in headless Chromium; without one the test skips, unless LOOKBACK_REQUIRE_BROWSER=1 (set by
 .ci/run), where it fails instead.
@@ -19,9 +20,10 @@ from lib.store import RunStore
 from tests.support.browser import Server, browser, find_chromium
 
 pytestmark = pytest.mark.browser
-# One GRU that trains for minutes: the job is still training when the server is killed
+# Two runs that train for minutes, at once in two processes that the job's worker forks (two torch threads,
+# lib.backends): the job is still training when the server is killed
 LONG = {"w_cmp_dist": 2, "w_cmp_n": 2000, "w_cmp_epochs": 100, "w_cmp_patience": 0, "w_cmp_hidden": 64,
-        "w_cmp_kinds": "GRU", "w_cmp_reach": "false"}
+        "w_cmp_kinds": ["GRU", "LSTM"], "w_cmp_reach": "false"}
 
 
 def _chromium() -> str:
@@ -56,29 +58,31 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     return alive
 
 
-def _epochs_stored(db) -> int:
+def _epochs_stored(db) -> list[int]:
+    """Epochs stored so far by each running run."""
     if not db.exists():
-        return 0
+        return []
     with RunStore(db) as store:
-        runs = store.runs(status=Status.RUNNING)
-        return sum(len(store.history(run_id)) for run_id in runs["id"])
+        return [len(store.history(run_id)) for run_id in store.runs(status=Status.RUNNING)["id"]]
 
 
-def test_a_server_killed_mid_job_leaves_no_process_and_its_run_reads_interrupted(tmp_path):
+def test_a_server_killed_mid_job_leaves_no_process_and_its_run_reads_interrupted(tmp_path, monkeypatch):
     chromium = _chromium()
     from playwright.sync_api import expect
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the server's plan: one job of two threads, one run on each
     db = tmp_path / "runs.sqlite"
     server, family = Server(tmp_path, db=db), []
     try:
         server.wait_healthy()
         with browser(chromium, tmp_path / "profile") as page:
-            page.goto(f"{server.url}/compare?{urlencode(LONG)}")
+            page.goto(f"{server.url}/compare?{urlencode(LONG, doseq=True)}")
             page.get_by_role("button", name="Train", exact=True).click()
             expect(page.get_by_test_id("stProgress")).to_be_visible(timeout=60_000)
-            _until(lambda: _epochs_stored(db) >= 1, 120, "the job has stored an epoch")
+            _until(lambda: min(_epochs_stored(db), default=0) >= 1 and len(_epochs_stored(db)) == 2, 180,
+                   "both runs have stored an epoch")
             family = psutil.Process(server.proc.pid).children(recursive=True)
-            assert family, "the server trains in no process of its own"
+            assert len(family) >= 3, "the job's worker and the two processes it forked train"
             server.proc.send_signal(signal.SIGKILL)
             server.proc.wait(10)
             _until(lambda: not _alive(family), 10, "no process of the server is left")
@@ -88,5 +92,5 @@ def test_a_server_killed_mid_job_leaves_no_process_and_its_run_reads_interrupted
             proc.kill()
     with RunStore(db) as store:  # as a restarted server opens it
         runs = store.runs()
-    assert list(runs["status"]) == [Status.INTERRUPTED]
-    assert list(runs["epochs"])[0] >= 1  # the epochs it stored are kept
+    assert list(runs["status"]) == [Status.INTERRUPTED] * 2
+    assert all(runs["epochs"] >= 1)  # the epochs they stored are kept

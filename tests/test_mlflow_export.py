@@ -145,6 +145,24 @@ def test_export_copies_every_number_and_exports_a_run_once(tracking_uri, store, 
     assert len(client.search_runs([summary["experiment_id"]])) == len(finished)
 
 
+def test_runs_of_the_new_kinds_export_with_their_own_settings(tracking_uri, tmp_path):
+    """Issue 19: the linear map, TCN, Transformer and minGRU carry their settings (variant, kernel, levels, heads)
+    to MLflow as params."""
+    models = [ModelConfig(kind="linear", window=4, variant="dlinear"), ModelConfig(kind="tcn", hidden=4, levels=2),
+              ModelConfig(kind="transformer", hidden=8, heads=4), ModelConfig(kind="mingru", hidden=4)]
+    with RunStore(tmp_path / "new.sqlite") as s:
+        comp = compare(TASK, models, TrainConfig(epochs=1, patience=0, device="cpu"), store=s, n_jobs=1)
+        summary = export_runs(s, [r.run_id for r in comp.runs], tracking_uri, "lookback-new-kinds")
+    assert [r["run_id"] for r in summary["exported"]] == [r.run_id for r in comp.runs]
+    client = _client(tracking_uri)
+    params = [client.get_run(r["mlflow_run_id"]).data.params for r in summary["exported"]]
+    assert [p["model.kind"] for p in params] == ["linear", "tcn", "transformer", "mingru"]
+    assert (params[0]["model.variant"], params[1]["model.levels"], params[1]["model.kernel"],
+            params[2]["model.heads"]) == ("dlinear", "2", "3", "4")
+    runs = [client.get_run(r["mlflow_run_id"]) for r in summary["exported"]]
+    assert [r.data.metrics["n_params"] for r in runs] == [r.n_params for r in comp.runs]
+
+
 def test_cli_exports_every_finished_run(tracking_uri, store, monkeypatch, capsys):
     monkeypatch.setenv("LOOKBACK_DB", str(store.path))
     assert main(["export-mlflow", "--tracking-uri", tracking_uri, "--experiment", "cli"]) == 0

@@ -145,7 +145,7 @@ def every_slot_held():
     waits in the queue, so it is still unfinished whenever the test looks (never a race with its training)."""
     blockers = [engine().submit(Job("busy", busy, 1, 1, owner=f"other {i}")) for i in range(engine().plan.jobs)]
     try:
-        until(lambda: all(job.state == "running" for job in blockers))
+        until(lambda: all(job.state == "running" for job in blockers), timeout=180)  # fresh workers import torch
         yield
     finally:
         for job in blockers:
@@ -217,7 +217,7 @@ def test_visitors_see_only_their_own_runs(hosted):
     alice = visit("compare", link=TINY_LINK)
     train(alice)
     job = alice.session_state["job"]
-    assert job.wait(90) and job.error is None, job.error
+    assert job.wait(180) and job.error is None, job.error
     alice.run()
     assert [h.value for h in alice.subheader][:1] == ["Result"]
     alice.switch_page("pages/runs.py").run()
@@ -283,7 +283,7 @@ def test_a_job_past_the_time_limit_keeps_its_finished_runs(hosted, monkeypatch):
     at = visit("compare", link={**TINY_LINK, "w_cmp_n": "4000"})  # 100 epochs of the GRU take far longer
     train(at, epochs=100, patience=0)
     job = at.session_state["job"]
-    assert job.wait(60)
+    assert job.wait(180)  # the limit counts from the start of training, after any wait for a worker
     at.run()
     assert ("“Compare” was stopped at this server's limit of 2 seconds per job; the runs that finished are kept."
             in [w.value for w in at.warning])
@@ -291,7 +291,8 @@ def test_a_job_past_the_time_limit_keeps_its_finished_runs(hosted, monkeypatch):
 
 
 def test_a_measurement_counts_as_the_visitors_job_and_stops_at_the_time_limit(hosted, monkeypatch):
-    monkeypatch.setattr(engine(), "limits", replace(engine().limits, job_seconds=None))
+    # no limit (nor idle cancel, as no page reruns meanwhile) until the first model is measured
+    monkeypatch.setattr(engine(), "limits", replace(engine().limits, job_seconds=None, idle_seconds=None))
     link = {"w_cost_hidden": "128", "w_cost_n": "5000"}  # the LSTM alone takes longer to measure than the limit
     at = visit("costs", user="dave@example.com", link=link)
     other_tab = visit("costs", user="dave@example.com", link=link)
@@ -303,7 +304,8 @@ def test_a_measurement_counts_as_the_visitors_job_and_stops_at_the_time_limit(ho
         assert [e.value for e in other_tab.error] == [
             "Cannot measure: you already have a job on this server (“Measuring costs”, waiting); wait for it to "
             "finish or cancel it first: one job per visitor."]
-    until(lambda: job.finished or not job.running)  # the first model is measured
+    until(lambda: job.finished or not job.running, timeout=300)  # the first model is measured
+    assert job.finished, (job.error, job.stop_reason)
     monkeypatch.setattr(engine(), "limits", replace(engine().limits, job_seconds=0.5))
     assert job.wait(60)
     at.run()
@@ -374,4 +376,5 @@ def test_two_visitors_in_a_browser(tmp_path, monkeypatch):
             assert all(i in a_text for i in a_own) and not any(i in a_text for i in b_own)
     finally:
         server.stop()
-    assert "Traceback" not in server.log()
+    log = server.log()
+    assert "Traceback" not in log, log[log.index("Traceback") - 200:][:6000]

@@ -144,7 +144,7 @@ def test_page_starts_empty_with_one_button_per_example():
     assert [t.value for t in at.title] == ["Your data"]
     assert "Upload a file or load an example to start." in at.info[0].value
     examples = sorted(p.name for p in EXAMPLES.glob("*.csv"))
-    assert len(examples) == 2
+    assert len(examples) == 3
     assert [b.label for b in at.button if b.key.startswith("yd_example_")] == examples
     assert "user_data" not in at.session_state
 
@@ -204,6 +204,12 @@ def test_examples_load_with_a_button():
     assert list(classes["class"]) == ["san francisco", "seattle"] or list(classes["class"]) == ["seattle",
                                                                                                "san francisco"]
     assert classes[["train", "val", "test"]].to_numpy().sum() == 730
+    at.button(key="yd_example_gunpoint").click().run()  # the UCR set keeps its own 50 / 150 split
+    ok(at)
+    expect_dataset(at, "gunpoint.csv", (EXAMPLES / "gunpoint.csv").read_bytes(), "wide")
+    classes = at.dataframe[-1].value
+    assert sorted(classes["class"]) == ["gun", "point"] and classes["test"].sum() == 150
+    assert classes[["train", "val"]].to_numpy().sum() == 50
 
 
 def test_a_bad_file_shows_why_and_keeps_the_dataset():
@@ -349,3 +355,34 @@ def test_the_data_a_stored_run_trained_on_can_be_trained_on_again():
     at.selectbox(key="w_cmp_task").set_value("userdata").run()
     ok(at)
     assert f"The data run {run_id} trained on (chosen on the Runs page)." in [c.value for c in at.caption]
+
+
+def test_the_quick_study_trains_one_seed_on_a_coarse_grid_says_what_it_gives_up_and_shows_its_eta():
+    from lib.study import quick_windows
+    at = page()
+    at.button(key="yd_example_city_temperatures").click().run()
+    at.number_input(key=spec(at, "study_updates")).set_value(3000)
+    at.multiselect(key="yd_study_kinds").set_value(["gru"]).run()
+    ok(at)
+    at.toggle(key="yd_quick").set_value(True).run()
+    ok(at)
+    assert at.number_input(key=spec(at, "study_seeds")).disabled
+    windows = list(quick_windows(_dataset(at)))
+    assert f"{len(windows) + 1} models × 1 seed(s) = {len(windows) + 1} runs" in " ".join(c.value for c in at.caption)
+    caveat = [i.value for i in at.info if i.value.startswith("A quick study: one seed")]
+    assert caveat and "wider intervals" in caveat[0] and "no seed-to-seed noise" in caveat[0] \
+        and "coarser windows" in caveat[0] and ", ".join(map(str, windows)) in caveat[0]
+    at.button(key="yd_study").click().run()
+    ok(at)
+    job = at.session_state["job"]
+    assert job.meta["eta"][1][0].key[1] == 0 and {p.key[1] for p in job.meta["eta"][1]} == {0}
+    at.run()  # the progress panel: the time left, from a probe of each model until its runs measure their own
+    ok(at)
+    assert any("runs finished in" in c.value for c in at.caption), [c.value for c in at.caption]
+    job.cancel("cancelled")
+    assert job.wait(60)
+
+
+def _dataset(at: AppTest):
+    from lib.runs import dataset
+    return dataset(at.session_state["user_data"].cfg)

@@ -273,7 +273,7 @@ def test_a_result_is_headed_by_its_settings_and_restores_them(_store):
     assert head["Task"] == ("Text recall · distance 2 · objective classify the final word · cue words 6 · training "
                             "sentences 300")
     assert head["Models"].startswith("FFNN w5, FFNN w7, RNN, LSTM · hidden units 64")
-    assert head["Training"].startswith("up to 2 epochs (stops after 10 epochs without a better validation accuracy")
+    assert head["Training"].startswith("up to 2 epochs (stops after 20 epochs without a better validation accuracy")
     assert head["Seeds"] == "0" and not at.warning
     table = at.dataframe[0].value
     assert list(table["seconds measured"]) == ["now"] * 4 and (table["CPU s / epoch"] > 0).all()
@@ -364,6 +364,49 @@ def test_quick_settings_and_early_stopping_are_explained():
         "way the epoch with the best validation accuracy")
 
 
+def test_quick_settings_warn_that_a_smaller_budget_than_the_references_can_change_who_wins():
+    at = app("compare")
+    assert not at.warning  # the defaults are the reference's budget
+    at.button(key="cmp_quick").click().run()
+    assert [w.value for w in at.warning] == [
+        "A smaller budget than the reference's: 1,000 training sequences (the reference: 4,000) and at most 10 epochs "
+        "(the reference: 60). With less training, who wins can change (a vanilla RNN may hold a cue it loses in the "
+        "reference, or a model may stop short of what it would learn), so treat these numbers as a first look and "
+        "train with the reference's budget before you trust them."]
+    at.slider(key="w_cmp_dist").set_value(40).run()  # the distance sweep's reference has distance 40
+    assert len(at.warning) == 1
+    at.slider(key="w_cmp_dist").set_value(3).run()  # no reference trained at distance 3: nothing to compare with
+    assert not at.warning
+
+
+def test_a_result_unlike_the_reference_says_what_differs_from_its_settings():
+    at = app("compare")
+    at.number_input(key="w_cmp_n").set_value(300)
+    at.number_input(key="w_cmp_epochs").set_value(1)
+    at.multiselect(key="w_cmp_kinds").set_value(["lstm"])
+    at.checkbox(key="w_cmp_reach").set_value(False)
+    click_and_wait(at, "cmp_run")  # the LSTM at distance 20 after one epoch on 300 sentences: near chance
+    notes = [w.value for w in at.warning if w.value.startswith("Unlike the reference")]
+    assert len(notes) == 1, [w.value for w in at.warning]
+    assert re.match(r"Unlike the reference at distance 20: your LSTM \d+\.\d%, the reference's 100\.0% with the "
+                    r"same seed \(", notes[0]), notes[0]
+    assert "What differs from the reference's settings: training sentences 4,000 → 300; max epochs 60 → 1." in notes[0]
+
+
+def test_compare_says_what_a_wider_window_costs_and_leads_to_the_cases_where_it_costs_most():
+    at = app("compare")  # the reference result: FFNN w5, FFNN w25, RNN, LSTM at distance 20
+    cost = [m.value for m in at.markdown if m.value.startswith("**What memory costs in parameters:**")]
+    assert cost == ["**What memory costs in parameters:** Each word in the FFNN's window adds 16 inputs (one word's "
+                    "embedding), so 1,024 parameters: FFNN w25 has 26,982 parameters, 4.1× the RNN's 6,566, 1.2× the "
+                    "LSTM's 22,310. The recurrent models read one word at a time with the same weights, so their "
+                    "parameters stay the same however far back the cue lies, while the window, and with it the "
+                    "FFNN's parameters, must grow linearly with the distance."]
+    assert at.dataframe[0].value.set_index("model")["parameters"]["FFNN w25"] == 26_982  # the table agrees
+    at.button(key="cmp_case_video").click().run()
+    assert at.selectbox(key="w_cmp_task").value == "video" and at.slider(key="w_cmp_gap").value == 20
+    assert at.checkbox(key="w_cmp_reach").value  # with the FFNN whose window reaches the digit: FFNN w21
+
+
 def test_text_and_video_keep_their_own_training_set_sizes():
     at = app("compare")
     at.number_input(key="w_cmp_n").set_value(1000).run()
@@ -404,6 +447,39 @@ def test_window_with_smallest_above_largest_shows_an_error():
     assert not at.exception
     assert [e.value for e in at.error] == [
         "Cannot run the sweep: the smallest window (10) is larger than the largest (5); swap them."]
+
+
+def test_context_sweep_puts_windows_and_receptive_fields_on_one_axis():
+    """Issue 19: the FFNN and linear windows and the TCN's receptive field share the x-axis (steps seen); the LSTM
+    and the Transformer are reference lines; the verdict names the cheapest model that sees far enough."""
+    at = app("window")
+    tiny(at, "w_win")
+    at.number_input(key="w_win_hi").set_value(7)  # the sequence is 7 steps; the cue 7 steps back
+    at.number_input(key="w_win_count").set_value(2)
+    at.multiselect(key="w_win_swept").set_value(["ffnn", "linear", "tcn"]).run()
+    captions = [c.value for c in at.caption]
+    assert "TCN levels: 1, 2 (receptive fields 5, 13 steps, kernel 3)" in captions, captions
+    at.checkbox(key="w_win_attention").check().run()
+    click_and_wait(at, "win_run")
+    spec = one(figures(at), "Context tradeoff")
+    assert {"FFNN", "LINEAR", "TCN", "LSTM (reference)", "TRANSFORMER (reference)"} <= set(trace_names(spec))
+    lines = {t["name"]: values(t["x"]) for t in spec["data"] if t.get("mode") == "lines+markers"}
+    assert lines == {"FFNN": [1, 7], "LINEAR": [1, 7], "TCN": [5, 13]}
+    assert spec["layout"]["xaxis"]["title"]["text"] == "steps seen (window or receptive field)"
+    verdict = [s.value for s in at.success]
+    assert len(verdict) == 1 and verdict[0].startswith(("The cheapest model that sees far enough to match the ",
+                                                        "No model swept")), verdict
+    assert verdict[0].endswith("The decisive input lies 7 steps back.")
+    assert header(at)["Models"].startswith("FFNN w1, FFNN w7, LINEAR w1, LINEAR w7, TCN k3 n1, TCN k3 n2, LSTM, "
+                                           "TRANSFORMER")
+
+    fresh = AppTest.from_file(str(APP), default_timeout=60)  # the copied link shows the same sweep from the store
+    fresh.query_params["runs"] = at.query_params["runs"]
+    fresh.switch_page("pages/window.py").run()
+    assert not fresh.exception, [e.value for e in fresh.exception]
+    assert subheaders(fresh) == ["Result"] and [s.value for s in fresh.success] == verdict
+    again = one(figures(fresh), "Context tradeoff")
+    assert {t["name"]: values(t["x"]) for t in again["data"] if t.get("mode") == "lines+markers"} == lines
 
 
 def test_a_reference_is_shown_only_for_the_settings_that_made_it():
@@ -568,9 +644,12 @@ def test_memory_sweeps_distances_and_probes_the_compared_models(_store, monkeypa
     at = _compared(("ffnn", "gru", "lstm"))
     at.switch_page("pages/memory.py").run()
     specs = figures(at)
-    grads = trace_names(one(specs, "Gradient through time"))
-    for label in ("FFNN w5", "GRU", "LSTM"):
-        assert f"{label}, at initialisation" in grads and f"{label}, after training" in grads
+    grads = one(specs, "Gradient through time")
+    names = trace_names(grads)
+    labels = ["FFNN w5", "FFNN w7", "GRU", "LSTM"]
+    assert names == [f"{label}, {stage}" for stage in ("at initialisation", "after training") for label in labels]
+    assert grads["layout"]["yaxis"]["title"]["text"] == "‖∂loss/∂h(t−k)‖ relative to k = 1 (log scale)"
+    assert all(values(t["y"])[1] == 1.0 for t in grads["data"])  # each curve over its own value at k = 1
     assert trace_names(one(specs, "GRU gates")) == ["reset", "update"]
     at.selectbox(key="w_mem_gate_model").set_value("LSTM").run()
     assert trace_names(one(figures(at), "LSTM gates")) == ["input", "forget", "output"]
@@ -626,7 +705,7 @@ def test_a_link_reproduces_a_distance_sweep_from_the_store(_store):
     fresh.switch_page("pages/memory.py").run()
     assert not fresh.exception, [e.value for e in fresh.exception]
     assert "Result" in subheaders(fresh) and "Reference result" not in subheaders(fresh)
-    assert [w.value for w in fresh.warning] == [
+    assert [w.value for w in fresh.warning if not w.value.startswith("Unlike the reference")] == [
         f"Left out of this link: 'bogus' (not a run id), {other.runs[0].run_id} (another task than the first run's, "
         f"beyond its distance)."]
     assert header(fresh)["Task"] == (
@@ -655,7 +734,7 @@ def test_probe_and_memory_answer_with_the_reference_models_on_a_first_visit():
     at.switch_page("pages/memory.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.success[0].value.startswith("FFNN w5 scores 100.0% at distance 0 but is at chance from distance 10;")
-    assert "LSTM stays at 100.0% up to distance 60" in at.success[0].value
+    assert "LSTM stays at 99.9% or above up to distance 60" in at.success[0].value
     grads = one(figures(at), "Gradient through time")
     assert grads["layout"]["yaxis"]["title"]["text"].startswith("‖∂loss/∂h(t−k)‖")
     at.radio(key="w_mem_wrt").set_value("input").run()
@@ -749,7 +828,8 @@ def test_costs_offer_only_what_matters_name_columns_and_mark_stale_measurements(
     click_and_wait(at, "cost_measure")
     measured = [d.value for d in at.dataframe if "wall s / epoch" in d.value.columns]
     assert list(measured[0].columns) == ["model", "parameters", "training FLOPs / sample", "wall s / epoch",
-                                         "CPU s / epoch", "wall s / step", "median step (ms)",
+                                         "CPU s / epoch", "wall s / step", "CPU ms / step (median)",
+                                         "its spread (ms)", "median step (ms)",
                                          "core layer alone (ms)", "arithmetic at the matmul rate (ms)",
                                          "what limits a step", "latency (ms / sequence)", "peak memory (MB)"]
     assert {b.proto.label for b in at.download_button} == {"Download CSV", "Download JSON"}
@@ -837,7 +917,7 @@ def test_probe_answers_food_for_the_lstm_with_the_essays_sentence_after_a_distan
     at.number_input(key="w_cmp_n").set_value(2000)
     at.number_input(key="w_cmp_epochs").set_value(30)
     at.multiselect(key="w_cmp_kinds").set_value(["lstm"])
-    click_and_wait(at, "cmp_run")
+    click_and_wait(at, "cmp_run", timeout=480)  # 2,000 sentences of 45 words: minutes on a loaded 2-core box
     at.switch_page("pages/probe.py").run()
     at.button(key="probe_essay").click().run()
     assert not at.exception, [e.value for e in at.exception]

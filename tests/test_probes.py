@@ -331,3 +331,14 @@ def test_cue_step_counts_cue_lag_back_from_the_prediction_point():
     ds = dataset(TextRecallConfig(distance=3, n_train=50))
     assert cue_step(ds) == ds.seq_len - ds.cue_lag
     assert cue_step(dataset(AddingConfig(steps=10, n_train=20, n_val=20, n_test=20))) is None
+
+
+def test_gradients_before_after_put_the_initial_curves_first_each_relative_to_its_value_one_step_back():
+    ds = make_text_recall(TextRecallConfig(distance=2, n_train=64, n_val=16, n_test=16))
+    run = train(ds, ModelConfig(kind="rnn", hidden=4), TrainConfig(epochs=1, patience=0, seed=1, device="cpu"))
+    df = gradients_before_after([run], ds, n=8)
+    assert list(dict.fromkeys(df["stage"])) == ["at initialisation", "after training"]
+    for _, g in df.groupby("stage"):
+        at1 = g.loc[g["steps_back"] == 1, "grad_norm"].iloc[0]
+        np.testing.assert_allclose(g["relative"], g["grad_norm"] / at1)
+        assert g.loc[g["steps_back"] == 1, "relative"].iloc[0] == 1.0

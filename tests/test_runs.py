@@ -7,7 +7,7 @@ import torch
 from lib.models import ModelConfig
 from lib.runs import RUN_ID, RunRecorder, dataset, result_from_record, run_config, run_one, stored_result
 from lib.runtime import Status
-from lib.store import RunStore
+from lib.store import RunStore, StoreError
 from lib.train import TrainConfig
 
 FAST = TrainConfig(epochs=2, patience=0, batch_size=64)
@@ -65,6 +65,26 @@ def test_a_run_whose_training_raises_is_stored_failed_and_the_error_is_raised(st
     rec = store.get(run_id)
     assert (rec["status"], rec["message"]) == (Status.FAILED, "RuntimeError: the caller broke")
     assert len(rec["history"]) == 1 and store.load_weights(run_id) is None  # the epoch logged before the caller
+
+
+def test_a_run_whose_final_write_fails_is_stored_failed_not_running_and_the_error_is_raised(store, tiny_text_config,
+                                                                                          monkeypatch):
+    """The write of the result and weights fails (e.g. a full disk): the run is marked failed, never left
+    "running" (the full disk itself: tests/test_store.py; when even this mark fails: tests/test_jobs.py)."""
+    write = store.finish_run
+
+    def full(run_id, status, message, metrics, state_dict=None, **kwargs):
+        if status == Status.COMPLETED:
+            raise StoreError("the disk is full")
+        return write(run_id, status, message, metrics, state_dict, **kwargs)
+
+    monkeypatch.setattr(store, "finish_run", full)
+    with pytest.raises(StoreError, match="^the disk is full$"):
+        run_one(tiny_text_config, GRU, FAST, store)
+    (run_id,) = store.runs()["id"]
+    rec = store.get(run_id)
+    assert (rec["status"], rec["message"]) == (Status.FAILED, "its result could not be stored: the disk is full")
+    assert len(rec["history"]) == 2 and store.load_weights(run_id) is None
 
 
 def test_an_identical_run_is_reused_with_its_weights_unless_forced(store, tiny_text_config):

@@ -162,3 +162,20 @@ def test_a_lag_of_8_needs_a_window_of_8_and_beyond_the_windows_it_needs_memory()
         beyond.verdict.text
     assert any(t.startswith("Memory beyond 4 steps pays on this data: GRU (mse ") and "which sees 12 steps" in t
                for t in beyond.verdict.sentences)
+
+
+# ---------------------------------------------------------------- a real labelled set
+
+def test_gunpoint_the_gru_reaches_the_published_range_with_the_studys_weight_decay_and_2000_updates():
+    """UCR GunPoint as shipped (data/examples/gunpoint.csv: 50 training sequences of 150 steps, 150 test): deep
+    models report about 0.99 and 1-NN-DTW 0.91. With the study's weight decay and 2,000 updates the GRU's mean over
+    three seeds reaches 0.95 and every seed converges; the widest windows tried are the study's best FFNNs."""
+    from lib.paths import EXAMPLES
+
+    cfg = prepare((EXAMPLES / "gunpoint.csv").read_bytes(), "gunpoint.csv")
+    result = memory_study(cfg, (0, 1, 2), windows=(16, 64), kinds=("gru",), min_updates=2000)
+    v, table = result.verdict, result.table.set_index("label")
+    assert result.train_config.weight_decay == 0.1 and result.budget.updates == 2004
+    assert table.at["GRU", "metric_mean"] >= 0.95 and table.at["GRU", "issue"] is None, table
+    assert v.best_recurrent == "GRU" and v.memory != "no signal", v.text
+    assert "Only 8 validation sequences chose each run's best epoch" in v.text

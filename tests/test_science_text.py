@@ -17,14 +17,16 @@ def _means(task, models):
 
 
 def test_at_distance_20_only_models_that_reach_the_cue_recall_it():
+    """The default comparison. Its RNN seed 0 sits at a third correct until epoch 15 and then solves the task:
+    the stopping rules must not end it on that plateau."""
     task = TextRecallConfig(distance=20)
     reach = cue_lag(20)
     means, table = _means(task, [ModelConfig(kind="ffnn", window=5), ModelConfig(kind="ffnn", window=reach),
-                                 ModelConfig(kind="lstm")])
+                                 ModelConfig(kind="rnn"), ModelConfig(kind="lstm")])
     print(table.to_string())
     assert means["FFNN w5"] <= dataset(task).chance + 0.10
     assert means[f"FFNN w{reach}"] >= 0.95
-    assert means["LSTM"] >= 0.95
+    assert means["RNN"] >= 0.95 and means["LSTM"] >= 0.95
 
 
 def test_at_distance_60_the_rnn_forgets_and_the_lstm_remembers():
@@ -57,5 +59,5 @@ def test_the_stopping_rules_end_runs_early_without_costing_accuracy():
     rnn, lstm, ffnn = comp.runs
     assert rnn.test["accuracy"] >= 0.99  # the late learner was not stopped before it learned
     assert lstm.test["accuracy"] >= 0.99 and len(lstm.history) <= 4 and "reached its ceiling" in lstm.message
-    assert ffnn.message.startswith("did not learn") and len(ffnn.history) == 10
+    assert ffnn.message.startswith("did not learn") and len(ffnn.history) == 20
     assert ffnn.test["accuracy"] <= dataset(comp.task).chance + 0.05

@@ -287,6 +287,31 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
         assert s.history(frame["id"].iloc[0])["epoch"].tolist() == [1, 2, 3]
 
 
+def _open_at_once(path: str, barrier) -> None:
+    barrier.wait()
+    try:
+        RunStore(path).close()
+    except StoreError as e:
+        print(e, flush=True)
+        os._exit(1)
+
+
+def test_processes_opening_a_new_store_at_the_same_moment_all_open_it(tmp_path):
+    """E.g. two jobs of a fresh server start at once: none finds the file another has just created still empty."""
+    ctx = multiprocessing.get_context("fork")
+    for i in range(10):
+        path, barrier = str(tmp_path / f"runs{i}.sqlite"), ctx.Barrier(4)
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+        assert [p.exitcode for p in procs] == [0] * 4
+        with RunStore(path) as s:
+            assert s.runs().empty
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".new")) == []  # nothing left beside
+
+
 # -- foreign, damaged and older files -----------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from lib.study import (
     memory_study,
     plan_budget,
     run_issue,
+    study_plan,
 )
 from lib.tasks.sine import SineConfig
 from lib.tasks.user.prepared import prepare
@@ -74,6 +75,15 @@ def test_a_validation_split_too_small_to_tell_epochs_apart_stops_no_run_early():
     s = standings({"FFNN w1": right(0.7), "GRU": right(0.9)}, fact=Facts(n_test=N, seq_len=8, n_val=8))
     assert hedges(s) == ["Only 8 validation sequences chose each run's best epoch: too few to tell epochs apart, so "
                          "no run stopped early and the epoch chosen is partly chance."]
+
+
+def test_a_small_training_set_gets_weight_decay_in_every_run_unless_the_caller_sets_one():
+    cfg = prepare(labelled_csv(), "mine.csv")  # 42 training sequences
+    _, train_cfg, budget = study_plan(cfg)
+    assert (train_cfg.optimizer, train_cfg.weight_decay, train_cfg.batch_size) == ("adamw", 0.1, budget.batch_size)
+    assert study_plan(cfg, train_cfg=TrainConfig(weight_decay=0.01))[1].weight_decay == 0.01
+    large = study_plan(prepare(labelled_csv(800), "large.csv"))[1]  # 560: not easily memorised
+    assert (large.optimizer, large.weight_decay) == ("adam", 0.0)
 
 
 def test_geometric_windows_double_up_to_the_sequence_length():
@@ -213,6 +223,38 @@ def test_chance_level_everywhere_is_no_learnable_signal_not_a_window(n_models):
                            f"than the margin (1 accuracy point) on 150 test rows, allowing for picking the best of "
                            f"{n_models + 1} models: the data show no signal these models can learn at this size")
     assert not any("budget" in t for t in v.sentences)  # at the trivial level: learned nothing, not "still improving"
+
+
+def test_a_window_not_shown_to_beat_chance_is_not_called_still_improving():
+    """Seen on GunPoint: FFNN w8 at 53% on 150 rows (chance 49%) was flagged "still improving" and the budget
+    blamed, though the table beside it said it was not shown to beat the majority class."""
+    improving = "its validation accuracy was still improving when the budget ran out"
+    s = standings({"FFNN w8": right([0.53, 0.55, 0.52], 150), "FFNN w64": right([0.94, 0.95, 0.93], 150),
+                   "GRU": right([0.96, 0.97, 0.95], 150)}, trivial={"majority": majority(0.49, 150)},
+                  issues={"FFNN w8": f"1 of 3 seeds: {improving}", "FFNN w64": improving})
+    assert "FFNN w8" not in s.nothing and s.issue["FFNN w8"] is None  # above the margin, but not shown to beat it
+    assert s.issue["FFNN w64"] == improving  # a model that learned keeps its flag
+    assert not any("FFNN w8" in t for t in flags(s, 1000))
+
+
+def test_no_memory_is_not_claimed_against_a_weak_recurrent_model_while_better_ones_did_not_converge():
+    """Seen on GunPoint at 1,000 updates: the GRU (94%) and LSTM (85%) were still learning, so "memory beyond 64
+    steps does not pay" rested on the RNN at 65%, which was not even shown to beat the majority class."""
+    improving = "its training loss was still improving when the budget ran out"
+    models = {"FFNN w32": right([0.80, 0.81, 0.79], 150), "FFNN w64": right([0.94, 0.95, 0.93], 150),
+              "GRU": right([0.96, 0.88, 0.97], 150), "LSTM": right([0.85, 0.86, 0.85], 150),
+              "RNN": right([0.55, 0.66, 0.75], 150)}
+    kept = {"trivial": {"majority": majority(0.49, 150)}, "issues": {"GRU": improving, "LSTM": improving}}
+    v = judge(standings(models, **kept), 1000)
+    assert (v.memory, v.window, v.best, v.best_recurrent) == ("inconclusive", None, "FFNN w64", None), v.text
+    assert any(t.startswith("No recurrent model both converged within 1,000 updates and was shown to beat always "
+                            "guessing the majority training class (accuracy ") for t in v.sentences), v.text
+    assert "A budget of more than 1,000 updates may settle them." in v.sentences
+    v = judge(standings({**models, "RNN": right([0.75, 0.76, 0.74], 150)}, **kept), 1000)  # an RNN that learned
+    assert (v.memory, v.window, v.best_recurrent) == ("inconclusive", None, "RNN"), v.text
+    assert any(t.startswith("Whether memory helps is inconclusive: FFNN w64 (accuracy ") and
+               t.endswith("but GRU and LSTM, with a better mean, did not converge, so they may yet do better.")
+               for t in v.sentences), v.text
 
 
 def test_a_lead_of_a_few_rows_at_the_same_rate_is_not_called_a_win():
@@ -373,6 +415,19 @@ def test_a_regression_run_still_improving_by_more_than_one_percent_is_flagged():
     assert run_issue(run("gru", [0.1] * 10, mse + [0.299, 0.298]), budget, 1.0, "mse") is None
     assert run_issue(run("gru", [0.1] * 10, mse + [0.29, 0.28]), budget, 1.0, "mse") == (
         "its validation mse was still improving when the budget ran out")
+
+
+def test_with_too_few_validation_sequences_a_training_loss_still_falling_is_flagged():
+    """Seen on GunPoint (8 validation sequences): a GRU whose training loss was still 0.2 at the end of its budget
+    had a flat validation accuracy, so nothing said it had not converged."""
+    small_val = Budget(updates=100, batch_size=8, steps_per_epoch=10, epochs=10, patience=0)
+    falling = [0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.3, 0.3, 0.25, 0.2]
+    assert run_issue(run("gru", falling, [1.0] * 10), small_val, 0.693, "accuracy") == (
+        "its training loss was still improving when the budget ran out")
+    fitted = [0.6, 0.3, 0.1, 0.05, 0.03, 0.02, 0.01, 0.01, 0.005, 0.002]  # below 5% of the constant loss: fit
+    assert run_issue(run("gru", fitted, [1.0] * 10), small_val, 0.693, "accuracy") is None
+    read = Budget(updates=100, batch_size=8, steps_per_epoch=10, epochs=10, patience=5)  # validation says it
+    assert run_issue(run("gru", falling, [1.0] * 10), read, 0.693, "accuracy") is None
 
 
 # ---------------------------------------------------------------- user data as a task

@@ -43,8 +43,12 @@ def test_history_records_every_epoch_and_best_weights_are_restored(tiny_text):
     assert result.status == Status.COMPLETED
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4] and seen == result.history
     assert set(seen[0]) == {"epoch", "train_loss", "val_loss", "val_metric", "epoch_seconds",
-                            "epoch_cpu_seconds", "elapsed_seconds"}
+                            "epoch_cpu_seconds", "elapsed_seconds", "load_1min"}
     assert all(h["epoch_seconds"] > 0 and h["epoch_cpu_seconds"] > 0 for h in result.history)
+    # the load average while it trained: after every epoch, and at the start and on average in its environment
+    assert all(h["load_1min"] >= 0 for h in result.history)
+    assert result.env["load_1min_start"] >= 0
+    assert result.env["load_1min_mean"] == pytest.approx(sum(h["load_1min"] for h in result.history) / 4)
     best = result.history[result.best_epoch - 1]
     assert best["val_metric"] == max(h["val_metric"] for h in result.history)
     assert evaluate(result.model, tiny_text.val, tiny_text)["accuracy"] == pytest.approx(best["val_metric"])
