@@ -70,6 +70,14 @@ def resolve(backend: str | RayBackend | None) -> str | RayBackend:
 # -- worker processes on this machine ------------------------------------------------------------------
 
 
+def start_order(kinds: Sequence[str]) -> list[int]:
+    """The order in which worker processes start runs of these model kinds (indices into kinds): windowed runs,
+    the quick ones, last, so that no slow run starts when the others are done."""
+    from lib.models import MODEL_KINDS
+
+    return sorted(range(len(kinds)), key=lambda i: MODEL_KINDS[kinds[i]].windowed)
+
+
 def worker_plan(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:
     """(workers, torch threads per worker) for n_tasks runs: n_jobs workers (None or -1: one per torch thread
     this process may use, which the job engine sets from lib.hosting.plan), within that thread budget."""
@@ -128,10 +136,7 @@ def run_in_processes(task_cfg, specs: Sequence[tuple[ModelConfig, TrainConfig]],
     ctx = _context()
     progress, stop = (ctx.Queue() if on_epoch is not None else None), ctx.Event()
     store_args = None if store is None else (str(store.path), store.owner, store.quota)
-    from lib.models import MODEL_KINDS
-
-    # windowed runs are the quick ones: start them last, so that no slow run starts when the others are done
-    order = sorted(range(len(specs)), key=lambda i: MODEL_KINDS[specs[i][0].kind].windowed)
+    order = start_order([model_cfg.kind for model_cfg, _ in specs])
     init = (threads, progress, stop, os.getpid())
     with ProcessPoolExecutor(workers, ctx, initializer=_init_pool, initargs=init) as pool:
         pending = {pool.submit(_pool_run, i, task_cfg, *specs[i], store_args, force): i for i in order}

@@ -220,8 +220,8 @@ def _study(args: argparse.Namespace) -> int:
         seeds, windows = list(QUICK_SEEDS), windows or list(quick_windows(ds))
     models, plan_cfg, budget = study_plan(task, windows, args.models, args.hidden, args.updates,
                                           TrainConfig(lr=args.lr, device=args.device))
-    tracker = eta.Tracker(eta.plan_of(models, seeds, budget.updates), budget.steps_per_epoch,
-                          backends.worker_plan(args.jobs, len(models) * len(seeds))[0])
+    workers = backends.worker_plan(args.jobs, len(models) * len(seeds))[0]
+    tracker = eta.Tracker(eta.plan_of(models, seeds, budget.updates, workers), budget.steps_per_epoch, workers)
 
     def progress(run) -> None:
         tracker.on_run(run)

@@ -162,10 +162,14 @@ def eta_text(estimate: Eta | None, finished: int, total: int, elapsed: float) ->
     return f"about {when} left ({head}{rough})"
 
 
-def plan_of(models: Sequence, seeds: Sequence[int], updates: int) -> list[Planned]:
-    """The runs of a comparison of `models` (lib.models.ModelConfig) and `seeds`, in the order
-    lib.experiments.compare trains them, each with a budget of `updates`."""
-    return [Planned((m.label, int(seed)), m.kind, int(updates)) for seed in seeds for m in models]
+def plan_of(models: Sequence, seeds: Sequence[int], updates: int, workers: int = 1) -> list[Planned]:
+    """The runs of a comparison of `models` (lib.models.ModelConfig) and `seeds`, each with a budget of
+    `updates`, in the order they start: lib.experiments.compare's order on one worker, the worker processes'
+    (lib.backends.start_order) on several."""
+    from lib.backends import start_order
+
+    runs = [Planned((m.label, int(seed)), m.kind, int(updates)) for seed in seeds for m in models]
+    return runs if workers <= 1 else [runs[i] for i in start_order([r.kind for r in runs])]
 
 
 def probe(ds, models: Sequence, train_cfg, steps: int = 2) -> dict[str, float]:

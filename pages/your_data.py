@@ -302,18 +302,19 @@ def plan():
 
 if st.button("Does my data need memory?", type="primary", key="yd_study", disabled=models is None):
     _run.launch("your_data", "Memory study", cfg, train_cfg, seeds, plan, "Cannot run the study",
-                meta={"eta": (models, eta.plan_of(models, seeds, budget.updates), budget.steps_per_epoch, train_cfg)})
+                meta={"eta": (models, seeds, budget.updates, budget.steps_per_epoch, train_cfg)})
 
 
 def live(job) -> None:
     """While the study trains: the time it still needs (lib.eta) and the runs finished so far."""
     if "eta" not in job.meta:
         return
-    models_, planned, steps, plan_cfg = job.meta["eta"]
+    models_, seeds_, updates_, steps, plan_cfg = job.meta["eta"]
     jds = _form.checked_dataset(job.meta["task"])
     if "prior" not in job.meta:  # a few timed steps per model; not on a shared server, whose cores are the jobs'
         job.meta["prior"] = {} if hosting.hosted() or jds is None else eta.probe(jds, models_, plan_cfg)
-    workers = hosting.run_workers(engine().plan.threads, len(planned))[0]
+    workers = hosting.run_workers(engine().plan.threads, len(models_) * len(seeds_))[0]
+    planned = eta.plan_of(models_, seeds_, updates_, workers)  # in the order the workers start the runs
     seen = eta.from_runs(planned, job.finished, job.curves, steps)
     st.caption(eta.eta_text(eta.eta(planned, seen, workers, job.meta["prior"]), len(job.finished), len(planned),
                             job.seconds()))

@@ -50,6 +50,8 @@ def test_tracker_reads_finished_runs_and_epoch_records_in_the_plan_order_of_comp
     models = [ModelConfig(kind="ffnn", window=1), ModelConfig(kind="lstm")]
     plan = plan_of(models, [0, 1], 100)
     assert [p.key for p in plan] == [("FFNN w1", 0), ("LSTM", 0), ("FFNN w1", 1), ("LSTM", 1)]
+    assert [p.key for p in plan_of(models, [0, 1], 100, workers=2)] == [  # the worker processes start windows last
+        ("LSTM", 0), ("LSTM", 1), ("FFNN w1", 0), ("FFNN w1", 1)]
     tracker = Tracker(plan, steps_per_epoch=10, workers=1)
     run = SimpleNamespace(label="FFNN w1", train_config=SimpleNamespace(seed=0), model_config=models[0],
                           history=[{"elapsed_seconds": 2.5}, {"elapsed_seconds": 5.0}])

@@ -375,7 +375,7 @@ def test_the_quick_study_trains_one_seed_on_a_coarse_grid_says_what_it_gives_up_
     at.button(key="yd_study").click().run()
     ok(at)
     job = at.session_state["job"]
-    assert job.meta["eta"][1][0].key[1] == 0 and {p.key[1] for p in job.meta["eta"][1]} == {0}
+    assert list(job.meta["eta"][1]) == [0]  # the seeds the time left is reckoned for
     at.run()  # the progress panel: the time left, from a probe of each model until its runs measure their own
     ok(at)
     assert any("runs finished in" in c.value for c in at.caption), [c.value for c in at.caption]
