@@ -16,7 +16,7 @@ if hosting.hosted():  # visitors of a shared server learn that an error happened
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/window.py", title="Window tradeoff", icon=":material/width:"),
+    st.Page("pages/window.py", title="Context tradeoff", icon=":material/width:"),
     st.Page("pages/memory.py", title="Memory", icon=":material/memory:"),
     st.Page("pages/costs.py", title="Costs", icon=":material/speed:"),
     st.Page("pages/probe.py", title="Probe", icon=":material/search:"),

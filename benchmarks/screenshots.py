@@ -4,7 +4,7 @@
     python benchmarks/screenshots.py --pages home compare window runs
     python benchmarks/screenshots.py --out-dir /tmp/shots --widths 1400 800 --schemes light dark
 
-Home as it opens; Compare after the default comparison (Home's button); Window tradeoff after a small
+Home as it opens; Compare after the default comparison (Home's button); Context tradeoff after a small
 sweep; Memory as it opens; Probe with the essay's sentence; Costs after measuring the models and their scaling;
 Your data with an example loaded; Runs with the runs trained above. Full page at 1400 px wide, or at each of
 --widths and in each system colour scheme of --schemes (then named <page>-<width>-<scheme>.png), all in one
@@ -26,7 +26,7 @@ from tests.support.browser import ROOT, Server, browser, find_chromium, go, run_
 OUT = ROOT / "docs" / "screenshots"
 PAGES = ["home", "compare", "window", "memory", "costs", "probe", "your_data", "runs"]
 NAV = {"home": ("Home", "Lookback"), "compare": ("Compare", "Compare models"),
-       "window": ("Window tradeoff", "Window tradeoff"), "memory": ("Memory", "Memory"),
+       "window": ("Context tradeoff", "Context tradeoff"), "memory": ("Memory", "Memory"),
        "costs": ("Costs", "Costs"), "probe": ("Probe", "Probe"), "your_data": ("Your data", "Your data"),
        "runs": ("Runs", "Runs")}
 WIDTH, HEIGHT = 1400, 1000
@@ -83,7 +83,7 @@ def set_slider(page, label: str, target: int) -> None:
 
 
 def small_sweep(page) -> None:
-    """Window tradeoff on text recall at distance 10 (the cue 15 words back), 1000 sentences, 20 epochs."""
+    """Context tradeoff on text recall at distance 10 (the cue 15 words back), 1000 sentences, 20 epochs."""
     from playwright.sync_api import expect
 
     # Each change reruns the page; waiting for the rerun before the next change keeps a stale rerun from

@@ -119,7 +119,8 @@ def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None
         fig.add_hline(y=chance, line={"color": "grey", "width": 1}, annotation_text="chance",
                       annotation_position="bottom left", row=1, col=1)
     fig.update_yaxes(title_text=_metric_label(metric), row=1, col=1)
-    fig.update_yaxes(title_text="parameters (count)", type="log", row=1, col=2)
+    fig.update_yaxes(title_text="parameters (count)", rangemode="tozero", row=1, col=2)  # linear: each step of
+    # window adds the same inputs, so an FFNN's or linear map's count draws as the straight line it is
     fig.update_yaxes(title_text="seconds per epoch", row=1, col=3)
     title = "Context tradeoff: steps seen against metric and cost" if context else "FFNN window tradeoff"
     if cue_lag is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lib import backends, experiments, runs
+from lib import backends, experiments, runs, study
 from lib.configs import from_dict
 from lib.errors import ConfigError, LookbackError
 from lib.mlflow_export import DEFAULT_EXPERIMENT
@@ -219,7 +219,7 @@ def _study(args: argparse.Namespace) -> int:
     if args.quick:  # one seed, a coarse window grid: what it gives up is printed with the verdict
         seeds, windows = list(QUICK_SEEDS), windows or list(quick_windows(ds))
     models, plan_cfg, budget = study_plan(task, windows, args.models, args.hidden, args.updates,
-                                          TrainConfig(lr=args.lr, device=args.device))
+                                          TrainConfig(lr=args.lr, device=args.device), args.window_models)
     workers = backends.worker_plan(args.jobs, len(models) * len(seeds))[0]
     tracker = eta.Tracker(eta.plan_of(models, seeds, budget.updates, workers), budget.steps_per_epoch, workers)
 
@@ -236,7 +236,8 @@ def _study(args: argparse.Namespace) -> int:
         if not args.quiet:  # a few timed steps per model, so that the first estimate of the time left is one
             tracker.prior = eta.probe(ds, models, plan_cfg)
             print(f"  {len(tracker.planned)} runs; {tracker.text()}", file=sys.stderr)
-        result = memory_study(task, seeds, windows=windows, kinds=args.models, hidden=args.hidden,
+        result = memory_study(task, seeds, windows=windows, kinds=args.models, window_kinds=args.window_models,
+                              hidden=args.hidden,
                               min_updates=args.updates, train_cfg=TrainConfig(lr=args.lr, device=args.device),
                               on_run=None if args.quiet else progress, store=None if args.no_store else RunStore(),
                               force=args.force, n_jobs=args.jobs, on_epoch=None if args.quiet else tracker.on_epoch)
@@ -327,8 +328,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the MLflow server, e.g. http://mlflow.example.org:5000 (default: MLFLOW_TRACKING_URI)")
     x.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment, made when missing")
     x.set_defaults(func=_export_mlflow)
-    st = sub.add_parser("study", help="does my data need memory? FFNN windows against GRU, LSTM and RNN on a "
-                                      "data file; prints the verdict, writes study.csv and report.html")
+    st = sub.add_parser("study", help="does my data need memory, and which kind? FFNN and linear windows against "
+                                      "GRU, LSTM and RNN (and on request TCN, Transformer, minGRU) on a data file; "
+                                      "prints the verdict, writes study.csv and report.html")
     st.add_argument("file", type=Path, help=".csv, .tsv, .parquet, .npz (arrays X and y) or .txt (a corpus)")
     st.add_argument("--target", help="forecast this column of a series")
     st.add_argument("--label", help="the label column of labelled sequences (one label per sequence)")
@@ -344,8 +346,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--missing", choices=["error", "drop", "ffill", "interpolate"], help="empty or NaN cells")
     st.add_argument("--test-file", type=Path, help="a second file of the same layout, kept as the test split")
     st.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    st.add_argument("--windows", nargs="+", type=int, help="FFNN windows (default: 1, 2, 4, ... up to the length)")
-    st.add_argument("--models", nargs="+", default=["gru", "lstm", "rnn"], help="recurrent models")
+    st.add_argument("--windows", nargs="+", type=int, help="windows (default: 1, 2, 4, ... up to the length)")
+    st.add_argument("--models", nargs="+", default=list(study.KINDS),
+                    help=f"memory models, of: {', '.join(study.MEMORY_KINDS)} (default: {' '.join(study.KINDS)})")
+    st.add_argument("--window-models", nargs="+", default=list(study.WINDOW_KINDS),
+                    help=f"fixed-window models trained at every window (default: {' '.join(study.WINDOW_KINDS)})")
     st.add_argument("--updates", type=int, default=1000, help="optimizer updates each run may take (default 1000)")
     st.add_argument("--hidden", type=int, default=64, help="hidden units of every model")
     st.add_argument("--lr", type=float, default=TrainConfig.lr)

@@ -13,7 +13,7 @@ import torch
 from lib import backends
 from lib.configs import from_dict
 from lib.errors import ConfigError, LookbackError
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, receptive_field, sees, validate
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, covering_levels, receptive_field, sees, validate
 from lib.runs import RUN_ID, dataset, result_from_record, run_one
 from lib.runtime import Status
 from lib.tasks import SequenceDataset, TaskConfig, task_from_dict
@@ -384,8 +384,7 @@ def field_levels(lo: int, hi: int, kernel: int = ModelConfig.kernel, cue_lag: in
         raise ConfigError(f"the smallest window ({lo}) is larger than the largest ({hi}); swap them.")
     field = {n: receptive_field(ModelConfig(kind="tcn", kernel=kernel, levels=n)) for n in range(1, max_levels + 1)}
     levels = {n for n, f in field.items() if lo <= f <= hi}
-    target = cue_lag if cue_lag is not None else hi
-    levels.add(next((n for n, f in field.items() if f >= target), max_levels))
+    levels.add(covering_levels(cue_lag if cue_lag is not None else hi, kernel, max_levels))
     return sorted(levels)
 
 

@@ -424,6 +424,12 @@ def receptive_field(cfg: ModelConfig) -> int:
     return 1 + 2 * (cfg.kernel - 1) * (2 ** cfg.levels - 1)
 
 
+def covering_levels(steps: int, kernel: int = 3, max_levels: int = 12) -> int:
+    """The fewest TCN levels (at most max_levels) whose receptive field with this kernel covers `steps` input steps."""
+    return next((n for n in range(1, max_levels + 1)
+                 if receptive_field(ModelConfig(kind="tcn", kernel=kernel, levels=n)) >= steps), max_levels)
+
+
 def sees(cfg: ModelConfig, seq_len: int | None = None) -> int | None:
     """How many input steps, the current one included, an output can depend on: the window, the TCN's
     receptive field, or for attention and recurrence the whole sequence (seq_len; None when not given)."""

@@ -98,7 +98,7 @@ def figures(result: StudyResult) -> list[tuple[str, go.Figure]]:
     bars.update_annotations(bgcolor="rgba(255, 255, 255, 0.85)")  # a line's name stays legible over the bars
     figs = [("Test metric per model, every seed a dot, the trivial predictors as dashed lines", bars)]
     if summary["window"].notna().any():
-        figs.append(("The FFNN window tradeoff, recurrent models as reference lines",
+        figs.append(("The window tradeoff, the memory models as reference lines",
                      charts.window_tradeoff(summary, ds.metric, chance=ds.chance)))
     figs.append(("Quality against cost", cost_figure(result)))
     history = result.history()
@@ -130,7 +130,7 @@ def study_html(result: StudyResult, source: str | None = None) -> str:
         data[f"trivial predictor: {name}"] = f"test {ds.metric} {fmt_metric(ds.metric, value)}"
     facts = result.standings.fact if result.standings is not None else None
     if facts is not None and facts.forecast is not None:
-        data["forecast"] = f"{facts.forecast[1]} row(s) ahead; the recurrent models see {facts.seq_len} rows"
+        data["forecast"] = f"{facts.forecast[1]} row(s) ahead; the memory models see {facts.seq_len} rows"
         data["detected season"] = f"{facts.season} rows" if facts.season else "none"
     if hasattr(result.task, "sha256"):
         data["prepared data SHA-256"] = result.task.sha256
@@ -150,7 +150,7 @@ def study_html(result: StudyResult, source: str | None = None) -> str:
                          f"test-set noise (the variance of the paired per-row difference over the test rows, every "
                          f"model being scored on the same rows), with Welch–Satterthwaite degrees of freedom. Against "
                          f"the trivial predictor each model is tested at 5% divided by the number of models.",
-        "not converged": "the run did not complete; or a recurrent model's training loss never fell below a "
+        "not converged": "the run did not complete; or a memory model's training loss never fell below a "
                          "constant prediction's; or its best validation epoch came in the last 20% of a budget it "
                          "used up. Such models are reported as inconclusive, not as worse, and never credited.",
         "learned nothing": "a model whose mean test metric is within the margin of the best trivial predictor's, or "

@@ -1,19 +1,21 @@
-"""Does my data need memory? FFNN windows against recurrent models on one task, judged in plain words.
+"""Does my data need memory, and which kind? Fixed-window models against memory models on one task, in plain words.
 
-`memory_study` trains an FFNN on a grid of windows and the GRU, LSTM and vanilla RNN, which see every step of the
-input, each with several seeds. For labelled sequences the windows double up to the whole sequence; for a
-forecast series the recurrent models see the dataset's whole window (its longest history) and the FFNN windows
-stay below it, with the series' detected season among them, so that the study can find memory beyond the widest
-window. Every model gets the same training budget counted in optimizer updates (`plan_budget`).
+`memory_study` trains fixed-window models (an FFNN and a linear map, WINDOW_KINDS) on a grid of windows and memory
+models (by default the GRU, LSTM and vanilla RNN, which see every step of the input; a TCN, a Transformer and a
+minGRU on request, MEMORY_KINDS), each with several seeds. For labelled sequences the windows double up to the whole
+sequence; for a forecast series the memory models see the dataset's whole window (its longest history) and the
+windows stay below it, with the series' detected season among them, so that the study can find memory beyond the
+widest window. Every model gets the same training budget counted in optimizer updates (`plan_budget`).
 
 `judge` reads the models' per-seed and per-row test outcomes with lib.stats' engine (`gap`: beats, trails,
 matches within the margin, or inconclusive, counting seed and test-set noise) beside the trivial predictors
 (lib.trivial): no model beating the best trivial predictor by the margin is its own verdict ("no signal"); else
-the smallest converged window shown to be no worse, by more than the margin, than the best converged recurrent
-model and every model with a better mean means memory beyond it does not pay (unless a recurrent model with a
-better mean than that one did not converge); a converged recurrent model beating
-every window by more than the margin means it does; anything else is inconclusive, with what would settle it.
-Hedges from the data (test size, season, horizon tested, trend) follow.
+the smallest converged window shown to be no worse, by more than the margin, than the best converged memory
+model and every model with a better mean means memory beyond it does not pay (unless a memory model with a
+better mean than that one did not converge); a converged memory model beating every window by more than the margin
+means it does; anything else is inconclusive, with what would settle it. Which kind of memory (`which_kind`): the
+cheapest credited model within the margin of the best, with its mechanism and its cost beside the best's. Hedges
+from the data (test size, season, horizon tested, trend) follow.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cmp_to_key
 
 import numpy as np
 import pandas as pd
@@ -29,14 +32,17 @@ import torch
 
 from lib import costs, experiments, runs, trivial
 from lib.errors import ConfigError
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, covering_levels
 from lib.runtime import Status, environment, resolve_device
 from lib.stats import Gap, Margins, Scores, chance_gaps, fmt_metric, gap, mean_ci, names, per_model
 from lib.tasks import CLASSIFICATION, SequenceDataset
 from lib.train import RunResult, TrainConfig
 from lib.trivial import TRIVIAL, Facts
 
-KINDS = ("gru", "lstm", "rnn")  # the recurrent models every study trains
+KINDS = ("gru", "lstm", "rnn")  # the memory models a study trains by default (MEMORY_KINDS: all it can train)
+WINDOW_KINDS = ("ffnn", "linear")  # the fixed-window models a study trains at every window of its grid
+MEMORY_KINDS = tuple(k for k, v in MODEL_KINDS.items() if not v.windowed)
+WINDOWED_KINDS = tuple(k for k, v in MODEL_KINDS.items() if v.windowed)
 MIN_UPDATES = 1000  # optimizer updates each run may take, at least, whatever the size of the data
 MAX_BATCH, MIN_BATCH = 64, 8
 MIN_BATCHES_PER_EPOCH = 8  # small data get smaller batches, down to MIN_BATCH
@@ -133,28 +139,47 @@ def quick_caveat(windows: Sequence[int]) -> str:
 
 
 def study_plan(task_cfg, windows: Sequence[int] | None = None, kinds: Sequence[str] = KINDS, hidden: int = 64,
-               min_updates: int = MIN_UPDATES, train_cfg: TrainConfig = TrainConfig()
-               ) -> tuple[list[ModelConfig], TrainConfig, Budget]:
-    """The models, training config (seed 0) and budget a study of task_cfg trains; ConfigError on bad values."""
-    for kind in kinds:
-        if kind not in MODEL_KINDS or not MODEL_KINDS[kind].recurrent:
-            recurrent = [k for k, v in MODEL_KINDS.items() if v.recurrent]
-            raise ConfigError(f"{kind!r} is not a recurrent model; choose from: {', '.join(recurrent)}.")
+               min_updates: int = MIN_UPDATES, train_cfg: TrainConfig = TrainConfig(),
+               window_kinds: Sequence[str] = WINDOW_KINDS) -> tuple[list[ModelConfig], TrainConfig, Budget]:
+    """The models, training config (seed 0) and budget a study of task_cfg trains; ConfigError on bad values.
+
+    Every window kind at every window, then every memory kind; a TCN gets the fewest levels (kernel 3) whose
+    receptive field covers the sequence, so that it sees as far back as the recurrent models and the Transformer.
+    """
+    for chosen, offered, what in ((kinds, MEMORY_KINDS, "a memory model"), (window_kinds, WINDOWED_KINDS,
+                                                                              "a fixed-window model")):
+        for kind in chosen:
+            if kind not in offered:
+                raise ConfigError(f"{kind!r} is not {what}; choose from: {', '.join(offered)}.")
     if not kinds:
-        raise ConfigError("choose at least one recurrent model to compare the FFNN windows with.")
+        raise ConfigError("choose at least one memory model to compare the fixed-window models with.")
+    if not window_kinds:
+        raise ConfigError("choose at least one fixed-window model (FFNN or linear) to compare the memory models "
+                          "with.")
     ds = runs.dataset(task_cfg)
     windows = default_windows(ds) if windows is None else tuple(sorted(set(windows)))
     if not windows:
-        raise ConfigError("choose at least one FFNN window.")
+        raise ConfigError("choose at least one window.")
     budget = plan_budget(len(ds.train), min_updates, n_val=len(ds.val))
     decay = {"optimizer": "adamw", "weight_decay": WEIGHT_DECAY} if train_cfg.weight_decay == 0 and \
         len(ds.train) < SMALL_TRAIN else {}
     train_cfg = replace(train_cfg, batch_size=budget.batch_size, epochs=budget.epochs, patience=budget.patience,
                         seed=0, **decay)
     train_cfg.validate()
-    models = [ModelConfig(kind="ffnn", window=int(w), hidden=hidden) for w in windows]
-    models += [ModelConfig(kind=k, hidden=hidden) for k in dict.fromkeys(kinds)]
+    models = [ModelConfig(kind=k, window=int(w), hidden=hidden) for k in dict.fromkeys(window_kinds)
+              for w in windows]
+    models += [ModelConfig(kind=k, hidden=hidden, **({"levels": covering_levels(ds.seq_len)} if k == "tcn" else {}))
+               for k in dict.fromkeys(kinds)]
     return models, train_cfg, budget
+
+
+def left_out(kinds: Sequence[str], window_kinds: Sequence[str] = WINDOW_KINDS) -> str:
+    """The sentence naming the kinds a study did not train ("" when it trained every one)."""
+    missing = [MODEL_KINDS[k].title for k in (*WINDOWED_KINDS, *MEMORY_KINDS) if k not in (*kinds, *window_kinds)]
+    if not missing:
+        return ""
+    return (f"Not trained in this study: {', '.join(missing)}; add {'it' if len(missing) == 1 else 'them'} to the "
+            f"study's models to weigh {'that mechanism' if len(missing) == 1 else 'those mechanisms'} too.")
 
 
 # ---------------------------------------------------------------- convergence
@@ -172,7 +197,7 @@ def constant_loss(ds: SequenceDataset) -> float:
 def run_issue(run: RunResult, budget: Budget, baseline_loss: float, metric: str) -> str | None:
     """Why a run did not converge, or None.
 
-    Not converged: it did not complete; or (recurrent models, which see every step) its training loss never
+    Not converged: it did not complete; or (memory models, which see every step) its training loss never
     fell below STUCK x the constant prediction's; or it used its whole budget and its best validation metric
     in the last LAST_PART of its epochs beat the best before by more than STILL_IMPROVING[metric]; or, where the
     validation split is too small to read (budget.patience 0), its training loss, not yet below FITTED x the
@@ -182,7 +207,7 @@ def run_issue(run: RunResult, budget: Budget, baseline_loss: float, metric: str)
         return f"it ended {run.status}: {run.message}"
     if not run.history:
         return "it trained no epoch"
-    if MODEL_KINDS[run.model_config.kind].recurrent and \
+    if not MODEL_KINDS[run.model_config.kind].windowed and \
             min(h["train_loss"] for h in run.history) >= STUCK * baseline_loss:
         return "its training loss never fell below that of a constant prediction"
     cut = math.ceil((1 - LAST_PART) * len(run.history))
@@ -208,11 +233,12 @@ def run_issue(run: RunResult, budget: Budget, baseline_loss: float, metric: str)
 class Verdict:
     memory: str  # "needed", "not needed", "no signal" or "inconclusive"
     best: str | None  # the model with the best mean, converged or not
-    best_recurrent: str | None  # the converged recurrent model the memory claim reads
+    best_recurrent: str | None  # the converged memory model the memory claim reads
     window: int | None  # not needed: the smallest window that matches; needed: the widest window, beaten
     sentences: tuple[str, ...]
     horizon: int | None = None  # the most steps any model saw
     margin: str = ""  # the practical margin, in words
+    cheapest: str | None = None  # which kind: the cheapest credited model within the margin of the best credited one
 
     @property
     def text(self) -> str:
@@ -242,6 +268,7 @@ class Standings:
     trivial: dict[str, Scores] = field(default_factory=dict)
     fact: Facts | None = None
     nothing: frozenset[str] = frozenset()
+    kinds: dict[str, str] = field(default_factory=dict)  # each model's kind, where the table names it
     _gaps: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -257,6 +284,7 @@ class Standings:
                        key=lambda lab: -scores[lab].mean if higher_is_better else scores[lab].mean)
         issue = {lab: info.at[lab, "issue"] if isinstance(info.at[lab, "issue"], str) else None for lab in order}
         windows = {lab: int(info.at[lab, "window"]) for lab in order if pd.notna(info.at[lab, "window"])}
+        kinds = {lab: info.at[lab, "kind"] for lab in order if "kind" in info and isinstance(info.at[lab, "kind"], str)}
         fixed = {k: v if isinstance(v, Scores) else Scores.of([v], fixed=True)
                  for k, v in (trivial_scores or {}).items()}
         s = cls(metric, higher_is_better, {lab: scores[lab] for lab in order}, issue, windows, info, margins, fixed,
@@ -265,21 +293,48 @@ class Standings:
         unshown = {lab for lab, g in s.against_trivial().items() if g.outcome != "beats"}  # at chance, as far as known
         issue = {lab: None if lab in nothing | unshown and why and any(b in why for b in BUDGET_ISSUES) else why
                  for lab, why in issue.items()}
-        return replace(s, issue=issue, nothing=nothing, _gaps={})
+        return replace(s, issue=issue, nothing=nothing, kinds=kinds, _gaps={})
 
     @property
     def order(self) -> list[str]:
         return list(self.scores)
 
     @property
-    def ffnn(self) -> list[str]:
-        """The FFNN models, smallest window first."""
+    def windowed(self) -> list[str]:
+        """The fixed-window models (FFNN, linear), smallest window first."""
         return sorted(self.windows, key=self.windows.__getitem__)
 
     @property
-    def recurrent(self) -> list[str]:
-        """The recurrent models (no window), best mean first."""
+    def reaching(self) -> list[str]:
+        """The memory models (no window: recurrence, attention, a TCN's receptive field), best mean first."""
         return [lab for lab in self.order if lab not in self.windows]
+
+    def mechanism(self, label: str) -> str:
+        """How the model reaches back (lib.models.ModelKind.memory); without its kind, by whether it has a window."""
+        kind = self.kinds.get(label)
+        return MODEL_KINDS[kind].memory if kind in MODEL_KINDS else "window" if label in self.windows else "recurrence"
+
+    def reach(self, label: str) -> int | None:
+        """The input steps the model sees: its window, a TCN's receptive field (at most the history), else the
+        history."""
+        if label in self.windows:
+            return self.windows[label]
+        field_ = self.costs.at[label, "steps_seen"] if "steps_seen" in self.costs else None
+        if field_ is not None and pd.notna(field_):
+            return min(int(field_), self.history) if self.history else int(field_)
+        return self.history
+
+    @property
+    def window_word(self) -> str:
+        """"FFNN window" when every fixed-window model is an FFNN, else "fixed-window model"."""
+        return "FFNN window" if all(self.kinds.get(lab, "ffnn") == "ffnn" for lab in self.windows) else \
+            "fixed-window model"
+
+    @property
+    def memory_word(self) -> str:
+        """"recurrent model" when every memory model is recurrent, else "memory model"."""
+        return "recurrent model" if all(self.mechanism(lab) == "recurrence" for lab in self.reaching) else \
+            "memory model"
 
     def _best_of(self, names_: list[str]) -> str | None:
         sign = -1 if self.higher_is_better else 1
@@ -302,7 +357,7 @@ class Standings:
 
     @property
     def history(self) -> int | None:
-        """The steps the recurrent models see: the sequence, or the forecast's whole window."""
+        """The steps the memory models see: the sequence, or the forecast's whole window."""
         return self.fact.seq_len if self.fact is not None else None
 
     def mean(self, label: str) -> float:
@@ -409,7 +464,7 @@ def _window(s: Standings, label: str) -> str:
 def smallest_matching_window(s: Standings, best_recurrent: str) -> str | None:
     """The converged FFNN with the smallest window that is shown to be no worse, by more than the margin, than the
     best recurrent model and every model with a better mean (Gap.no_worse); None when no window is."""
-    for lab in s.ffnn:
+    for lab in s.windowed:
         if not s.credited(lab):
             continue
         rivals = set(s.order[:s.order.index(lab)]) | {best_recurrent}
@@ -421,8 +476,8 @@ def smallest_matching_window(s: Standings, best_recurrent: str) -> str | None:
 def not_needed(s: Standings, match: str, rec: str) -> list[str]:
     """Memory beyond the matching window does not pay: the claim, the smaller window it beats, and the costs."""
     text = [f"Memory beyond the last {_window(s, match)} does not pay on this data: {s.said(match)} "
-            f"{s.gap(match, rec).said_no_worse('the best converged recurrent model, ' + s.said(rec))}."]
-    smaller = [lab for lab in s.ffnn if s.windows[lab] < s.windows[match]]
+            f"{s.gap(match, rec).said_no_worse(f'the best converged {s.memory_word}, ' + s.said(rec))}."]
+    smaller = [lab for lab in s.windowed if s.windows[lab] < s.windows[match]]
     if smaller and s.gap(smaller[-1], match).outcome == "trails":
         text.append(f"The last {_window(s, match)} matter: {s.said(smaller[-1])} "
                     f"{s.gap(smaller[-1], match).clause()}.")
@@ -433,15 +488,15 @@ def needed(s: Standings, rec: str) -> list[str]:
     """Memory pays: the best converged recurrent model beats every FFNN window. Said as memory beyond the widest
     window when the recurrent model saw more steps; else as what it is, a gap between models that see the same
     steps."""
-    top = min(s.ffnn, key=s.order.index)
-    widest = s.ffnn[-1]
-    seen = s.history or s.windows[widest]
-    against = s.gap(rec, top).said("the best FFNN window, " + s.said(top))
+    top = min(s.windowed, key=s.order.index)
+    widest = s.windowed[-1]
+    seen = s.reach(rec) or s.windows[widest]
+    against = s.gap(rec, top).said(f"the best {s.window_word}, " + s.said(top))
     if s.windows[widest] < seen:
         text = (f"Memory beyond {_window(s, widest)} pays on this data: {s.said(rec)}, which sees {seen} steps, beats "
-                f"every FFNN window up to {_window(s, widest)}; it {against}.")
+                f"every {s.window_word} up to {_window(s, widest)}; it {against}.")
     else:
-        text = (f"A recurrent model pays on this data: {s.said(rec)} beats every FFNN window, including {widest}, "
+        text = (f"A {s.memory_word} pays on this data: {s.said(rec)} beats every {s.window_word}, including {widest}, "
                 f"which sees the same {seen} steps, so the gap is data efficiency or inductive bias (how the models "
                 f"use those steps), not memory beyond a window; it {against}.")
     return [text, _costs(rec, s.costs.loc[rec], top, s.costs.loc[top])]
@@ -449,39 +504,74 @@ def needed(s: Standings, rec: str) -> list[str]:
 
 def memory_sentences(s: Standings, updates: int) -> tuple[str, int | None, str | None, list[str]]:
     """Whether memory pays: (memory, window, the best converged recurrent model, sentences)."""
-    credited = [lab for lab in s.recurrent if s.credited(lab)]
-    top = min(s.ffnn, key=s.order.index) if s.ffnn else None
+    credited = [lab for lab in s.reaching if s.credited(lab)]
+    top = min(s.windowed, key=s.order.index) if s.windowed else None
     if not credited:
-        why = "learned anything" if s.recurrent and all(lab in s.nothing for lab in s.recurrent) else \
-            f"converged within {updates:,} updates" if all(s.issue[lab] or lab in s.nothing for lab in s.recurrent) \
+        why = "learned anything" if s.reaching and all(lab in s.nothing for lab in s.reaching) else \
+            f"converged within {updates:,} updates" if all(s.issue[lab] or lab in s.nothing for lab in s.reaching) \
             else f"both converged within {updates:,} updates and was shown to beat {s.trivial_said()} by the margin"
-        text = f"No recurrent model {why}, so whether memory helps on this data is inconclusive"
-        return "inconclusive", None, None, [text + (f"; the best FFNN window is {s.said(top)}." if top else ".")]
+        text = f"No {s.memory_word} {why}, so whether memory helps on this data is inconclusive"
+        return "inconclusive", None, None, [text + (f"; the best {s.window_word} is {s.said(top)}." if top else ".")]
     rec = credited[0]
     if top is None:
         return "inconclusive", None, rec, []
     match = smallest_matching_window(s, rec)
-    ahead = [lab for lab in s.recurrent[:s.recurrent.index(rec)] if s.issue[lab] and lab not in s.nothing]
+    ahead = [lab for lab in s.reaching[:s.reaching.index(rec)] if s.issue[lab] and lab not in s.nothing]
     if match is not None and ahead:
         return "inconclusive", None, rec, [
             f"Whether memory helps is inconclusive: {s.said(match)} "
-            f"{s.gap(match, rec).said_no_worse('the best converged recurrent model, ' + s.said(rec))}, but "
+            f"{s.gap(match, rec).said_no_worse(f'the best converged {s.memory_word}, ' + s.said(rec))}, but "
             f"{names(ahead)}, with a better mean, did not converge, so {'it' if len(ahead) == 1 else 'they'} may yet "
             f"do better."]
     if match is not None:
         return "not needed", s.windows[match], rec, not_needed(s, match, rec)
-    beaten = all(s.gap(rec, lab).outcome == "beats" for lab in s.ffnn)
-    improving = [lab for lab in s.ffnn if s.issue[lab] is not None]
+    beaten = all(s.gap(rec, lab).outcome == "beats" for lab in s.windowed)
+    improving = [lab for lab in s.windowed if s.issue[lab] is not None]
     if beaten and not improving and s.order[0] not in s.windows:
-        return "needed", s.windows[s.ffnn[-1]], rec, needed(s, rec)
-    text = [f"Whether memory helps is inconclusive: the best converged recurrent model, {s.said(rec)}, "
-            f"{s.gap(rec, top).said('the best FFNN window, ' + s.said(top))}."]
+        return "needed", s.windows[s.windowed[-1]], rec, needed(s, rec)
+    text = [f"Whether memory helps is inconclusive: the best converged {s.memory_word}, {s.said(rec)}, "
+            f"{s.gap(rec, top).said(f'the best {s.window_word}, ' + s.said(top))}."]
     if beaten and improving:
-        text.append(f"It beats every FFNN window, but {names(improving)} did not converge, so "
+        text.append(f"It beats every {s.window_word}, but {names(improving)} did not converge, so "
                     f"{'it' if len(improving) == 1 else 'they'} may yet catch up.")
     if not s.credited(s.order[0]) and s.order[0] not in (rec, top):
         text.append(f"The best model overall, {s.order[0]}, is not credited, as {s.uncredited(s.order[0])}.")
     return "inconclusive", None, rec, text
+
+
+MECHANISM_WORDS = {"window": "a fixed window of the last {n} steps",
+                   "receptive field": "a receptive field covering {n} steps", "attention": "attention over {n} steps",
+                   "recurrence": "recurrence over {n} steps"}
+
+
+def cheaper(s: Standings, a: str, b: str) -> int:
+    """-1 when model a costs less than b, 1 when more: by CPU time per update where the two differ by more than the
+    spread of their timed steps (lib.costs.rank), else by parameters; 0 when neither tells them apart."""
+    row_a, row_b = s.costs.loc[a], s.costs.loc[b]
+    get = lambda row, col: float(row[col]) if col in row and pd.notna(row[col]) else math.nan  # noqa: E731
+    by_time = costs.rank(get(row_a, "update_cpu_ms"), get(row_a, "update_cpu_spread_ms"),
+                         get(row_b, "update_cpu_ms"), get(row_b, "update_cpu_spread_ms"))
+    return by_time or costs.rank(get(row_a, "n_params"), math.nan, get(row_b, "n_params"), math.nan)
+
+
+def which_kind(s: Standings) -> tuple[str | None, list[str]]:
+    """Which kind of memory the data call for: the cheapest credited model (`cheaper`) shown no worse, by more than the
+    margin, than the best credited model and every credited model with a better mean; (its label, the sentence).
+    (None, []) when fewer than two models are credited."""
+    credited = [lab for lab in s.order if s.credited(lab)]
+    if len(credited) < 2:
+        return None, []
+    best = credited[0]
+    how = lambda lab: MECHANISM_WORDS[s.mechanism(lab)].format(n=s.reach(lab))  # noqa: E731
+    for lab in sorted(credited, key=cmp_to_key(lambda a, b: cheaper(s, a, b))):
+        if lab == best or all(s.gap(lab, other).no_worse for other in credited[:credited.index(lab)]):
+            break
+    if lab == best:
+        return best, [f"Which kind of memory: no cheaper model is shown to be within the margin of the best credited "
+                      f"model, {s.said(best)}, which uses {how(best)}."]
+    return lab, [f"Which kind of memory: the cheapest model within the margin of the best is {s.said(lab)}, which uses "
+                 f"{how(lab)}; it {s.gap(lab, best).said_no_worse('the best credited model, ' + s.said(best))}, "
+                 f"which uses {how(best)}.", _costs(lab, s.costs.loc[lab], best, s.costs.loc[best])]
 
 
 def _costs(a: str, row_a: pd.Series, b: str, row_b: pd.Series) -> str:
@@ -498,14 +588,14 @@ def hedges(s: Standings) -> list[str]:
         return out
     widest = max(s.windows.values(), default=None)
     if f.forecast is not None:
-        same = " (no more than the widest FFNN window)" if widest == f.seq_len else ""
+        same = f" (no more than the widest {s.window_word})" if widest == f.seq_len else ""
         out.append(f"Models saw at most {f.seq_len} rows{same}; memory beyond that was not tested.")
         if f.season is not None and f.season > f.seq_len:
             out.append(f"The series has a detected season of {f.season} rows, beyond the {f.seq_len} any model saw, "
                        f"so no model could look one cycle back.")
         elif f.season is not None and widest is not None and f.season > widest:
-            out.append(f"The series has a detected season of {f.season} rows, beyond the widest FFNN window "
-                       f"({widest}): only the recurrent models could look one cycle back.")
+            out.append(f"The series has a detected season of {f.season} rows, beyond the widest {s.window_word} "
+                       f"({widest}): only the {s.memory_word}s could look one cycle back.")
     if f.n_val is not None and f.n_val < MIN_VAL:
         out.append(f"Only {f.n_val} validation {'rows' if f.forecast is not None else 'sequences'} chose each run's "
                    f"best epoch: too few to tell epochs apart, so no run stopped early and the epoch chosen is partly "
@@ -554,12 +644,14 @@ def judge(s: Standings, updates: int) -> Verdict:
                        s.history, margin)
     head = [best_sentence(s), trivial_sentence(s)]
     nothing_learnable = no_signal(s)
+    cheapest, kind = None, []
     if nothing_learnable is not None:
         memory, window, rec, more = "no signal", None, None, [nothing_learnable]
     else:
         memory, window, rec, more = memory_sentences(s, updates)
-    sentences = [text for text in [*head, *more, *hedges(s), *flags(s, updates, memory != "no signal")] if text]
-    return Verdict(memory, s.order[0], rec, window, tuple(sentences), s.history, margin)
+        cheapest, kind = which_kind(s)
+    sentences = [text for text in [*head, *more, *kind, *hedges(s), *flags(s, updates, memory != "no signal")] if text]
+    return Verdict(memory, s.order[0], rec, window, tuple(sentences), s.history, margin, cheapest)
 
 
 # ---------------------------------------------------------------- the study
@@ -612,7 +704,8 @@ def model_table(runs: list[RunResult], issues: list[str | None], ds: SequenceDat
         cpu_ms, cpu_spread = costs.update_cpu_ms([r for r in runs if r.label == label], budget.steps_per_epoch)
         loads = [v for r in runs if r.label == label and (v := r.env.get("load_1min_mean")) is not None]
         rows.append({
-            "label": label, "kind": cfg.kind, "window": g["window"].iloc[0], "seeds": len(done),
+            "label": label, "kind": cfg.kind, "window": g["window"].iloc[0], "steps_seen": g["steps_seen"].iloc[0],
+            "seeds": len(done),
             "metric_mean": mean, "metric_ci95": half,
             "metric_sd": float(done["metric"].std()) if len(done) > 1 else np.nan,
             "n_params": int(g["n_params"].iloc[0]), "forward_flops": costs.flops(cfg, io)["forward_flops"],
@@ -626,7 +719,7 @@ def model_table(runs: list[RunResult], issues: list[str | None], ds: SequenceDat
             "run_ids": " ".join(str(r) for r in (run.run_id for run in runs if run.label == label) if r),
         })
     table = pd.DataFrame(rows)
-    table["window"] = table["window"].astype("Int64")  # None for the recurrent models
+    table["window"] = table["window"].astype("Int64")  # None for the memory models
     return table
 
 
@@ -650,6 +743,7 @@ def memory_study(
     *,
     windows: Sequence[int] | None = None,
     kinds: Sequence[str] = KINDS,
+    window_kinds: Sequence[str] = WINDOW_KINDS,
     hidden: int = 64,
     min_updates: int = MIN_UPDATES,
     train_cfg: TrainConfig = TrainConfig(),
@@ -661,15 +755,16 @@ def memory_study(
     force: bool = False,
     n_jobs: int | None = None,
 ) -> StudyResult:
-    """Train FFNN windows and recurrent models on task_cfg with the same update budget, and judge them.
+    """Train fixed-window models (window_kinds at every window) and memory models (kinds) on task_cfg with the same
+    update budget, and judge them; the verdict names the kinds left out (left_out).
 
-    windows: FFNN windows (default default_windows of the dataset). train_cfg supplies the optimizer,
+    windows: the window grid (default default_windows of the dataset). train_cfg supplies the optimizer,
     learning rate, clipping and device; the budget sets batch size, epochs and patience. margins: the verdict's
     practical margin. on_epoch(label, seed, record), should_stop() and on_run(result) are passed to
     experiments.compare, as are store, force and n_jobs. A cancelled study judges the runs finished so far.
     """
     margins.validate()
-    models, base, budget = study_plan(task_cfg, windows, kinds, hidden, min_updates, train_cfg)
+    models, base, budget = study_plan(task_cfg, windows, kinds, hidden, min_updates, train_cfg, window_kinds)
     ds = runs.dataset(task_cfg)
     t0 = time.perf_counter()
     comp = experiments.compare(task_cfg, models, base, seeds, on_epoch=on_epoch, should_stop=should_stop,
@@ -688,6 +783,8 @@ def memory_study(
     table["issue"] = [learned_nothing(s) if lab in s.nothing else s.issue.get(lab, issue)
                       for lab, issue in zip(table["label"], table["issue"], strict=True)]
     verdict = judge(s, budget.updates)
+    if left_out(kinds, window_kinds):
+        verdict = replace(verdict, sentences=(*verdict.sentences, left_out(kinds, window_kinds)))
     if comp.cancelled:
         verdict = replace(verdict, sentences=("The study was cancelled; this verdict reads only the runs that "
                                               "finished.", *verdict.sentences))
@@ -696,7 +793,8 @@ def memory_study(
                        environment(resolve_device(base.device)), s)
 
 
-__all__ = ["KINDS", "MIN_UPDATES", "Budget", "Standings", "StudyResult", "Verdict", "best_sentence",
-           "default_windows", "flags", "geometric_windows", "hedges", "judge", "memory_sentences", "memory_study",
-           "model_table", "needed", "no_signal", "not_needed", "plan_budget", "quick_caveat", "quick_windows",
-           "run_issue", "smallest_matching_window", "standings_of", "study_plan", "trivial_sentence"]
+__all__ = ["KINDS", "MEMORY_KINDS", "MIN_UPDATES", "WINDOWED_KINDS", "WINDOW_KINDS", "Budget", "Standings",
+           "StudyResult", "Verdict", "best_sentence", "default_windows", "flags", "geometric_windows",
+           "hedges", "judge", "left_out", "memory_sentences", "memory_study", "model_table", "needed",
+           "no_signal", "not_needed", "plan_budget", "quick_caveat", "quick_windows", "run_issue",
+           "smallest_matching_window", "standings_of", "study_plan", "trivial_sentence", "which_kind"]

@@ -27,7 +27,9 @@ FORM_CONFIGS = (*(cls for cls, _ in TASKS.values()), ModelConfig, TrainConfig)  
 RECURRENT = [k for k, kind in MODEL_KINDS.items() if kind.recurrent]
 WINDOWED = next(k for k, kind in MODEL_KINDS.items() if kind.windowed)  # the kind whose window the pages sweep
 # The kind pickers' link keys by how they end (the most specific first), and the kinds each offers
-KIND_LINKS = {"scale_kinds": RECURRENT, "refs": RECURRENT, "kinds": list(MODEL_KINDS)}
+KIND_LINKS = {"scale_kinds": RECURRENT, "refs": RECURRENT,
+              "window_kinds": [k for k, kind in MODEL_KINDS.items() if kind.windowed],
+              "study_kinds": [k for k, kind in MODEL_KINDS.items() if not kind.windowed], "kinds": list(MODEL_KINDS)}
 
 
 def _keys(name: str, k: Knob) -> list[str]:

@@ -33,15 +33,16 @@ if st.button("Run the default comparison", type="primary", key="home_run",
 
 st.subheader("Where to look")
 GUIDE = [
-    ("pages/compare.py", "Compare", "train FFNN, RNN, GRU and LSTM on one task; loss curves, table and verdict"),
-    ("pages/window.py", "Window tradeoff", "how wide must the FFNN's window be, and what does that cost"),
-    ("pages/memory.py", "Memory", "accuracy against distance, gradients through time, gate activations"),
+    ("pages/compare.py", "Compare", "train FFNN, RNN, GRU and LSTM (or linear, TCN, Transformer) on one task"),
+    ("pages/window.py", "Context tradeoff", "how far back must a window or a TCN see, and what does that cost"),
+    ("pages/memory.py", "Memory", "accuracy against distance, gradients through time, gates and attention"),
     ("pages/costs.py", "Costs", "parameters, FLOPs, measured time and memory; why FLOPs and seconds disagree"),
     ("pages/probe.py", "Probe", "type a sentence, forecast a wave, show a clip: what each model answers"),
+    ("pages/literature.py", "Literature", "the essay's claims and classic memory results beside Lookback's runs"),
     ("pages/your_data.py", "Your data", "upload sequences of your own (or an example): do they need memory?"),
     ("pages/runs.py", "Runs", "every run saved on this install: browse, compare, export, delete"),
 ]
 for path, title, what in GUIDE:  # the link and its words side by side, the words wrapping on a narrow screen
-    link, words = st.columns([1, 2], vertical_alignment="center")  # "Window tradeoff" whole at 800 px
+    link, words = st.columns([1, 2], vertical_alignment="center")  # "Context tradeoff" whole at 800 px
     link.page_link(path, label=f"**{title}**", width="stretch")
     words.markdown(what)

@@ -103,7 +103,7 @@ if (rerun := shown_on("runs_rerun")) is not None:
                "“same numbers” means identical test metrics and identical losses and metrics in every epoch.")
 
 if runs.empty:
-    st.info("No runs yet. Train something on the Compare or Window tradeoff page and it appears here.")
+    st.info("No runs yet. Train something on the Compare or Context tradeoff page and it appears here.")
     st.stop()
 
 # One row per run with its config as columns (task knobs in the widgets' words, model, training).
@@ -171,7 +171,7 @@ if len(set(on_data.values())) == 1:  # one dataset: offer it as "Your data" on t
         task = task_from_dict(store.configs([run_id])[run_id]["task"])  # checked when stored or imported
         keep_prepared(Prepared(("run", sha), task, f"run {run_id}",
                                caption=f"The data run {run_id} trained on (chosen on the Runs page)."))
-        st.success("Pick “Your data” as the task on the Compare, Window tradeoff, Costs or Probe page to train "
+        st.success("Pick “Your data” as the task on the Compare, Context tradeoff, Costs or Probe page to train "
                    "on these data.")
 finished = [r for r in selected if runs.set_index("id").loc[r, "status"] in Status.finished()]
 actions = st.container(horizontal=True)  # buttons wrap onto a second row on a narrow screen

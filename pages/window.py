@@ -7,15 +7,16 @@ from lib import charts, reference
 from lib.configs import knobs
 from lib.errors import LookbackError
 from lib.experiments import BOUNDED, context_models, default_window_range, field_levels, window_grid, window_sweep
-from lib.models import MODEL_KINDS, ModelConfig, receptive_field
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, receptive_field
 from lib.runs import dataset
 from lib.settings import Settings, fmt
 from lib.stats import cancel_note, context_verdict
+from lib.window_cost import window_cost
 from pages import _form, _run, _shown
 from pages._state import Shown, show_on, shown_on
 
 P = "w_win"
-st.title("Window tradeoff")
+st.title("Context tradeoff")
 st.caption("How many steps back must a model see (a feed-forward or linear window, a TCN's receptive field) to "
            "match a recurrent model or a Transformer, which see the whole sequence, and what does it cost?")
 SWEPT = [k for k, kind in MODEL_KINDS.items() if kind.memory in BOUNDED]  # the kinds the sweep moves along
@@ -129,3 +130,5 @@ _shown.sweep_result(charts.window_tradeoff(sweep, ds.metric, task.cue_lag, ds.ch
                     "references, which see the whole sequence. Middle: parameters (the FFNN's grow linearly with its "
                     "window, the TCN's with its levels). Right: wall-clock seconds per epoch. The dashed vertical line "
                     "marks the steps seen that first reach the decisive input.", sweep, "lookback-window-sweep", shown)
+if (cost := window_cost(shown.models, ModelIO.from_dataset(ds), shown.task)) is not None:
+    st.markdown(f"**What memory costs in parameters:** {cost}")

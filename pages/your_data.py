@@ -12,8 +12,11 @@ from lib.paths import EXAMPLES
 from lib.stats import Margins
 from lib.study import (
     KINDS,
+    MEMORY_KINDS,
     MIN_UPDATES,
     QUICK_SEEDS,
+    WINDOW_KINDS,
+    WINDOWED_KINDS,
     default_windows,
     geometric_windows,
     memory_study,
@@ -134,6 +137,22 @@ def column(where, label: str, name: str, options: list, default, optional: str |
     return None if chosen == NONE else chosen
 
 
+MANY_STEPS = 12  # more step columns than this, all in one run, are picked as a range
+
+
+def step_range(names: list[str], default: list[str], others: set) -> list[str]:
+    """The step columns of a wide file as a range, first to last in the file's order (the label and split columns
+    inside it left out), with a caption that names its ends and count."""
+    r1, r2 = st.columns(2)
+    first = r1.selectbox("First step column", names, index=names.index(default[0]), **kept("wide_first"))
+    last = r2.selectbox("Last step column", names, index=names.index(default[-1]), **kept("wide_last"))
+    a, b = sorted((names.index(first), names.index(last)))
+    picked = [c for c in names[a:b + 1] if c not in others]
+    st.caption(f"Step columns: {names[a]} to {names[b]}, {len(picked)} column{'s' * (len(picked) != 1)} in the "
+               f"file's order" + (" (the label and split columns left out)" if len(picked) < b - a + 1 else "") + ".")
+    return picked
+
+
 def spec_form() -> UploadSpec:
     """Every field of the spec as a widget, the proposal for the chosen layout (layout_defaults) as its default."""
     tabular = isinstance(source, pd.DataFrame)
@@ -158,7 +177,13 @@ def spec_form() -> UploadSpec:
     if tabular:
         what = {"series": "Input columns (the column to forecast among them)", "wide": "Step columns",
                 "long": "Feature columns"}[layout]
-        picked = st.multiselect(what, names, default=[c for c in d.inputs if c in names], **kept(f"{layout}_inputs"))
+        default = [c for c in d.inputs if c in names]
+        others = {f.get("target"), f.get("split")}
+        span = names[names.index(default[0]):names.index(default[-1]) + 1] if default else []
+        if layout == "wide" and len(default) > MANY_STEPS and [c for c in span if c not in others] == default:
+            picked = step_range(names, default, others)  # a run of columns: its ends, not a chip per column
+        else:
+            picked = st.multiselect(what, names, default=default, **kept(f"{layout}_inputs"))
         f["inputs"] = tuple(c for c in names if c in picked)  # in the file's order: wide steps keep their order
     if layout in ("wide", "long", "arrays"):
         f["label_kind"] = c2.radio("Label kind", ["classification", "regression"], horizontal=True,
@@ -251,20 +276,27 @@ else:
     st.caption("The target per split" + (" (standardised)" if cfg.spec.standardize else "")
                + (f". Naive baselines' test MSE: {baselines}." if baselines else "."))
 st.caption(f"Prepared data {cfg.sha256[:12]}, kept beside the run store: the same data and settings reuse stored "
-           "runs. This dataset is now also a task on the Compare, Window, Memory, Costs and Probe pages.")
+           "runs. This dataset is now also a task on the Compare, Context tradeoff, Memory, Costs and Probe pages.")
 
 st.header("4. Does my data need memory?")
-st.markdown("FFNNs see only the last *window* steps; the GRU, LSTM and RNN see every step of the input. A model "
-            "*matches* another only when the difference, counting seed and test-set noise, is shown to lie within the "
-            "practical margin; if some window matches the best recurrent model, memory beyond it does not pay.")
+st.markdown("Fixed-window models (an FFNN, a linear map) see only the last *window* steps; memory models (GRU, LSTM, "
+            "RNN; on request a TCN, a Transformer, a minGRU) see every step of the input. A model *matches* another "
+            "only when the difference, counting seed and test-set noise, is shown to lie within the practical margin; "
+            "if some window matches the best memory model, memory beyond it does not pay, and the verdict names the "
+            "cheapest model within the margin of the best: which kind of memory the data call for.")
 quick = st.toggle("Quick study: one seed and a coarse window grid", key="yd_quick",
                   help="Faster, and it says what it gives up: wider intervals, no seed noise, coarser windows.")
 c1, c2 = st.columns(2)
 suggested = default_windows(ds)  # for a series, below its window (the recurrent models' history), with its season
 grid = sorted(set(geometric_windows(ds.seq_len)) | set(suggested))
-windows = c1.multiselect("FFNN windows (steps)", grid, default=list(suggested), disabled=quick,
-                         **kept("study_windows"))
-kinds = _form.kind_picker(c2, "Recurrent models", "yd_study_kinds", list(KINDS), options=_form.RECURRENT)
+windows = c1.multiselect("Windows (steps)", grid, default=list(suggested), disabled=quick, **kept("study_windows"))
+window_kinds = _form.kind_picker(c1, "Fixed-window models, at every window", "yd_study_window_kinds",
+                                 list(WINDOW_KINDS), options=WINDOWED_KINDS)
+kinds = _form.kind_picker(c2, "Memory models", "yd_study_kinds", list(KINDS), options=MEMORY_KINDS)
+if not set(MEMORY_KINDS) - set(KINDS) <= set(kinds):  # the slower mechanisms are not all chosen
+    c2.caption("The TCN, Transformer and minGRU are left out by default to keep the study fast: on long histories "
+               "each trains slower than the GRU on a CPU. Add them to weigh a receptive field, attention and a "
+               "parallel scan too; the verdict names what was left out.")
 c1, c2, c3, c4 = st.columns(4)
 n_seeds = c1.number_input("Seeds", *_form.LIMITS["seeds"], 3, disabled=quick, **kept("study_seeds"))
 if quick:
@@ -282,7 +314,7 @@ seeds = list(QUICK_SEEDS) if quick else list(range(int(n_seeds)))
 if quick:
     st.info(quick_caveat(windows))
 try:
-    models, train_cfg, budget = study_plan(cfg, windows, kinds, int(hidden), int(updates))
+    models, train_cfg, budget = study_plan(cfg, windows, kinds, int(hidden), int(updates), window_kinds=window_kinds)
 except LookbackError as err:
     st.error(f"Study settings: {err}")
     models = None
@@ -296,7 +328,8 @@ else:
 
 
 def plan():
-    return models, 1, partial(memory_study, cfg, seeds, windows=windows, kinds=kinds, hidden=int(hidden),
+    return models, 1, partial(memory_study, cfg, seeds, windows=windows, kinds=kinds, window_kinds=window_kinds,
+                              hidden=int(hidden),
                               min_updates=int(updates), margins=margins)
 
 
@@ -344,8 +377,8 @@ box = st.warning if study.verdict.memory in ("inconclusive", "no signal") else s
 box("\n\n".join([f"**{report.HEADLINES[study.verdict.memory].format(window=study.verdict.window)}**",
                   *study.verdict.sentences]))
 _shown.chart(charts.window_tradeoff(study.summary(), sds.metric, None, sds.chance), "yd_chart",
-             "Left: the FFNN's test metric against its window (band across seeds); dotted lines are the recurrent "
-             "models, which see every step. Middle: parameters. Right: seconds per training epoch.")
+             "Left: each fixed-window model's test metric against the steps it sees (band across seeds); dotted lines "
+             "are the memory models, which see every step. Middle: parameters. Right: seconds per training epoch.")
 st.table(report.model_frame(study), hide_index=True)
 st.caption(f"Every run had the same budget of {study.budget.updates:,} optimizer updates. FLOPs count one forward "
            f"pass; latency is one test sequence on {study.env.get('device', 'this machine')}, first seed's model.")

@@ -158,7 +158,7 @@ def test_the_app_follows_a_dark_system_preference_shows_no_deploy_button_and_lea
         clipped = page.evaluate("""() => [...document.querySelectorAll(
             '[data-testid="stMain"] [data-testid="stPageLink-NavLink"] p')]
             .filter(p => p.scrollWidth > p.clientWidth).map(p => p.textContent)""")
-        assert clipped == [], clipped  # Home's guide names every page in full ("Window tradeoff", not "Window tradeo")
+        assert clipped == [], clipped  # Home's guide names every page in full ("Context tradeoff", not "Context trade")
         page.set_viewport_size({"width": 760, "height": 900})  # a narrow screen: the sidebar gets out of the way
         expect(page.get_by_test_id("stSidebar")).not_to_be_in_viewport(timeout=UI_TIMEOUT_MS)
         no_exception(page)

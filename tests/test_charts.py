@@ -122,3 +122,5 @@ def test_context_tradeoff_puts_windows_and_receptive_fields_on_one_axis_with_ref
     assert fig.layout.title.text.startswith("FFNN window tradeoff") and fig.layout.xaxis.title.text == (
         "FFNN window (steps)")
     assert [t.name for t in fig.data if t.xaxis == "x"] == ["FFNN", "LSTM (reference)"]
+    assert fig.layout.yaxis2.type in (None, "linear", "-") and fig.layout.yaxis2.rangemode == "tozero"  # a window's
+    # parameters grow linearly with it, and draw as a straight line

@@ -225,7 +225,7 @@ def test_visitors_see_only_their_own_runs(hosted):
     assert any(c.value == "2 of at most 200 runs kept." for c in alice.caption)
     bob = visit("runs")
     assert [i.value for i in bob.info] == [
-        "No runs yet. Train something on the Compare or Window tradeoff page and it appears here."]
+        "No runs yet. Train something on the Compare or Context tradeoff page and it appears here."]
     assert bob.session_state["_visitor"] != mine
     assert any(c.value == "0 of at most 200 runs kept." for c in bob.caption)
 

@@ -24,6 +24,7 @@ from lib.tasks.user.spec import UploadSpec, guess_spec
 from lib.train import TrainConfig
 from pages import _jobs
 from pages._run import _open_store
+from tests.support.user_files import labelled_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "data" / "examples"
@@ -280,7 +281,7 @@ def test_memory_study_runs_in_the_background_and_reports():
     at.multiselect(key=spec(at, "study_windows")).set_value([1, 24])
     at.multiselect(key="yd_study_kinds").set_value(["gru"]).run()
     ok(at)
-    assert "3 models × 1 seed(s) = 3 runs" in " ".join(c.value for c in at.caption)
+    assert "5 models × 1 seed(s) = 5 runs" in " ".join(c.value for c in at.caption)  # FFNN and linear per window
     at.button(key="yd_study").click().run()
     ok(at)
     job = at.session_state["job"]
@@ -295,14 +296,47 @@ def test_memory_study_runs_in_the_background_and_reports():
     headline = report.HEADLINES[study.verdict.memory].format(window=study.verdict.window)
     assert verdict.split("\n\n") == [f"**{headline}**", *study.verdict.sentences]
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(charts) == 1 and charts[0]["layout"]["title"]["text"].startswith("FFNN window tradeoff")
+    assert len(charts) == 1 and charts[0]["layout"]["title"]["text"].startswith("Context tradeoff")
     names = {t["name"] for t in charts[0]["data"] if t.get("name")}
-    assert {"FFNN", "GRU (reference)"} <= names
+    assert {"FFNN", "LINEAR", "GRU (reference)"} <= names
     table = at.table[-1].value
-    assert list(table["model"]) == ["FFNN w1", "FFNN w24", "GRU"]
+    assert list(table["model"]) == ["FFNN w1", "FFNN w24", "LINEAR w1", "LINEAR w24", "GRU"]
+    assert study.verdict.sentences[-1].startswith("Not trained in this study: Vanilla RNN, LSTM, TCN (causal "
+                                                  "convolution), Transformer (causal attention), minGRU")
     assert {"parameters", "ms / prediction", "s / epoch"} <= set(table.columns)
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Download CSV", "Download HTML report"]
+
+
+def test_150_step_columns_are_picked_as_a_range_not_150_chips():
+    at = page()
+    send(at, "long.csv", labelled_csv(steps=150))
+    ok(at)
+    assert [m.label for m in at.multiselect] == ["Windows (steps)", "Fixed-window models, at every window",
+                                                 "Memory models"]  # no multiselect of step columns
+    assert (at.selectbox(key=spec(at, "wide_first")).value, at.selectbox(key=spec(at, "wide_last")).value) == \
+        ("s0", "s149")
+    assert "Step columns: s0 to s149, 150 columns in the file's order." in [c.value for c in at.caption]
+    assert shown(at)["Steps per sequence"] == "150"
+    at.selectbox(key=spec(at, "wide_first")).set_value("s100").run()
+    ok(at)
+    assert shown(at)["Steps per sequence"] == "50"
+
+
+def test_the_study_offers_every_memory_mechanism_and_says_which_it_leaves_out():
+    at = page()
+    at.button(key="yd_example_city_temperatures").click().run()
+    kinds = at.multiselect(key="yd_study_kinds")
+    assert kinds.value == ["gru", "lstm", "rnn"] and set(kinds.options) >= {"TCN (causal convolution)",
+                                                                             "Transformer (causal attention)"}
+    assert any(c.value.startswith("The TCN, Transformer and minGRU are left out by default") for c in at.caption)
+    assert at.multiselect(key="yd_study_window_kinds").value == ["ffnn", "linear"]
+    at.multiselect(key="yd_study_kinds").set_value(["tcn", "transformer", "mingru"]).run()
+    at.multiselect(key="yd_study_window_kinds").set_value(["linear"]).run()
+    ok(at)
+    windows = len(at.multiselect(key=spec(at, "study_windows")).value)
+    assert f"{windows + 3} models × 3 seed(s)" in " ".join(c.value for c in at.caption)
+    assert not any(c.value.startswith("The TCN, Transformer and minGRU are left out") for c in at.caption)
 
 
 def test_prepared_data_is_a_task_on_every_page():
@@ -368,7 +402,8 @@ def test_the_quick_study_trains_one_seed_on_a_coarse_grid_says_what_it_gives_up_
     ok(at)
     assert at.number_input(key=spec(at, "study_seeds")).disabled
     windows = list(quick_windows(_dataset(at)))
-    assert f"{len(windows) + 1} models × 1 seed(s) = {len(windows) + 1} runs" in " ".join(c.value for c in at.caption)
+    n = 2 * len(windows) + 1  # an FFNN and a linear map at every window, and the GRU
+    assert f"{n} models × 1 seed(s) = {n} runs" in " ".join(c.value for c in at.caption)
     caveat = [i.value for i in at.info if i.value.startswith("A quick study: one seed")]
     assert caveat and "wider intervals" in caveat[0] and "no seed-to-seed noise" in caveat[0] \
         and "coarser windows" in caveat[0] and ", ".join(map(str, windows)) in caveat[0]

@@ -118,7 +118,7 @@ def subheaders(at: AppTest) -> list[str]:
 
 
 @pytest.mark.parametrize("page, title", [(None, "Lookback"), ("compare", "Compare models"),
-                                         ("window", "Window tradeoff"), ("memory", "Memory"),
+                                         ("window", "Context tradeoff"), ("memory", "Memory"),
                                          ("costs", "Costs"), ("probe", "Probe"), ("runs", "Runs")])
 def test_page_renders_with_defaults(page, title):
     at = app(page)
@@ -405,6 +405,15 @@ def test_compare_says_what_a_wider_window_costs_and_leads_to_the_cases_where_it_
     at.button(key="cmp_case_video").click().run()
     assert at.selectbox(key="w_cmp_task").value == "video" and at.slider(key="w_cmp_gap").value == 20
     assert at.checkbox(key="w_cmp_reach").value  # with the FFNN whose window reaches the digit: FFNN w21
+
+
+def test_the_context_tradeoff_says_what_a_wider_window_costs_and_draws_parameters_on_a_linear_axis():
+    at = app("window")  # the reference sweep: FFNN windows on text recall with recurrent references
+    assert at.title[0].value == "Context tradeoff"
+    cost = [m.value for m in at.markdown if m.value.startswith("**What memory costs in parameters:**")]
+    assert len(cost) == 1 and "Each word in the FFNN's window adds 16 inputs (one word's embedding)" in cost[0]
+    spec = one(figures(at), "FFNN window tradeoff")
+    assert spec["layout"]["yaxis2"].get("type") in (None, "linear", "-")
 
 
 def test_text_and_video_keep_their_own_training_set_sizes():

@@ -21,7 +21,7 @@ from lib.tasks.user.prepared import prepare
 from lib.tasks.user.spec import UploadSpec
 
 pytestmark = pytest.mark.slow
-SMALL = {"kinds": ("gru",), "hidden": 32}
+SMALL = {"kinds": ("gru",), "window_kinds": ("ffnn",), "hidden": 32}  # the memory verdict's known answers
 
 
 @pytest.fixture(autouse=True)
@@ -92,6 +92,20 @@ def test_a_label_in_the_last_three_steps_needs_a_window_of_four_and_no_memory():
     assert any(t.startswith("Memory beyond the last 4 steps does not pay on this data: FFNN w4 (accuracy ")
                for t in v.sentences)
     assert any(t.startswith("The last 4 steps matter: FFNN w2 (accuracy ") for t in v.sentences)
+
+
+def test_when_a_linear_map_of_the_last_steps_is_the_answer_the_verdict_names_it_as_the_kind():
+    """The label is the sign of the sum of the last 3 steps: a linear map of a window of 4 is the right model, so the
+    cheapest model within the margin of the best is a linear window that sees those steps, not the GRU or an FFNN."""
+    rx, ry = near_labels(2000)
+    result = memory_study(upload(rx, ry, "near.npz"), (0, 1), windows=(1, 2, 4, 16), kinds=("gru",), hidden=32,
+                          min_updates=400, margins=Margins(accuracy=0.03))
+    v, table = result.verdict, result.table.set_index("label")
+    assert (v.memory, v.window) == ("not needed", 4), v.text
+    assert v.cheapest in ("LINEAR w4", "LINEAR w16") and table.at[v.cheapest, "metric_mean"] >= 0.95, v.text
+    assert any(t.startswith(f"Which kind of memory: the cheapest model within the margin of the best is {v.cheapest} "
+                            f"(accuracy ") and "which uses a fixed window of the last" in t for t in v.sentences)
+    assert table.at[v.cheapest, "n_params"] < table.at["FFNN w4", "n_params"] < table.at["GRU", "n_params"]
 
 
 def test_too_few_test_sequences_to_tell_is_inconclusive_and_says_what_would_settle_it():

@@ -1,6 +1,7 @@
 """The memory study: budget, convergence flags, verdicts on constructed seed statistics, user data as a task
 (reuse, rerun from the store without the file) and `python -m lib study`."""
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,12 +11,13 @@ import torch
 from lib import trivial
 from lib.cli import main
 from lib.errors import ConfigError
-from lib.models import MODEL_KINDS, ModelConfig
+from lib.models import MODEL_KINDS, ModelConfig, receptive_field
 from lib.runs import dataset, run_one
 from lib.runtime import Status
 from lib.stats import Margins, Scores
 from lib.store import RunStore
 from lib.study import (
+    MEMORY_KINDS,
     Budget,
     Standings,
     best_sentence,
@@ -24,10 +26,12 @@ from lib.study import (
     geometric_windows,
     hedges,
     judge,
+    left_out,
     memory_study,
     plan_budget,
     run_issue,
     study_plan,
+    which_kind,
 )
 from lib.tasks.sine import SineConfig
 from lib.tasks.user.prepared import prepare
@@ -120,18 +124,26 @@ def majority(p: float = 0.5, n: int = N) -> Scores:
     return Scores.of(rows=(grid(n, 1) < p).astype(float), fixed=True)
 
 
-def table_of(labels, issues=None, costs=None) -> pd.DataFrame:
+KIND_OF = {"FFNN": "ffnn", "LINEAR": "linear", "GRU": "gru", "LSTM": "lstm", "RNN": "rnn", "TCN": "tcn",
+           "TRANSFORMER": "transformer"}
+
+
+def table_of(labels, issues=None, costs=None, seen=None) -> pd.DataFrame:
+    """A study's model table: kind and window from the label ("LINEAR w8"), costs (n_params, epoch seconds,
+    latency ms) by label, steps seen (seen: a TCN's receptive field) by label."""
     rows = []
     for label in labels:
-        window = int(label.split("w")[1]) if label.startswith("FFNN") else None
+        window = int(label.split("w")[1]) if label.startswith(("FFNN", "LINEAR")) else None
         n, secs, ms = (costs or {}).get(label, (1000 * (window or 10), 0.1, 0.05))
-        rows.append({"label": label, "window": window, "n_params": n, "epoch_seconds": secs, "latency_ms": ms,
-                     "issue": (issues or {}).get(label)})
-    return pd.DataFrame(rows, columns=["label", "window", "n_params", "epoch_seconds", "latency_ms", "issue"])
+        rows.append({"label": label, "kind": KIND_OF[label.split()[0]], "window": window,
+                     "steps_seen": (seen or {}).get(label, window), "n_params": n, "epoch_seconds": secs,
+                     "latency_ms": ms, "issue": (issues or {}).get(label)})
+    return pd.DataFrame(rows, columns=["label", "kind", "window", "steps_seen", "n_params", "epoch_seconds",
+                                       "latency_ms", "issue"])
 
 
 def standings(models: dict, metric: str = "accuracy", *, issues=None, costs=None, trivial=None, fact=None,
-              margins: Margins = Margins()) -> Standings:
+              margins: Margins = Margins(), seen=None) -> Standings:
     """Standings as memory_study makes them: models are per-row outcomes (seeds, n) or per-seed metrics."""
     rows = {lab: v for lab, v in models.items() if isinstance(v, np.ndarray)}
     summary = pd.DataFrame([{"label": lab, "seed": s, "status": "completed", "metric": m}
@@ -139,7 +151,7 @@ def standings(models: dict, metric: str = "accuracy", *, issues=None, costs=None
                             for s, m in enumerate(v.mean(axis=1) if isinstance(v, np.ndarray) else v)])
     n = next(iter(rows.values())).shape[1] if rows else 150
     fact = fact or Facts(n_test=n, seq_len=max([int(lab.split("w")[1]) for lab in models if "w" in lab] or [1]))
-    return Standings.of(summary, table_of(models, issues, costs), metric, metric == "accuracy", rows=rows,
+    return Standings.of(summary, table_of(models, issues, costs, seen), metric, metric == "accuracy", rows=rows,
                         trivial_scores={"majority": majority(n=n)} if trivial is None else trivial, margins=margins,
                         fact=fact)
 
@@ -367,8 +379,8 @@ def test_standings_rank_models_by_mean_and_know_their_windows():
     s = standings({"FFNN w8": [0.6, 0.7], "FFNN w2": [0.5, 0.5], "LSTM": [0.9, 0.8], "GRU": [0.95, 0.9]},
                   issues={"LSTM": "it ended diverged: nan"}, trivial={"majority": 0.5})
     assert s.order == ["GRU", "LSTM", "FFNN w8", "FFNN w2"] and s.mean("LSTM") == pytest.approx(0.85)
-    assert s.ffnn == ["FFNN w2", "FFNN w8"] and s.windows == {"FFNN w8": 8, "FFNN w2": 2}
-    assert s.recurrent == ["GRU", "LSTM"] and s.issue["LSTM"] == "it ended diverged: nan"
+    assert s.windowed == ["FFNN w2", "FFNN w8"] and s.windows == {"FFNN w8": 8, "FFNN w2": 2}
+    assert s.reaching == ["GRU", "LSTM"] and s.issue["LSTM"] == "it ended diverged: nan"
     assert s.nothing == {"FFNN w2"} and not s.credited("LSTM") and s.credited("GRU")
     assert s.said("GRU") == "GRU (accuracy 92.5% ± 31.8%)"
     assert standings({"FFNN w1": [0.3], "GRU": [0.1]}, "mse", trivial={}).order == ["GRU", "FFNN w1"]
@@ -446,6 +458,71 @@ def test_identical_data_reuse_the_stored_run_and_rerun_needs_no_file(capsys):
 
 # ---------------------------------------------------------------- the study and its command
 
+# ---------------------------------------------------------------- which kind of memory
+
+def test_which_kind_names_the_cheapest_model_within_the_margin_of_the_best_and_its_mechanism():
+    same = right([0.98, 0.98, 0.98])
+    s = standings({"FFNN w1": right(0.5), "FFNN w8": same, "LINEAR w8": same, "GRU": right([0.985, 0.98, 0.98])},
+                  costs={"LINEAR w8": (9, 0.01, 0.01), "FFNN w8": (600, 0.02, 0.02), "GRU": (13000, 0.2, 0.5)})
+    v = judge(s, 1000)
+    assert (v.memory, v.window, v.cheapest) == ("not needed", 8, "LINEAR w8")
+    kind = next(t for t in v.sentences if t.startswith("Which kind of memory"))
+    assert kind.startswith("Which kind of memory: the cheapest model within the margin of the best is LINEAR w8 "
+                           "(accuracy 98.0% ± 0.0%), which uses a fixed window of the last 8 steps; it matches the "
+                           "best credited model, GRU (accuracy 98.2% ± 0.7%) within the margin of 1 accuracy point")
+    assert kind.endswith("which uses recurrence over 8 steps.")
+    assert "Memory beyond the last 8 steps does not pay" in v.text  # the windows are "fixed-window models" now
+    assert "Costs (parameters, prediction time): LINEAR w8 9, 0.01 ms per sequence; GRU 13,000, 0.5 ms per sequence, " \
+           "so LINEAR w8 costs less on every count." in v.sentences  # its costs beside the best's
+
+
+def test_which_kind_says_when_no_cheaper_model_is_within_the_margin():
+    s = standings({"FFNN w8": right([0.70, 0.72, 0.71]), "LSTM": right([0.90, 0.91, 0.90]),
+                   "GRU": right([0.99, 0.99, 0.98])})
+    v = judge(s, 1000)
+    assert v.memory == "needed" and v.cheapest == "GRU"
+    assert [t for t in v.sentences if t.startswith("Which kind")] == [
+        "Which kind of memory: no cheaper model is shown to be within the margin of the best credited model, GRU "
+        "(accuracy 98.7% ± 1.4%), which uses recurrence over 8 steps."]
+
+
+def test_a_model_not_shown_within_the_margin_is_not_named_however_cheap():
+    """LINEAR w8 is 0.4 points behind on 60 test rows: not shown to be within 1 point, so not named."""
+    s = standings({"LINEAR w8": right([0.97, 0.975, 0.97], n=60), "GRU": right([0.98, 0.975, 0.98], n=60)},
+                  costs={"LINEAR w8": (9, 0.01, 0.01)})
+    cheapest, _ = which_kind(s)
+    assert not s.gap("LINEAR w8", "GRU").no_worse and cheapest == "GRU"
+
+
+def test_a_tcn_and_a_transformer_make_the_claim_about_memory_models_with_their_mechanisms():
+    s = standings({"FFNN w8": right(0.70), "LINEAR w8": right(0.69), "TCN k3 n6": right([0.99, 0.99, 0.99]),
+                   "TRANSFORMER": right([0.80, 0.81, 0.80])}, seen={"TCN k3 n6": 253},
+                  fact=Facts(n_test=N, seq_len=187))
+    assert s.window_word == "fixed-window model" and s.memory_word == "memory model"
+    assert (s.mechanism("TCN k3 n6"), s.reach("TCN k3 n6"), s.reach("TRANSFORMER")) == ("receptive field", 187, 187)
+    v = judge(s, 1000)
+    assert v.memory == "needed" and v.best_recurrent == "TCN k3 n6"
+    assert v.sentences[2].startswith("Memory beyond 8 steps pays on this data: TCN k3 n6 (accuracy 99.0% ± 0.0%), "
+                                     "which sees 187 steps, beats every fixed-window model up to 8 steps")
+    assert "which uses a receptive field covering 187 steps" in v.text
+
+
+def test_the_plan_trains_both_window_kinds_everywhere_and_a_tcn_that_sees_the_whole_sequence():
+    cfg = prepare(labelled_csv(), "mine.csv")  # 6 steps per sequence
+    models, _, _ = study_plan(cfg, (1, 6), ("gru", "tcn", "transformer"))
+    assert [m.label for m in models] == ["FFNN w1", "FFNN w6", "LINEAR w1", "LINEAR w6", "GRU", "TCN k3 n2",
+                                         "TRANSFORMER"]  # the fewest levels that see all 6 steps: fields 5, 13
+    assert receptive_field(replace(models[5], levels=1)) < 6 <= receptive_field(models[5])
+    with raises("'ffnn' is not a memory model; choose from: rnn, gru, lstm, tcn, transformer, mingru."):
+        study_plan(cfg, (1,), ("ffnn",))
+    with raises("choose at least one fixed-window model (FFNN or linear) to compare the memory models with."):
+        study_plan(cfg, (1,), ("gru",), window_kinds=())
+    assert left_out(("gru", "lstm", "rnn")) == (
+        "Not trained in this study: TCN (causal convolution), Transformer (causal attention), minGRU (parallel scan); "
+        "add them to the study's models to weigh those mechanisms too.")
+    assert left_out(MEMORY_KINDS) == ""
+
+
 TINY = {"windows": (1, 6), "kinds": ("gru",), "hidden": 8, "min_updates": 12}
 
 
@@ -455,11 +532,12 @@ def test_study_trains_every_model_and_seed_with_one_budget_and_reports_costs():
     result = memory_study(cfg, (0, 1), on_epoch=lambda label, seed, rec: epochs.append((label, seed)),
                           on_run=runs.append, **TINY)
     assert result.budget == Budget(updates=30, batch_size=8, steps_per_epoch=6, epochs=5, patience=0)  # 9 val rows
-    assert sorted((r.label, r.train_config.seed) for r in runs) == [
-        ("FFNN w1", 0), ("FFNN w1", 1), ("FFNN w6", 0), ("FFNN w6", 1), ("GRU", 0), ("GRU", 1)]
+    labels = ["FFNN w1", "FFNN w6", "LINEAR w1", "LINEAR w6", "GRU"]  # both window kinds at every window
+    assert sorted((r.label, r.train_config.seed) for r in runs) == [(lab, seed) for lab in sorted(labels)
+                                                                    for seed in (0, 1)]
     assert {r.train_config.batch_size for r in runs} == {8} and len(epochs) == sum(len(r.history) for r in runs)
     table = result.table
-    assert list(table["label"]) == ["FFNN w1", "FFNN w6", "GRU"] and list(table["seeds"]) == [2, 2, 2]
+    assert list(table["label"]) == labels and list(table["seeds"]) == [2] * 5
     assert (table["latency_ms"] > 0).all() and (table["n_params"] > 0).all() and not result.cancelled
     assert result.verdict.memory in ("needed", "not needed", "no signal", "inconclusive") and result.verdict.text
 
@@ -477,7 +555,8 @@ def test_study_command_prints_the_verdict_and_writes_csv_and_html(tmp_path, caps
     data.write_bytes(labelled_csv())
     out = tmp_path / "out"
     assert main(["study", str(data), "--label", "label", "--seeds", "0", "1", "--windows", "1", "6", "--models",
-                 "gru", "--hidden", "8", "--updates", "12", "--out-dir", str(out), "--quiet"]) == 0
+                 "gru", "--window-models", "ffnn", "--hidden", "8", "--updates", "12", "--out-dir", str(out),
+                 "--quiet"]) == 0
     printed = capsys.readouterr().out
     table = pd.read_csv(out / "study.csv")
     assert list(table["label"]) == ["FFNN w1", "FFNN w6", "GRU"]
@@ -497,8 +576,9 @@ def test_study_command_prints_the_verdict_and_writes_csv_and_html(tmp_path, caps
     (["--label", "label", "--updates", "0"], "min_updates must be between 1 and 1000000, got 0."),
     (["--label", "label", "--windows", "9"], "FFNN window 9 is longer than the sequence (6 steps); choose a window "
                                              "between 1 and 6."),
-    (["--label", "label", "--models", "ffnn"], "'ffnn' is not a recurrent model; choose from: "
-                                               f"{', '.join(k for k, v in MODEL_KINDS.items() if v.recurrent)}."),
+    (["--label", "label", "--models", "ffnn"], "'ffnn' is not a memory model; choose from: "
+                                               f"{', '.join(k for k, v in MODEL_KINDS.items() if not v.windowed)}."),
+    (["--label", "label", "--window-models", "gru"], "'gru' is not a fixed-window model; choose from: ffnn, linear."),
     (["--label", "label", "--threads", "0"], "--threads must be at least 1, got 0."),
 ])
 def test_study_command_refuses_bad_values_in_one_line(tmp_path, capsys, args, message):
