@@ -3,10 +3,14 @@
     python benchmarks/screenshots.py                      # every page
     python benchmarks/screenshots.py --pages home compare window runs
     python benchmarks/screenshots.py --out-dir /tmp/shots --widths 1400 800 --schemes light dark
+    python benchmarks/screenshots.py --modern --pages compare window memory costs literature --out-dir /tmp/m
 
 Home as it opens; Compare after the default comparison (Home's button); Context tradeoff after a small
 sweep; Memory as it opens; Probe with the essay's sentence; Costs after measuring the models and their scaling;
-Your data with an example loaded; Runs with the runs trained above. Full page at 1400 px wide, or at each of
+Your data with an example loaded; Runs with the runs trained above; Literature as it opens. With --modern,
+Compare trains the "Modern baselines" preset instead (so Memory shows the Transformer's attention maps), the
+sweep also moves the linear map and the TCN with a Transformer reference, and Costs scales with sequence
+length. Full page at 1400 px wide, or at each of
 --widths and in each system colour scheme of --schemes (then named <page>-<width>-<scheme>.png), all in one
 browser session, so every picture of a page shows the same result.
 The run store is a temporary file unless --db names one: with --db, a rerun reuses the stored runs and
@@ -24,11 +28,11 @@ from _common import parser
 from tests.support.browser import ROOT, Server, browser, find_chromium, go, run_default_comparison, settle
 
 OUT = ROOT / "docs" / "screenshots"
-PAGES = ["home", "compare", "window", "memory", "costs", "probe", "your_data", "runs"]
+PAGES = ["home", "compare", "window", "memory", "costs", "probe", "your_data", "runs", "literature"]
 NAV = {"home": ("Home", "Lookback"), "compare": ("Compare", "Compare models"),
        "window": ("Context tradeoff", "Context tradeoff"), "memory": ("Memory", "Memory"),
        "costs": ("Costs", "Costs"), "probe": ("Probe", "Probe"), "your_data": ("Your data", "Your data"),
-       "runs": ("Runs", "Runs")}
+       "runs": ("Runs", "Runs"), "literature": ("Literature", "Literature")}
 WIDTH, HEIGHT = 1400, 1000
 TRAIN_TIMEOUT_MS = 900_000  # the default comparison on a busy 2-core machine
 
@@ -82,8 +86,31 @@ def set_slider(page, label: str, target: int) -> None:
     raise RuntimeError(f"the slider {label!r} did not reach {target}")
 
 
-def small_sweep(page) -> None:
-    """Context tradeoff on text recall at distance 10 (the cue 15 words back), 1000 sentences, 20 epochs."""
+def pick(page, label: str, option: str) -> None:
+    """Add an option to the multiselect labelled `label` by typing its name."""
+    box = page.get_by_test_id("stMultiSelect").filter(has_text=label).first
+    box.locator("input").click()
+    page.keyboard.type(option)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    settle(page)
+
+
+def modern_comparison(page) -> None:
+    """Compare: the "Modern baselines" preset (linear, TCN, Transformer, minGRU, LSTM) on the default task."""
+    from playwright.sync_api import expect
+
+    go(page, *NAV["compare"])
+    page.get_by_role("button", name="Modern baselines", exact=True).click()
+    settle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_role("heading", name="Result", exact=True)).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    settle(page)
+
+
+def small_sweep(page, modern: bool = False) -> None:
+    """Context tradeoff on text recall at distance 10 (the cue 15 words back), 1000 sentences, 20 epochs; with
+    `modern`, the linear map and the TCN swept too and a Transformer reference."""
     from playwright.sync_api import expect
 
     # Each change reruns the page; waiting for the rerun before the next change keeps a stale rerun from
@@ -106,11 +133,17 @@ def small_sweep(page) -> None:
     settle(page)
     page.get_by_text("Advanced settings", exact=True).click()  # closed again for the picture
     settle(page)
+    if modern:
+        for option in ("Linear (fixed window)", "TCN (causal convolution)"):
+            pick(page, "Models swept along the steps they see", option)
+        page.get_by_text("Transformer reference", exact=True).click()
+        settle(page)
     expect(thumb).to_have_text("10")
     for label, value in fields.items():
         expect(page.get_by_label(label, exact=True)).to_have_value(value)
     page.get_by_role("button", name="Run the sweep", exact=True).click()
-    chart = page.get_by_test_id("stPlotlyChart").filter(has_text="FFNN window tradeoff")
+    chart = page.get_by_test_id("stPlotlyChart").filter(has_text="Context tradeoff" if modern else
+                                                        "FFNN window tradeoff")
     expect(page.get_by_role("heading", name="Result", exact=True)).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     expect(chart).to_be_visible(timeout=30_000)
 
@@ -147,6 +180,7 @@ def main() -> None:
                    help="system colour schemes to show the app in (default light)")
     p.add_argument("--db", type=Path, help="run store to use (default: a temporary file)")
     p.add_argument("--chromium", help="Chromium binary (default: chromium on PATH)")
+    p.add_argument("--modern", action="store_true", help="the memory mechanisms beyond the essay's four (see above)")
     args = p.parse_args()
     chromium = find_chromium(args.chromium) or sys.exit(
         "no Chromium found: install Debian's `chromium` or pass --chromium PATH")
@@ -165,17 +199,24 @@ def main() -> None:
                 shots = partial(shoot_all, out=args.out_dir, widths=args.widths, schemes=args.schemes)
                 if "home" in args.pages:
                     shots(page, "home")
-                if "compare" in args.pages or "probe" in args.pages:  # Probe looks into the compared models
+                if args.modern and {"compare", "memory"} & set(args.pages):  # Memory probes the compared models
+                    modern_comparison(page)
+                    if "compare" in args.pages:
+                        shots(page, "compare")
+                elif "compare" in args.pages or "probe" in args.pages:  # Probe looks into the compared models
                     run_default_comparison(page, TRAIN_TIMEOUT_MS)
                     settle(page)
                     if "compare" in args.pages:
                         shots(page, "compare")
-                for name in ("window", "memory", "costs", "probe", "your_data", "runs"):
+                for name in ("window", "memory", "costs", "probe", "your_data", "runs", "literature"):
                     if name not in args.pages:
                         continue
                     go(page, *NAV[name])
                     if name == "window":
-                        small_sweep(page)
+                        small_sweep(page, args.modern)
+                    if name == "costs" and args.modern:
+                        page.get_by_text("sequence length", exact=True).click()
+                        settle(page)
                     if name == "costs":
                         page.get_by_role("button", name="Measure on this machine", exact=True).click()
                         expect(page.get_by_test_id("stPlotlyChart").filter(has_text="What the model should cost")

@@ -254,9 +254,9 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _reference(args: argparse.Namespace) -> int:
-    from lib.reference import regenerate
+    from lib.reference import EXPERIMENTS, regenerate
 
-    meta = regenerate(n_jobs=args.jobs)
+    meta = regenerate(n_jobs=args.jobs, names=tuple(args.only or EXPERIMENTS))
     print(json.dumps({k: v["seconds"] for k, v in meta["experiments"].items()}, indent=1))
     return 0
 
@@ -368,6 +368,8 @@ def _parser() -> argparse.ArgumentParser:
     st.set_defaults(func=_study)
     ref = sub.add_parser("reference", help="regenerate the committed reference results in data/reference/")
     ref.add_argument("--jobs", type=_jobs, default=-1, help="worker processes (default -1: one per core)")
+    ref.add_argument("--only", nargs="+", metavar="NAME", help="regenerate only these experiments (the others keep "
+                     "their results and meta): compare_text, compare_sine, ...")
     ref.set_defaults(func=_reference)
     lit = sub.add_parser("literature", help="regenerate the Literature page's reference runs in "
                                             "data/reference/literature/")

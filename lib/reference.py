@@ -22,6 +22,7 @@ import torch
 
 from lib import backends, experiments
 from lib.configs import from_dict, to_dict
+from lib.errors import ConfigError
 from lib.models import ModelConfig, ModelIO, build_model
 from lib.paths import REFERENCE
 from lib.runs import dataset
@@ -48,9 +49,20 @@ MODERN_MODELS = tuple(ModelConfig(kind=k) for k in ("linear", "tcn", "transforme
 DISTANCE_MODELS = (ModelConfig(kind="ffnn", window=5), ModelConfig(kind="rnn"), ModelConfig(kind="lstm"))
 WINDOW_REFERENCES = (ModelConfig(kind="lstm"),)
 
+
+
+def compare_models(task) -> tuple[ModelConfig, ...]:
+    """Compare's default models for a task: an FFNN seeing the last 5 steps, one whose window reaches the task's
+    decisive input (its cue lag), a vanilla RNN and an LSTM."""
+    windows = sorted({5, task.cue_lag} - {None})
+    return (*(ModelConfig(kind="ffnn", window=w) for w in windows), ModelConfig(kind="rnn"), ModelConfig(kind="lstm"))
+
+
 # name -> (task config, how to run it); each yields frames written as <name>.csv (+ <name>_history.csv)
 EXPERIMENTS = {
     "compare_text": (STORY_TASK, "compare"),
+    "compare_sine": (SineConfig(), "compare"),
+    "compare_video": (VideoConfig(), "compare"),
     "window_text": (TextRecallConfig(), "window"),
     "distance_text": (TextRecallConfig(), "distance"),
     "distance_video": (VideoConfig(n_train=1500), "distance"),
@@ -67,7 +79,7 @@ def settings(name: str) -> Settings:
     task, how = EXPERIMENTS[name]
     train = TrainConfig()
     if how == "compare":
-        return Settings(task, STORY_MODELS, train, SEEDS)
+        return Settings(task, compare_models(task), train, SEEDS)
     if how == "window":
         ds = dataset(task)
         lo, hi, count = experiments.default_window_range(ds.seq_len, task.cue_lag)
@@ -113,12 +125,17 @@ def save_models(name: str, comp: experiments.Comparison, out: Path = REFERENCE, 
 
 
 def regenerate(out: Path = REFERENCE, n_jobs: int = -1, names=tuple(EXPERIMENTS)) -> dict:
+    if unknown := [n for n in names if n not in EXPERIMENTS]:
+        raise ConfigError(f"no reference experiment {', '.join(unknown)}; choose from: {', '.join(EXPERIMENTS)}.")
     out.mkdir(parents=True, exist_ok=True)
     workers, threads = backends.worker_plan(n_jobs, 100)
     env = environment(resolve_device("cpu")) | {"threads": threads if workers > 1 else torch.get_num_threads(),
                                                  "workers": workers}
-    meta = {"command": COMMAND, "seeds": list(SEEDS), "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "env": env, "experiments": {}}
+    created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    meta = {"command": COMMAND, "seeds": list(SEEDS), "created": created, "env": env, "experiments": {}}
+    if set(names) != set(EXPERIMENTS) and (out / "meta.json").exists():  # some of them: the others keep their meta
+        meta["experiments"] = {k: v for k, v in json.loads((out / "meta.json").read_text())["experiments"].items()
+                               if k in EXPERIMENTS and k not in names}
     for name in names:
         start = time.perf_counter()
         frames = run(name, n_jobs=n_jobs)
@@ -128,7 +145,7 @@ def regenerate(out: Path = REFERENCE, n_jobs: int = -1, names=tuple(EXPERIMENTS)
         if comp is not None and name in MODEL_EXPERIMENTS:
             save_models(name, comp, out)
         meta["experiments"][name] = {"task": task_dict(EXPERIMENTS[name][0]), "settings": settings(name).to_dict(),
-                                     "seconds": round(time.perf_counter() - start, 1)}
+                                     "seconds": round(time.perf_counter() - start, 1), "created": created, "env": env}
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
     return meta
 
@@ -139,6 +156,8 @@ def load(name: str, folder: Path = REFERENCE) -> dict | None:
     if not path.exists() or not (folder / "meta.json").exists():
         return None
     meta = json.loads((folder / "meta.json").read_text())
+    mine = meta["experiments"].get(name, {})  # when and where this experiment was made, if not with the rest
+    meta = meta | {k: mine[k] for k in ("created", "env") if k in mine}
     frames = {"summary": pd.read_csv(path)}
     if (folder / f"{name}_history.csv").exists():
         frames["history"] = pd.read_csv(folder / f"{name}_history.csv")

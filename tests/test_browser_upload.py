@@ -98,7 +98,8 @@ def test_examples_upload_and_the_study_gives_a_verdict(server, chromium, tmp_pat
             field.press("Enter")
             expect(field).to_have_value(value)
             settle(page)
-        expect(page.get_by_text("9 models × 1 seed(s) = 9 runs")).to_be_visible()
+        expect(page.get_by_text("15 models × 1 seed(s) = 15 runs")).to_be_visible()  # an FFNN and a linear map at
+        # each of 6 windows, GRU, LSTM, RNN
         page.get_by_role("button", name="Does my data need memory?", exact=True).click()
         expect(page.get_by_role("heading", name="Verdict", exact=True)).to_be_visible(timeout=STUDY_TIMEOUT_MS)
         verdict = page.locator('[data-testid="stAlertContentSuccess"], [data-testid="stAlertContentWarning"]'
@@ -106,8 +107,8 @@ def test_examples_upload_and_the_study_gives_a_verdict(server, chromium, tmp_pat
         expect(verdict).to_have_count(1)
         text = verdict.inner_text()
         assert HEADLINE.match(text), text
-        assert re.search(r"(FFNN w\d+|GRU|LSTM|RNN) \(accuracy \d+\.\d%", text), text
-        expect(page.get_by_test_id("stPlotlyChart").filter(has_text="FFNN window tradeoff")).to_be_visible()
+        assert re.search(r"(FFNN w\d+|LINEAR w\d+|GRU|LSTM|RNN) \(accuracy \d+\.\d%", text), text
+        expect(page.get_by_test_id("stPlotlyChart").filter(has_text="Context tradeoff")).to_be_visible()
         expect(page.get_by_role("button", name="Download HTML report")).to_be_visible()
         no_exception(page)
 

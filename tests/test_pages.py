@@ -416,6 +416,17 @@ def test_the_context_tradeoff_says_what_a_wider_window_costs_and_draws_parameter
     assert spec["layout"]["yaxis2"].get("type") in (None, "linear", "-")
 
 
+@pytest.mark.parametrize("task, labels", [("sine", ["FFNN w5", "FFNN w24", "RNN", "LSTM"]),
+                                          ("video", ["FFNN w5", "FFNN w21", "RNN", "LSTM"])])
+def test_every_built_in_task_opens_on_compare_with_its_own_precomputed_reference(task, labels):
+    at = app("compare")
+    at.selectbox(key="w_cmp_task").set_value(task).run()
+    assert not at.exception and "Reference result" in [h.value for h in at.subheader]
+    assert any(i.value.startswith("Precomputed reference result, made by `python -m lib reference` on 2026-")
+               for i in at.info)
+    assert list(at.dataframe[0].value["model"]) == labels
+
+
 def test_text_and_video_keep_their_own_training_set_sizes():
     at = app("compare")
     at.number_input(key="w_cmp_n").set_value(1000).run()

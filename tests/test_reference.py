@@ -2,10 +2,12 @@
 import json
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 import torch
 
 from lib import paths, reference
+from lib.errors import ConfigError
 from lib.experiments import window_sweep
 from lib.models import ModelConfig
 from lib.train import TrainConfig
@@ -62,3 +64,17 @@ def test_regenerating_a_subset_agrees_within_seed_noise():
         same = table[table["label"] == row["label"]]["metric"]
         tolerance = max(3 * same.std(ddof=1), 0.05)  # seed noise: 3 std of the committed seeds, at least 0.05
         assert abs(row["metric"] - same.mean()) <= tolerance, (row["label"], row["metric"], list(same))
+
+
+def test_regenerating_some_experiments_keeps_the_others_and_dates_each(tmp_path, monkeypatch):
+    old = {"created": "2026-01-01 00:00 UTC", "env": {"torch": "2.13"}, "seconds": 1.0}
+    (tmp_path / "meta.json").write_text(json.dumps({"experiments": {"window_text": old, "retired": old}}))
+    monkeypatch.setattr(reference, "run", lambda name, n_jobs=1: {"summary": pd.DataFrame({"seed": [0]})})
+    meta = reference.regenerate(tmp_path, n_jobs=1, names=("compare_sine",))
+    assert set(meta["experiments"]) == {"window_text", "compare_sine"}  # an experiment no longer run is dropped
+    assert meta["experiments"]["window_text"] == old
+    assert meta["experiments"]["compare_sine"]["created"] == meta["created"]
+    (tmp_path / "window_text.csv").write_text("seed\n0\n")
+    assert reference.load("window_text", tmp_path)["meta"]["created"] == old["created"]  # labelled with its own date
+    with pytest.raises(ConfigError, match=r"^no reference experiment nope; choose from: compare_text, "):
+        reference.regenerate(tmp_path, names=("nope",))
