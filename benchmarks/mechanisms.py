@@ -3,10 +3,11 @@
 For every kind in the registry, at its default size (hidden 64, window 5, TCN k3 n4, 2 heads), one batch of 64
 random sequences of 16 features is one epoch; the time is the median of timed steps after warm-up steps
 (lib.costs.scaling: lib.train's own step, Adam, clipping), the memory the peak bytes PyTorch's CPU allocator held
-over two steps (lib.costs.peak_memory). The fitted log-log slope per kind says how each grows with T (1 = in
-proportion, 2 = with its square): a window stays flat, recurrence and the TCN grow linearly, attention towards
-quadratic once T dominates. Then minGRU's parallel training (log-space scan) against PyTorch's nn.GRU (on CPU a
-per-step loop, not one fused kernel), and against minGRU's own step-by-step recurrence, at T = 256 and 1,000.
+over two steps (lib.costs.peak_memory), both from lib.costs.scaling. The fitted log-log slope per kind says how each
+grows with T (1 = in proportion, 2 = with its square): a window stays flat, recurrence and the TCN grow linearly,
+attention towards quadratic once T dominates. Then minGRU's parallel training (log-space scan) against PyTorch's
+nn.GRU (on CPU a per-step loop, not one fused kernel), and against minGRU's own step-by-step recurrence, at T = 256
+and 1,000.
 
 Run single-threaded for comparable numbers: OMP_NUM_THREADS=1 python benchmarks/mechanisms.py --out FILE.
 """
@@ -16,12 +17,11 @@ import time
 import torch
 
 from _common import emit, parser
-from lib.costs import peak_memory, scaling
+from lib.costs import scaling
 from lib.models import MODEL_KINDS, ModelConfig, ModelIO, build_model
 from lib.runtime import environment
 from lib.stats import loglog_slope
 from lib.tasks.base import REGRESSION, SequenceDataset, Split
-from lib.train import TrainConfig
 
 LENGTHS = (25, 50, 100, 250, 500, 1000)
 BATCH, FEATURES = 64, 16
@@ -37,12 +37,11 @@ def _synthetic(t: int, seed: int = 0) -> SequenceDataset:
 def per_kind(kind: str, lengths, repeats: int) -> dict:
     rows = scaling(kind, "seq_len", tuple(lengths), input_size=FEATURES, batch_size=BATCH, repeats=repeats,
                    warmup=2, device="cpu")
-    mem = [peak_memory(_synthetic(t), ModelConfig(kind=kind, window=min(5, t)),
-                       TrainConfig(batch_size=BATCH, device="cpu"))["peak_mb"] for t in rows["value"]]
-    rows = rows.assign(peak_memory_mb=mem)
+    mem = rows["peak_memory_mb"]
     long = rows[rows["value"] >= 100]
     return {"memory": MODEL_KINDS[kind].memory, "T": rows["value"].tolist(),
             "epoch_seconds": rows["step_seconds"].round(6).tolist(), "peak_memory_mb": [round(m, 3) for m in mem],
+            "sequential_depth": rows["sequential_depth"].tolist(),
             "train_flops": rows["train_flops"].tolist(),
             "time_slope": round(loglog_slope(rows["value"], rows["step_seconds"]), 3),
             "time_slope_T_ge_100": round(loglog_slope(long["value"], long["step_seconds"]), 3),

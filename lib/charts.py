@@ -49,8 +49,10 @@ def loss_curves(history: pd.DataFrame, x: str = "epoch", log_y: bool = False,
             xs = agg["epoch"].to_numpy() if x == "epoch" else agg["t"].to_numpy()
             if g["seed"].nunique() > 1:
                 _band(fig, xs, agg["lo"].to_numpy(), agg["hi"].to_numpy(), cmap[label], label)
-            fig.add_trace(go.Scatter(x=xs, y=agg["y"], mode="lines", name=f"{label} {col.split('_')[0]}",
-                                     line={"color": cmap[label], "dash": dash}, legendgroup=label))
+            train = col == "train_loss"  # one legend entry per model, its validation line; train is on hover
+            fig.add_trace(go.Scatter(x=xs, y=agg["y"], mode="lines", name=f"{label} train" if train else label,
+                                     line={"color": cmap[label], "dash": dash}, legendgroup=label,
+                                     showlegend=not train))
     fig.update_layout(title="Loss curves (train dashed, validation solid)",
                       xaxis_title="epoch" if x == "epoch" else "wall-clock time (s)",
                       yaxis_title="loss (cross-entropy or MSE)", yaxis_type="log" if log_y else "-",
@@ -94,7 +96,7 @@ def window_tradeoff(sweep: pd.DataFrame, metric: str, cue_lag: int | None = None
     x = "steps_seen" if "steps_seen" in sweep and sweep["steps_seen"].notna().any() else "window"
     windowed = sweep[x].notna()
     ff, refs = sweep[windowed], sweep[~windowed]
-    names = ff["label"].str.split().str[0]  # one line per kind: "FFNN", "LINEAR", "TCN"
+    names = ff["label"].str.split().str[0]  # one line per kind: "FFNN", "Linear", "TCN"
     context = names.nunique() > 1 or (names != "FFNN").any()
     cmap = colors([*names, *refs["label"]])
     span = [ff[x].min(), ff[x].max()]
@@ -277,28 +279,31 @@ def flops_and_time(report: pd.DataFrame) -> go.Figure:
 
 
 def scaling_lines(df: pd.DataFrame) -> go.Figure:
-    """Measured seconds per training step and analytic FLOPs against hidden size or sequence length: one line
-    per model, its fitted log-log slope in the legend (1: grows in proportion, 2: with the square).
+    """Measured seconds per training step, peak memory (where measured) and analytic FLOPs against hidden size or
+    sequence length: one line per model, its fitted log-log slopes in the legend (1: grows in proportion, 2: with
+    the square).
 
     df: lib.costs.scaling rows (label "<model> H=<value>" or "<model> T=<value>", what, value, step_seconds,
-    train_flops)."""
+    train_flops, and peak_memory_mb where measured)."""
     what = df["what"].iloc[0]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("measured time per training step",
-                                                        "analytic training FLOPs per sample"),
-                        horizontal_spacing=0.12)
+    panels = [("step_seconds", "time", "measured time per training step", "seconds per step"),
+              ("peak_memory_mb", "memory", "measured peak memory of a training step", "MB"),
+              ("train_flops", "FLOPs", "analytic training FLOPs per sample", "FLOPs")]
+    panels = [p for p in panels if p[0] in df and df[p[0]].notna().any()]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[2] for p in panels], horizontal_spacing=0.1)
     model = df["label"].str.rsplit(" ", n=1).str[0]  # the label without its "H=64" / "T=50" suffix
     cmap = colors(model)
     for name, g in df.groupby(model, sort=False):
         g = g.sort_values("value")
-        slopes = [loglog_slope(g["value"], g[col]) for col in ("step_seconds", "train_flops")]
-        for i, (col, slope) in enumerate(zip(("step_seconds", "train_flops"), slopes, strict=True), start=1):
+        slopes = [loglog_slope(g["value"], g[col]) for col, *_ in panels]
+        legend = ", ".join(f"{slope:.2f} in {short}" for slope, (_, short, *_) in zip(slopes, panels, strict=True))
+        for i, ((col, *_), slope) in enumerate(zip(panels, slopes, strict=True), start=1):
             fig.add_trace(go.Scatter(x=g["value"], y=g[col], mode="lines+markers", legendgroup=name,
-                                     name=f"{name}: slope {slopes[0]:.2f} in time, {slopes[1]:.2f} in FLOPs",
-                                     line={"color": cmap[name]}, showlegend=i == 1,
+                                     name=f"{name}: slope {legend}", line={"color": cmap[name]}, showlegend=i == 1,
                                      hovertemplate=f"{name}<br>%{{x}}: %{{y:.3g}} (log-log slope {slope:.2f})"
                                                    "<extra></extra>"), 1, i)
     x_title = "hidden units" if what == "hidden" else "sequence length (steps)"
-    for i, unit in ((1, "seconds per step"), (2, "FLOPs")):
+    for i, (*_, unit) in enumerate(panels, start=1):
         fig.update_xaxes(title_text=x_title, type="log", row=1, col=i)
         fig.update_yaxes(title_text=unit, type="log", row=1, col=i)
     fig.update_layout(title=f"Scaling with {x_title}", legend={"title": "model: fitted log-log slope",

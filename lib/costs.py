@@ -20,7 +20,7 @@ from torch import nn
 
 from lib.errors import ConfigError
 from lib.limits import matmul_gflops, step_limits
-from lib.models import MODEL_KINDS, ModelConfig, ModelIO, count_params
+from lib.models import MODEL_KINDS, ModelConfig, ModelIO, count_params, sequential_depth
 from lib.runs import dataset
 from lib.runtime import environment, resolve_device, sync
 from lib.tasks.base import REGRESSION, SequenceDataset, Split
@@ -381,8 +381,8 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
     Uses synthetic regression data: one batch of `batch_size` random sequences of `input_size` features,
     trained with lib.train's step (Adam). `what` is "hidden" (values are hidden sizes, seq_len fixed) or
     "seq_len" (values are sequence lengths, hidden from `base`). Columns: label, kind, what, value, hidden,
-    seq_len, n_params, forward_flops, train_flops, step_seconds and the ENV_COLUMNS. on_row and should_stop
-    as in `cost_report`.
+    seq_len, n_params, forward_flops, train_flops, step_seconds, peak_memory_mb (`peak_memory`), sequential_depth
+    (lib.models.sequential_depth) and the ENV_COLUMNS. on_row and should_stop as in `cost_report`.
     """
     if what not in ("hidden", "seq_len"):
         raise ConfigError(f"scaling runs over 'hidden' or 'seq_len', got {what!r}.")
@@ -408,7 +408,8 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
                      "what": what, "value": value, "hidden": cfg.hidden, "seq_len": t,
                      "n_params": count_params(model), "forward_flops": f["forward_flops"],
                      "train_flops": f["train_flops"], "step_seconds": timing["step_seconds"],
-                     **_env_columns(timing["env"])})
+                     "peak_memory_mb": peak_memory(ds, cfg, train_cfg)["peak_mb"],
+                     "sequential_depth": sequential_depth(cfg, t), **_env_columns(timing["env"])})
         if on_row is not None:
             on_row(rows[-1])
     return pd.DataFrame(rows)
@@ -516,6 +517,23 @@ def cost_job(task, model_cfgs: list[ModelConfig], train_cfg: TrainConfig, *, on_
     """`cost_report` of the task's dataset, as a job of lib.jobs: each row goes to on_run as it is measured,
     and a cancelled job returns the rows measured so far."""
     return cost_report(dataset(task), model_cfgs, train_cfg, on_row=on_run, should_stop=should_stop)
+
+
+def depth_note(df: pd.DataFrame) -> str | None:
+    """What runs one after another at the longest measured length, from `scaling` rows over seq_len: "At T =
+    1,000, one training forward runs 1,000 layer steps one after another for RNN, …"; None for a hidden-size
+    scaling or rows without sequential_depth."""
+    if df.empty or df["what"].iloc[0] != "seq_len" or "sequential_depth" not in df:
+        return None
+    longest = df[df["value"] == df["value"].max()]
+    t = int(longest["value"].iloc[0])
+    groups = longest.groupby("sequential_depth", sort=True)["label"].apply(
+        lambda s: ", ".join(label.rsplit(" ", 1)[0] for label in s))
+    parts = "; ".join(f"{int(d):,} for {names}" for d, names in groups.items())
+    return (f"At T = {t:,}, one training forward runs this many layer steps one after another (no number of cores "
+            f"shortens them): {parts}. A recurrence needs one per step; a TCN two convolutions per level, however "
+            "long the sequence; attention and minGRU's parallel scan one per layer, at a cost in memory and "
+            "arithmetic instead.")
 
 
 def scaling_job(kinds: list[str], what: str, values: tuple[int, ...], *, on_run=None, should_stop=None,

@@ -20,6 +20,7 @@ from lib.errors import ConfigError
 
 INITS = ("auto", "pytorch", "orthogonal", "forget1", "chrono")
 VARIANTS = ("linear", "nlinear", "dlinear")
+VARIANT_NAMES = {"linear": "Linear", "nlinear": "NLinear", "dlinear": "DLinear"}  # as Zeng et al. 2023 write them
 MOVING_AVERAGE = 25  # DLinear's trend kernel (Zeng et al. 2023), clipped to the window
 
 
@@ -362,7 +363,7 @@ IN_LABEL = ("window", "variant", "kernel", "levels")  # the ModelConfig fields t
 
 
 def _name(cfg: ModelConfig) -> str:
-    return cfg.kind.upper()
+    return MODEL_KINDS[cfg.kind].name
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,8 @@ class ModelKind:
     """What the rest of Lookback needs to know about one kind of model."""
 
     builder: type[nn.Module]
-    title: str  # how the app names the kind
+    name: str  # how labels and sentences name the kind, as its papers write it
+    title: str  # how the app's pickers name the kind
     gates: int  # weight blocks per recurrent layer (0 for the FFNN)
     default_init: str
     inits: tuple[str, ...]  # lib.models.INITS schemes it offers; "pytorch": PyTorch's default for every layer
@@ -382,38 +384,43 @@ class ModelKind:
     memory: str = "recurrence"  # how it reaches back: "window", "receptive field", "attention" or "recurrence"
     reads: tuple[str, ...] = (*COMMON, "init")  # the ModelConfig fields that change this kind's model
     label: Callable[[ModelConfig], str] = _name  # ModelConfig.label: unique among the kind's usual variants
+    # layer applications one training forward over T steps must run one after another (no core count shortens
+    # them): a recurrence one per step and layer
+    depth: Callable[[ModelConfig, int], int] = lambda c, t: t * c.layers
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
-    "ffnn": ModelKind(FFNN, "FFNN (fixed window)", 0, "pytorch", ("pytorch",),
+    "ffnn": ModelKind(FFNN, "FFNN", "FFNN (fixed window)", 0, "pytorch", ("pytorch",),
                       "feed-forward net over the last w steps; no memory beyond its window",
                       recurrent=False, windowed=True, memory="window", reads=(*COMMON, "window"),
-                      label=lambda c: f"FFNN w{c.window}"),
-    "rnn": ModelKind(Recurrent, "Vanilla RNN", 1, "orthogonal", ("pytorch", "orthogonal"),
+                      label=lambda c: f"FFNN w{c.window}", depth=lambda c, t: c.layers + 1),
+    "rnn": ModelKind(Recurrent, "RNN", "Vanilla RNN", 1, "orthogonal", ("pytorch", "orthogonal"),
                      "vanilla tanh RNN; orthogonal recurrent weights by default"),
-    "gru": ModelKind(Recurrent, "GRU", 3, "chrono", ("pytorch", "orthogonal", "chrono"),
+    "gru": ModelKind(Recurrent, "GRU", "GRU", 3, "chrono", ("pytorch", "orthogonal", "chrono"),
                      "GRU (reset, update, new); chrono update-gate bias by default", gate_names=("reset", "update")),
-    "lstm": ModelKind(Recurrent, "LSTM", 4, "chrono", ("pytorch", "orthogonal", "forget1", "chrono"),
+    "lstm": ModelKind(Recurrent, "LSTM", "LSTM", 4, "chrono", ("pytorch", "orthogonal", "forget1", "chrono"),
                       "LSTM (input, forget, cell, output gates); chrono initialisation by default",
                       gate_names=("input", "forget", "output"), fused_on_cpu=True),
-    "linear": ModelKind(WindowLinear, "Linear (fixed window)", 0, "pytorch", ("pytorch",),
+    "linear": ModelKind(WindowLinear, "Linear", "Linear (fixed window)", 0, "pytorch", ("pytorch",),
                         "one linear map from the last w steps (LTSF-Linear; NLinear and DLinear as variants); "
                         "the cheapest model that sees a window",
                         recurrent=False, windowed=True, memory="window", reads=("embed_dim", "window", "variant"),
-                        label=lambda c: f"{c.variant.upper()} w{c.window}"),
-    "tcn": ModelKind(TCN, "TCN (causal convolution)", 0, "pytorch", ("pytorch",),
+                        label=lambda c: f"{VARIANT_NAMES[c.variant]} w{c.window}", depth=lambda c, t: 1),
+    "tcn": ModelKind(TCN, "TCN", "TCN (causal convolution)", 0, "pytorch", ("pytorch",),
                      "causal dilated convolutions, two per level, weight-normalised, with residuals (Bai et al. "
                      "2018); sees its receptive field 1 + 2(k-1)(2^n - 1) steps",
                      recurrent=False, memory="receptive field",
                      reads=("hidden", "levels", "kernel", "dropout", "embed_dim"),
-                     label=lambda c: f"TCN k{c.kernel} n{c.levels}"),
-    "transformer": ModelKind(Transformer, "Transformer (causal attention)", 0, "pytorch", ("pytorch",),
+                     label=lambda c: f"TCN k{c.kernel} n{c.levels}", depth=lambda c, t: 2 * c.levels),
+    "transformer": ModelKind(Transformer, "Transformer", "Transformer (causal attention)", 0, "pytorch", ("pytorch",),
                              "small causal Transformer encoder with learned positions; attends to every earlier "
                              "step, at a cost that grows with the square of the length",
-                             recurrent=False, memory="attention", reads=(*COMMON, "heads")),
-    "mingru": ModelKind(MinGRU, "minGRU (parallel scan)", 2, "chrono", ("pytorch", "chrono"),
+                             recurrent=False, memory="attention", reads=(*COMMON, "heads"),
+                             depth=lambda c, t: c.layers),
+    "mingru": ModelKind(MinGRU, "minGRU", "minGRU (parallel scan)", 2, "chrono", ("pytorch", "chrono"),
                         "minGRU (Feng et al. 2024): gates read only the input, so training is a parallel scan; "
-                        "one step at a time at inference; chrono update-gate bias by default"),
+                        "one step at a time at inference; chrono update-gate bias by default",
+                        depth=lambda c, t: c.layers),  # one parallel scan per layer in training
 }
 ESSAY_KINDS = ("ffnn", "rnn", "gru", "lstm")  # the essay's mechanisms: the default wherever every kind is offered
 
@@ -428,6 +435,13 @@ def covering_levels(steps: int, kernel: int = 3, max_levels: int = 12) -> int:
     """The fewest TCN levels (at most max_levels) whose receptive field with this kernel covers `steps` input steps."""
     return next((n for n in range(1, max_levels + 1)
                  if receptive_field(ModelConfig(kind="tcn", kernel=kernel, levels=n)) >= steps), max_levels)
+
+
+def sequential_depth(cfg: ModelConfig, seq_len: int) -> int:
+    """Layer applications one training forward over seq_len steps must run one after another: an RNN, GRU or
+    LSTM one per step and layer; minGRU one parallel scan per layer; a TCN two convolutions per level; a
+    Transformer one attention block per layer; an FFNN its layers and output; a linear map one."""
+    return MODEL_KINDS[cfg.kind].depth(cfg, seq_len)
 
 
 def sees(cfg: ModelConfig, seq_len: int | None = None) -> int | None:
@@ -487,7 +501,7 @@ def validate(cfg: ModelConfig, io: ModelIO) -> None:
             f"init {cfg.init!r} does not apply to {cfg.kind}; choose one of: auto, {', '.join(kind.inits)}."
         )
     if kind.windowed and not 1 <= cfg.window <= io.seq_len:
-        name = cfg.kind.upper()
+        name = kind.name
         raise ConfigError(
             f"{name} window {cfg.window} is longer than the sequence ({io.seq_len} steps); "
             f"choose a window between 1 and {io.seq_len}."

@@ -32,14 +32,14 @@ def _ratio(a: int, b: int) -> str:
 
 
 def window_cost(models: Sequence[ModelConfig], io: ModelIO, task: TaskConfig) -> str | None:
-    """A sentence such as "Each frame in the FFNN's window adds 144 inputs (one frame's features), so 9,216
+    """A sentence such as "Each frame in FFNN w21's window adds 144 inputs (one frame's features), so 9,216
     parameters: FFNN w21 has 194,250 parameters, 14× the RNN's 14,090, 3.6× the LSTM's 54,410. ..."; None without
     both a windowed and a recurrent model. Labels are the models' own (ModelConfig.label)."""
     windowed = [m for m in models if MODEL_KINDS[m.kind].windowed]
     recurrent = [m for m in models if MODEL_KINDS[m.kind].memory == "recurrence"]
     if not windowed or not recurrent:
         return None
-    wide = max(windowed, key=lambda m: m.window)
+    wide = max(windowed, key=lambda m: (m.window, m.kind == "ffnn"))  # the essay's FFNN where windows tie
     io_wider = replace(io, seq_len=max(io.seq_len, wide.window + 1))
     per_step = n_params(replace(wide, window=wide.window + 1), io_wider) - n_params(wide, io_wider)
     inputs = wide.embed_dim if io.tokens else io.n_features
@@ -48,7 +48,7 @@ def window_cost(models: Sequence[ModelConfig], io: ModelIO, task: TaskConfig) ->
     total = n_params(wide, io)
     others = [(m.label, n_params(m, io)) for m in recurrent]
     against = ", ".join(f"{_ratio(total, n)} the {label}'s {fmt(n)}" for label, n in others)
-    return (f"Each {noun} in the {wide.label.split()[0]}'s window adds {what}, so {fmt(per_step)} parameters: "
+    return (f"Each {noun} in {wide.label}'s window adds {what}, so {fmt(per_step)} parameters: "
             f"{wide.label} has {fmt(total)} parameters, {against}. The recurrent models read one {noun} at a time "
             f"with the same weights, so their parameters stay the same however far back the cue lies, while the "
-            f"window, and with it the {wide.label.split()[0]}'s parameters, must grow linearly with the distance.")
+            f"window, and with it {wide.label}'s parameters, must grow linearly with the distance.")

@@ -21,7 +21,9 @@ STRONGEST = {"Distance 40": TextRecallConfig(distance=40), "The video task": Vid
 QUICK = {f"{P}_n": 1000, f"{P}_clips": 600, f"{P}_epochs": 10, f"{P}_seeds": 1}  # seconds on 2 cores
 
 st.title("Compare models")
-st.caption("Train a fixed-window FFNN, a vanilla RNN, a GRU and an LSTM on the same split and seeds.")
+st.caption(f"Train fixed-window models ({', '.join(k.name for k in MODEL_KINDS.values() if k.windowed)}) and "
+           f"memory models ({', '.join(k.name for k in MODEL_KINDS.values() if not k.windowed)}) on the same split "
+           "and seeds.")
 
 task = _form.task_picker(P)
 ds = _form.checked_dataset(task)

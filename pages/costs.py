@@ -133,11 +133,15 @@ if (scaled := shown_on("scaling")) is not None:
         st.warning("Measured for another choice than the one above; press Measure scaling to time that one.",
                    icon=":material/sync_problem:")
     _shown.chart(charts.scaling_lines(scaled.result), "cost_scaling",
-                 "One line per model, log-log axes: a slope of 1 means time grows in proportion to the size, 2 with "
-                 "its square. The legend gives each line's fitted slope; compare the measured one with the FLOPs'.")
+                 "One line per model, log-log axes: a slope of 1 means time or memory grows in proportion to the "
+                 "size, 2 with its square. The legend gives each line's fitted slopes; compare the measured ones "
+                 "with the FLOPs'.")
+    if (depth := costs.depth_note(scaled.result)) is not None:
+        st.markdown(depth)
     partial_note(scaled)
     names = {"label": "model", "value": "hidden units" if scaled.extra["what"] == "hidden" else "sequence length",
-             "n_params": "parameters", "step_seconds": "wall s / step", "train_flops": "training FLOPs / sample"}
+             "n_params": "parameters", "step_seconds": "wall s / step", "peak_memory_mb": "peak memory (MB)",
+             "sequential_depth": "sequential layer steps", "train_flops": "training FLOPs / sample"}
     _shown.download(human_table(scaled.result, names), "lookback-costs-scaling", "cost_scale_dl")
 
 st.header("Parameter-matched view")

@@ -107,7 +107,7 @@ def test_examples_upload_and_the_study_gives_a_verdict(server, chromium, tmp_pat
         expect(verdict).to_have_count(1)
         text = verdict.inner_text()
         assert HEADLINE.match(text), text
-        assert re.search(r"(FFNN w\d+|LINEAR w\d+|GRU|LSTM|RNN) \(accuracy \d+\.\d%", text), text
+        assert re.search(r"(FFNN w\d+|Linear w\d+|GRU|LSTM|RNN) \(accuracy \d+\.\d%", text), text
         expect(page.get_by_test_id("stPlotlyChart").filter(has_text="Context tradeoff")).to_be_visible()
         expect(page.get_by_role("button", name="Download HTML report")).to_be_visible()
         no_exception(page)

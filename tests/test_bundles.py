@@ -150,7 +150,7 @@ def test_runs_of_the_new_kinds_reuse_from_the_store_and_come_back_from_a_bundle_
                                                                                       strict=True))
     report = import_bundle(target, export_bundle(store, [r.run_id for r in trained.runs]))
     loaded, dropped = load_comparison(target, report.imported)
-    assert dropped == [] and [r.label for r in loaded.runs] == ["DLINEAR w3", "TCN k3 n2", "TRANSFORMER", "MINGRU"]
+    assert dropped == [] and [r.label for r in loaded.runs] == ["DLinear w3", "TCN k3 n2", "Transformer", "minGRU"]
     x = dataset(TASK).test.x[:5]
     with torch.no_grad():
         for old, new in zip(trained.runs, loaded.runs, strict=True):

@@ -16,6 +16,11 @@ def test_scaling_draws_one_line_per_model_with_its_fitted_slope():
                                             "LSTM: slope 0.50 in time, 2.00 in FLOPs"]
     assert [list(t.x) for t in time_lines] == [values, values]  # a line through every size, not a dot per size
     assert [t.showlegend for t in fig.data] == [True, False, True, False]
+    with_memory = charts.scaling_lines(df.assign(peak_memory_mb=df["value"] ** 2 / 100))
+    assert [a.text for a in with_memory.layout.annotations] == [
+        "measured time per training step", "measured peak memory of a training step",
+        "analytic training FLOPs per sample"]
+    assert with_memory.data[0].name == "RNN: slope 1.00 in time, 2.00 in memory, 2.00 in FLOPs"
 
 
 @pytest.mark.parametrize("wrt, axis", [("hidden", "‖∂loss/∂h(t−k)‖"), ("input", "‖∂loss/∂x(t−k)‖")])
@@ -99,9 +104,9 @@ def test_accuracy_against_distance_draws_a_band_over_the_seeds():
 
 def _context_sweep() -> pd.DataFrame:
     rows = [("FFNN w1", "ffnn", 1, 1, 0.2, 900), ("FFNN w8", "ffnn", 8, 8, 0.9, 4000),
-            ("LINEAR w1", "linear", 1, 1, 0.2, 100), ("LINEAR w8", "linear", 8, 8, 0.8, 700),
+            ("Linear w1", "linear", 1, 1, 0.2, 100), ("Linear w8", "linear", 8, 8, 0.8, 700),
             ("TCN k3 n1", "tcn", None, 5, 0.3, 2000), ("TCN k3 n2", "tcn", None, 13, 0.95, 3000),
-            ("LSTM", "lstm", None, None, 0.96, 3200), ("TRANSFORMER", "transformer", None, None, 0.9, 4700)]
+            ("LSTM", "lstm", None, None, 0.96, 3200), ("Transformer", "transformer", None, None, 0.9, 4700)]
     return pd.DataFrame([{"label": lab, "kind": k, "window": w, "steps_seen": s, "seed": 0, "metric": m,
                           "n_params": n, "epoch_seconds": 0.1, "status": "completed"}
                          for lab, k, w, s, m, n in rows])
@@ -112,9 +117,9 @@ def test_context_tradeoff_puts_windows_and_receptive_fields_on_one_axis_with_ref
     assert fig.layout.title.text.startswith("Context tradeoff")
     assert "8 steps seen first reach the decisive input" in fig.layout.title.text
     lines = {t.name: list(t.x) for t in fig.data if t.mode == "lines+markers" and t.xaxis == "x"}
-    assert lines == {"FFNN": [1, 8], "LINEAR": [1, 8], "TCN": [5, 13]}
+    assert lines == {"FFNN": [1, 8], "Linear": [1, 8], "TCN": [5, 13]}
     refs = [t for t in fig.data if t.name.endswith("(reference)") and t.xaxis == "x"]
-    assert [t.name for t in refs] == ["LSTM (reference)", "TRANSFORMER (reference)"]
+    assert [t.name for t in refs] == ["LSTM (reference)", "Transformer (reference)"]
     assert all(list(t.x) == [1, 13] for t in refs)  # across every swept model's steps
     assert fig.layout.xaxis.title.text == "steps seen (window or receptive field)"
     ffnn_only = _context_sweep().query("kind in ('ffnn', 'lstm')").drop(columns="steps_seen")  # an older frame

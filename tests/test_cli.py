@@ -61,8 +61,8 @@ def test_the_new_kinds_train_from_the_command_line_and_a_window_sweep_sweeps_the
     models = ["tcn:levels=4,kernel=3,hidden=8", "transformer:hidden=8", "linear:window=8", "mingru:hidden=8"]
     assert main(["compare", *tiny, "--models", *models, "--out", str(out)]) == 0
     rows = json.loads(out.read_text())
-    assert [(r["label"], r["status"]) for r in rows] == [("TCN k3 n4", "completed"), ("TRANSFORMER", "completed"),
-                                                         ("LINEAR w8", "completed"), ("MINGRU", "completed")]
+    assert [(r["label"], r["status"]) for r in rows] == [("TCN k3 n4", "completed"), ("Transformer", "completed"),
+                                                         ("Linear w8", "completed"), ("minGRU", "completed")]
     seen = [r["steps_seen"] for r in rows]  # 1 + 2(3 - 1)(2^4 - 1) for the TCN; None (NaN): the whole sequence
     assert seen[0::2] == [61, 8] and all(math.isnan(v) for v in seen[1::2])
     assert "steps_seen" in capsys.readouterr().out
@@ -70,8 +70,8 @@ def test_the_new_kinds_train_from_the_command_line_and_a_window_sweep_sweeps_the
                  "--references", "transformer:hidden=8", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())  # the cue lies 9 steps back: TCN fields 3 and 7 lie in 2..9, 15 reaches it
     assert [(r["label"], r["steps_seen"]) for r in rows[:-1]] == [
-        ("LINEAR w2", 2), ("LINEAR w9", 9), ("TCN k2 n1", 3), ("TCN k2 n2", 7), ("TCN k2 n3", 15)]
-    assert rows[-1]["label"] == "TRANSFORMER" and math.isnan(rows[-1]["steps_seen"])
+        ("Linear w2", 2), ("Linear w9", 9), ("TCN k2 n1", 3), ("TCN k2 n2", 7), ("TCN k2 n3", 15)]
+    assert rows[-1]["label"] == "Transformer" and math.isnan(rows[-1]["steps_seen"])
     assert fails(["window-sweep", *tiny, "--windows", "2", "--swept", "lstm"], capsys) == (
         "python -m lib: error: --swept takes the models that see a fixed number of steps back (ffnn, linear, tcn), "
         "not lstm; give the others as --references.")

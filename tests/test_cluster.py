@@ -241,7 +241,7 @@ def test_the_new_kinds_train_on_ray_as_they_do_here(cluster, one_thread):
     one_epoch = replace(FAST, epochs=1)
     serial = compare(TASK, models, one_epoch)
     comp = compare(TASK, models, one_epoch, backend=cluster.backend)
-    assert [r.label for r in comp.runs] == ["LINEAR w4", "TCN k3 n2", "TRANSFORMER", "MINGRU"]
+    assert [r.label for r in comp.runs] == ["Linear w4", "TCN k3 n2", "Transformer", "minGRU"]
     for ray_run, local in zip(comp.runs, serial.runs, strict=True):
         assert ray_run.status == "completed" and ray_run.test == local.test, ray_run.label
         assert _timeless(ray_run.history) == _timeless(local.history) and ray_run.n_params == local.n_params

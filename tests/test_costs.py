@@ -12,6 +12,7 @@ from lib.costs import (
     closed_form_for,
     closed_form_params,
     cost_report,
+    depth_note,
     flops,
     flops_vs_time_note,
     param_groups,
@@ -207,7 +208,8 @@ def test_scaling_over_hidden_and_length():
     assert (df["step_seconds"] > 0).all() and set(df["device"]) == {"cpu"}
     df = scaling("lstm", "seq_len", (5, 10), base=ModelConfig(hidden=4), batch_size=8, repeats=2, warmup=1,
                  device="cpu")
-    assert list(df["seq_len"]) == [5, 10]
+    assert list(df["seq_len"]) == [5, 10] and list(df["sequential_depth"]) == [5, 10]  # one step at a time
+    assert (df["peak_memory_mb"] > 0).all()
     assert df["forward_flops"].iloc[1] - 2 * 4 * 1 == 2 * (df["forward_flops"].iloc[0] - 2 * 4 * 1)
     with pytest.raises(ConfigError, match=r"^scaling runs over 'hidden' or 'seq_len', got 'layers'\.$"):
         scaling("lstm", "layers", (1, 2))
@@ -323,3 +325,16 @@ def test_flops_vs_time_note_reads_the_median_cpu_step_and_ignores_gaps_within_it
     note = flops_vs_time_note(table.assign(step_cpu_spread_ms=0.05))
     assert note.startswith("LSTM needs 4.0× the FLOPs of RNN yet took 0.6 CPU ms per training step (median) "
                            "against 1 ms.")
+
+
+def test_the_depth_note_says_what_runs_one_after_another_at_the_longest_length():
+    kinds = ("lstm", "tcn", "transformer")
+    df = pd.concat([scaling(k, "seq_len", (4, 8), base=ModelConfig(hidden=4, heads=1, levels=2), batch_size=4,
+                            repeats=1, warmup=0, device="cpu") for k in kinds], ignore_index=True)
+    assert depth_note(df) == (
+        "At T = 8, one training forward runs this many layer steps one after another (no number of cores shortens "
+        "them): 1 for Transformer; 4 for TCN k3 n2; 8 for LSTM. A recurrence needs one per step; a TCN two "
+        "convolutions per level, however long the sequence; attention and minGRU's parallel scan one per layer, "
+        "at a cost in memory and arithmetic instead.")
+    assert depth_note(scaling("gru", "hidden", (4,), seq_len=4, batch_size=4, repeats=1, warmup=0,
+                              device="cpu")) is None

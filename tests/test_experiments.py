@@ -171,8 +171,8 @@ def test_hosted_caps_bound_the_new_kinds_before_anything_trains():
     with pytest.raises(ConfigError) as err:
         hosting.check_job(hosting.HOSTED, TASK, models, FAST, [0], len(models))
     assert str(err.value) == (
-        "TCN k3 n7's tcn levels is 7, above this server's limit of 6; lower TCN levels; TRANSFORMER's hidden units "
-        "is 256, above this server's limit of 128; lower Hidden units or the parameter budget; MINGRU's layers is "
+        "TCN k3 n7's tcn levels is 7, above this server's limit of 6; lower TCN levels; Transformer's hidden units "
+        "is 256, above this server's limit of 128; lower Hidden units or the parameter budget; minGRU's layers is "
         "3, above this server's limit of 2; lower Layers.")
     assert max(field_levels(1, 400, cue_lag=400, max_levels=hosting.HOSTED.levels)) == 6  # the sweep stays within
 
@@ -181,7 +181,7 @@ def test_context_sweep_trains_each_kind_along_the_steps_it_sees(tiny_text_config
     tcn = ModelConfig(kind="tcn", hidden=4, kernel=2)
     sweep = window_sweep(tiny_text_config, [1, 3], FAST, ffnn=None, linear=ModelConfig(kind="linear"), tcn=tcn,
                          levels=[1, 2], references=[ModelConfig(kind="transformer", hidden=8)])
-    assert list(sweep["label"]) == ["LINEAR w1", "LINEAR w3", "TCN k2 n1", "TCN k2 n2", "TRANSFORMER"]
+    assert list(sweep["label"]) == ["Linear w1", "Linear w3", "TCN k2 n1", "TCN k2 n2", "Transformer"]
     assert list(sweep["steps_seen"].fillna(0)) == [1, 3, 3, 7, 0]  # windows, receptive fields, the whole sequence
     assert list(sweep["window"].fillna(0)) == [1, 3, 0, 0, 0]
     assert context_models([2], None, None, tcn, [3]) == [replace(tcn, levels=3)]

@@ -76,7 +76,7 @@ def test_pytorch_init_is_kept_when_asked():
     (ModelConfig(kind="rnn", init="chrono"), TOKENS,
      "init 'chrono' does not apply to rnn; choose one of: auto, pytorch, orthogonal."),
     (ModelConfig(kind="linear", window=13), TOKENS,
-     r"LINEAR window 13 is longer than the sequence \(12 steps\); choose a window between 1 and 12."),
+     r"Linear window 13 is longer than the sequence \(12 steps\); choose a window between 1 and 12."),
     (ModelConfig(kind="tcn", kernel=1), TOKENS, r"tcn kernel size \(kernel\) must be between 2 and 8 steps, got 1\."),
     (ModelConfig(kind="tcn", levels=13), TOKENS, r"tcn levels \(levels\) must be between 1 and 12, got 13\."),
     (ModelConfig(kind="transformer", hidden=30, heads=4), TOKENS,
@@ -126,8 +126,8 @@ def test_labels_name_what_tells_models_of_a_kind_apart():
               ModelConfig(kind="linear", window=8, variant="nlinear").label,
               ModelConfig(kind="tcn", kernel=3, levels=4).label, ModelConfig(kind="tcn", kernel=2, levels=4).label,
               ModelConfig(kind="transformer").label, ModelConfig(kind="mingru").label}
-    assert labels == {"FFNN w3", "LSTM", "LINEAR w8", "DLINEAR w8", "NLINEAR w8", "TCN k3 n4", "TCN k2 n4",
-                      "TRANSFORMER", "MINGRU"}
+    assert labels == {"FFNN w3", "LSTM", "Linear w8", "DLinear w8", "NLinear w8", "TCN k3 n4", "TCN k2 n4",
+                      "Transformer", "minGRU"}
 
 
 @pytest.mark.parametrize("kind", list(MODEL_KINDS))
@@ -263,7 +263,7 @@ def test_new_settings_round_trip_and_old_configs_keep_their_meaning():
     assert from_dict(ModelConfig, old) == ModelConfig()  # a stored config from before the new kinds
     tcn = parse_model("tcn:levels=4,kernel=3")
     assert tcn == ModelConfig(kind="tcn", levels=4, kernel=3) and tcn.label == "TCN k3 n4"
-    assert parse_model("linear:window=8,variant=dlinear").label == "DLINEAR w8"
+    assert parse_model("linear:window=8,variant=dlinear").label == "DLinear w8"
     for cfg in (tcn, parse_model("transformer:heads=4"), parse_model("mingru")):
         assert from_dict(ModelConfig, to_dict(cfg)) == cfg
         model = build_model(cfg, TOKENS)

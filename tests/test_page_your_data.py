@@ -298,9 +298,9 @@ def test_memory_study_runs_in_the_background_and_reports():
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert len(charts) == 1 and charts[0]["layout"]["title"]["text"].startswith("Context tradeoff")
     names = {t["name"] for t in charts[0]["data"] if t.get("name")}
-    assert {"FFNN", "LINEAR", "GRU (reference)"} <= names
+    assert {"FFNN", "Linear", "GRU (reference)"} <= names
     table = at.table[-1].value
-    assert list(table["model"]) == ["FFNN w1", "FFNN w24", "LINEAR w1", "LINEAR w24", "GRU"]
+    assert list(table["model"]) == ["FFNN w1", "FFNN w24", "Linear w1", "Linear w24", "GRU"]
     assert study.verdict.sentences[-1].startswith("Not trained in this study: Vanilla RNN, LSTM, TCN (causal "
                                                   "convolution), Transformer (causal attention), minGRU")
     assert {"parameters", "ms / prediction", "s / epoch"} <= set(table.columns)

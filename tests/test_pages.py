@@ -349,7 +349,7 @@ def test_the_loss_chart_is_drawn_while_training_with_an_eta():
     assert not at.exception, [e.value for e in at.exception]
     live = [c for c in at.get("plotly_chart") if c.proto.id and "cmp_live" in c.proto.id]
     assert len(live) == 1
-    assert trace_names(one(figures(at), "Loss curves")) == ["RNN train", "RNN val"]
+    assert trace_names(one(figures(at), "Loss curves")) == ["RNN train", "RNN"]
     assert any(re.fullmatch(r"Training: about \d+ s left \(25% done in \d+ s\)\.", c.value) for c in at.caption), \
         [c.value for c in at.caption]
 
@@ -396,11 +396,11 @@ def test_a_result_unlike_the_reference_says_what_differs_from_its_settings():
 def test_compare_says_what_a_wider_window_costs_and_leads_to_the_cases_where_it_costs_most():
     at = app("compare")  # the reference result: FFNN w5, FFNN w25, RNN, LSTM at distance 20
     cost = [m.value for m in at.markdown if m.value.startswith("**What memory costs in parameters:**")]
-    assert cost == ["**What memory costs in parameters:** Each word in the FFNN's window adds 16 inputs (one word's "
+    assert cost == ["**What memory costs in parameters:** Each word in FFNN w25's window adds 16 inputs (one word's "
                     "embedding), so 1,024 parameters: FFNN w25 has 26,982 parameters, 4.1× the RNN's 6,566, 1.2× the "
                     "LSTM's 22,310. The recurrent models read one word at a time with the same weights, so their "
-                    "parameters stay the same however far back the cue lies, while the window, and with it the "
-                    "FFNN's parameters, must grow linearly with the distance."]
+                    "parameters stay the same however far back the cue lies, while the window, and with it FFNN "
+                    "w25's parameters, must grow linearly with the distance."]
     assert at.dataframe[0].value.set_index("model")["parameters"]["FFNN w25"] == 26_982  # the table agrees
     at.button(key="cmp_case_video").click().run()
     assert at.selectbox(key="w_cmp_task").value == "video" and at.slider(key="w_cmp_gap").value == 20
@@ -411,7 +411,7 @@ def test_the_context_tradeoff_says_what_a_wider_window_costs_and_draws_parameter
     at = app("window")  # the reference sweep: FFNN windows on text recall with recurrent references
     assert at.title[0].value == "Context tradeoff"
     cost = [m.value for m in at.markdown if m.value.startswith("**What memory costs in parameters:**")]
-    assert len(cost) == 1 and "Each word in the FFNN's window adds 16 inputs (one word's embedding)" in cost[0]
+    assert len(cost) == 1 and "Each word in FFNN w25's window adds 16 inputs (one word's embedding)" in cost[0]
     spec = one(figures(at), "FFNN window tradeoff")
     assert spec["layout"]["yaxis2"].get("type") in (None, "linear", "-")
 
@@ -482,16 +482,16 @@ def test_context_sweep_puts_windows_and_receptive_fields_on_one_axis():
     at.checkbox(key="w_win_attention").check().run()
     click_and_wait(at, "win_run")
     spec = one(figures(at), "Context tradeoff")
-    assert {"FFNN", "LINEAR", "TCN", "LSTM (reference)", "TRANSFORMER (reference)"} <= set(trace_names(spec))
+    assert {"FFNN", "Linear", "TCN", "LSTM (reference)", "Transformer (reference)"} <= set(trace_names(spec))
     lines = {t["name"]: values(t["x"]) for t in spec["data"] if t.get("mode") == "lines+markers"}
-    assert lines == {"FFNN": [1, 7], "LINEAR": [1, 7], "TCN": [5, 13]}
+    assert lines == {"FFNN": [1, 7], "Linear": [1, 7], "TCN": [5, 13]}
     assert spec["layout"]["xaxis"]["title"]["text"] == "steps seen (window or receptive field)"
     verdict = [s.value for s in at.success]
     assert len(verdict) == 1 and verdict[0].startswith(("The cheapest model that sees far enough to match the ",
                                                         "No model swept")), verdict
     assert verdict[0].endswith("The decisive input lies 7 steps back.")
-    assert header(at)["Models"].startswith("FFNN w1, FFNN w7, LINEAR w1, LINEAR w7, TCN k3 n1, TCN k3 n2, LSTM, "
-                                           "TRANSFORMER")
+    assert header(at)["Models"].startswith("FFNN w1, FFNN w7, Linear w1, Linear w7, TCN k3 n1, TCN k3 n2, LSTM, "
+                                           "Transformer")
 
     fresh = AppTest.from_file(str(APP), default_timeout=60)  # the copied link shows the same sweep from the store
     fresh.query_params["runs"] = at.query_params["runs"]

@@ -124,16 +124,16 @@ def majority(p: float = 0.5, n: int = N) -> Scores:
     return Scores.of(rows=(grid(n, 1) < p).astype(float), fixed=True)
 
 
-KIND_OF = {"FFNN": "ffnn", "LINEAR": "linear", "GRU": "gru", "LSTM": "lstm", "RNN": "rnn", "TCN": "tcn",
-           "TRANSFORMER": "transformer"}
+KIND_OF = {"FFNN": "ffnn", "Linear": "linear", "GRU": "gru", "LSTM": "lstm", "RNN": "rnn", "TCN": "tcn",
+           "Transformer": "transformer"}
 
 
 def table_of(labels, issues=None, costs=None, seen=None) -> pd.DataFrame:
-    """A study's model table: kind and window from the label ("LINEAR w8"), costs (n_params, epoch seconds,
+    """A study's model table: kind and window from the label ("Linear w8"), costs (n_params, epoch seconds,
     latency ms) by label, steps seen (seen: a TCN's receptive field) by label."""
     rows = []
     for label in labels:
-        window = int(label.split("w")[1]) if label.startswith(("FFNN", "LINEAR")) else None
+        window = int(label.split("w")[1]) if label.startswith(("FFNN", "Linear")) else None
         n, secs, ms = (costs or {}).get(label, (1000 * (window or 10), 0.1, 0.05))
         rows.append({"label": label, "kind": KIND_OF[label.split()[0]], "window": window,
                      "steps_seen": (seen or {}).get(label, window), "n_params": n, "epoch_seconds": secs,
@@ -462,18 +462,18 @@ def test_identical_data_reuse_the_stored_run_and_rerun_needs_no_file(capsys):
 
 def test_which_kind_names_the_cheapest_model_within_the_margin_of_the_best_and_its_mechanism():
     same = right([0.98, 0.98, 0.98])
-    s = standings({"FFNN w1": right(0.5), "FFNN w8": same, "LINEAR w8": same, "GRU": right([0.985, 0.98, 0.98])},
-                  costs={"LINEAR w8": (9, 0.01, 0.01), "FFNN w8": (600, 0.02, 0.02), "GRU": (13000, 0.2, 0.5)})
+    s = standings({"FFNN w1": right(0.5), "FFNN w8": same, "Linear w8": same, "GRU": right([0.985, 0.98, 0.98])},
+                  costs={"Linear w8": (9, 0.01, 0.01), "FFNN w8": (600, 0.02, 0.02), "GRU": (13000, 0.2, 0.5)})
     v = judge(s, 1000)
-    assert (v.memory, v.window, v.cheapest) == ("not needed", 8, "LINEAR w8")
+    assert (v.memory, v.window, v.cheapest) == ("not needed", 8, "Linear w8")
     kind = next(t for t in v.sentences if t.startswith("Which kind of memory"))
-    assert kind.startswith("Which kind of memory: the cheapest model within the margin of the best is LINEAR w8 "
+    assert kind.startswith("Which kind of memory: the cheapest model within the margin of the best is Linear w8 "
                            "(accuracy 98.0% ± 0.0%), which uses a fixed window of the last 8 steps; it matches the "
                            "best credited model, GRU (accuracy 98.2% ± 0.7%) within the margin of 1 accuracy point")
     assert kind.endswith("which uses recurrence over 8 steps.")
     assert "Memory beyond the last 8 steps does not pay" in v.text  # the windows are "fixed-window models" now
-    assert "Costs (parameters, prediction time): LINEAR w8 9, 0.01 ms per sequence; GRU 13,000, 0.5 ms per sequence, " \
-           "so LINEAR w8 costs less on every count." in v.sentences  # its costs beside the best's
+    assert "Costs (parameters, prediction time): Linear w8 9, 0.01 ms per sequence; GRU 13,000, 0.5 ms per sequence, " \
+           "so Linear w8 costs less on every count." in v.sentences  # its costs beside the best's
 
 
 def test_which_kind_says_when_no_cheaper_model_is_within_the_margin():
@@ -487,19 +487,19 @@ def test_which_kind_says_when_no_cheaper_model_is_within_the_margin():
 
 
 def test_a_model_not_shown_within_the_margin_is_not_named_however_cheap():
-    """LINEAR w8 is 0.4 points behind on 60 test rows: not shown to be within 1 point, so not named."""
-    s = standings({"LINEAR w8": right([0.97, 0.975, 0.97], n=60), "GRU": right([0.98, 0.975, 0.98], n=60)},
-                  costs={"LINEAR w8": (9, 0.01, 0.01)})
+    """Linear w8 is 0.4 points behind on 60 test rows: not shown to be within 1 point, so not named."""
+    s = standings({"Linear w8": right([0.97, 0.975, 0.97], n=60), "GRU": right([0.98, 0.975, 0.98], n=60)},
+                  costs={"Linear w8": (9, 0.01, 0.01)})
     cheapest, _ = which_kind(s)
-    assert not s.gap("LINEAR w8", "GRU").no_worse and cheapest == "GRU"
+    assert not s.gap("Linear w8", "GRU").no_worse and cheapest == "GRU"
 
 
 def test_a_tcn_and_a_transformer_make_the_claim_about_memory_models_with_their_mechanisms():
-    s = standings({"FFNN w8": right(0.70), "LINEAR w8": right(0.69), "TCN k3 n6": right([0.99, 0.99, 0.99]),
-                   "TRANSFORMER": right([0.80, 0.81, 0.80])}, seen={"TCN k3 n6": 253},
+    s = standings({"FFNN w8": right(0.70), "Linear w8": right(0.69), "TCN k3 n6": right([0.99, 0.99, 0.99]),
+                   "Transformer": right([0.80, 0.81, 0.80])}, seen={"TCN k3 n6": 253},
                   fact=Facts(n_test=N, seq_len=187))
     assert s.window_word == "fixed-window model" and s.memory_word == "memory model"
-    assert (s.mechanism("TCN k3 n6"), s.reach("TCN k3 n6"), s.reach("TRANSFORMER")) == ("receptive field", 187, 187)
+    assert (s.mechanism("TCN k3 n6"), s.reach("TCN k3 n6"), s.reach("Transformer")) == ("receptive field", 187, 187)
     v = judge(s, 1000)
     assert v.memory == "needed" and v.best_recurrent == "TCN k3 n6"
     assert v.sentences[2].startswith("Memory beyond 8 steps pays on this data: TCN k3 n6 (accuracy 99.0% ± 0.0%), "
@@ -510,8 +510,8 @@ def test_a_tcn_and_a_transformer_make_the_claim_about_memory_models_with_their_m
 def test_the_plan_trains_both_window_kinds_everywhere_and_a_tcn_that_sees_the_whole_sequence():
     cfg = prepare(labelled_csv(), "mine.csv")  # 6 steps per sequence
     models, _, _ = study_plan(cfg, (1, 6), ("gru", "tcn", "transformer"))
-    assert [m.label for m in models] == ["FFNN w1", "FFNN w6", "LINEAR w1", "LINEAR w6", "GRU", "TCN k3 n2",
-                                         "TRANSFORMER"]  # the fewest levels that see all 6 steps: fields 5, 13
+    assert [m.label for m in models] == ["FFNN w1", "FFNN w6", "Linear w1", "Linear w6", "GRU", "TCN k3 n2",
+                                         "Transformer"]  # the fewest levels that see all 6 steps: fields 5, 13
     assert receptive_field(replace(models[5], levels=1)) < 6 <= receptive_field(models[5])
     with raises("'ffnn' is not a memory model; choose from: rnn, gru, lstm, tcn, transformer, mingru."):
         study_plan(cfg, (1,), ("ffnn",))
@@ -532,7 +532,7 @@ def test_study_trains_every_model_and_seed_with_one_budget_and_reports_costs():
     result = memory_study(cfg, (0, 1), on_epoch=lambda label, seed, rec: epochs.append((label, seed)),
                           on_run=runs.append, **TINY)
     assert result.budget == Budget(updates=30, batch_size=8, steps_per_epoch=6, epochs=5, patience=0)  # 9 val rows
-    labels = ["FFNN w1", "FFNN w6", "LINEAR w1", "LINEAR w6", "GRU"]  # both window kinds at every window
+    labels = ["FFNN w1", "FFNN w6", "Linear w1", "Linear w6", "GRU"]  # both window kinds at every window
     assert sorted((r.label, r.train_config.seed) for r in runs) == [(lab, seed) for lab in sorted(labels)
                                                                     for seed in (0, 1)]
     assert {r.train_config.batch_size for r in runs} == {8} and len(epochs) == sum(len(r.history) for r in runs)
