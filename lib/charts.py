@@ -50,8 +50,10 @@ def loss_curves(history: pd.DataFrame, x: str = "epoch", log_y: bool = False,
             if g["seed"].nunique() > 1:
                 _band(fig, xs, agg["lo"].to_numpy(), agg["hi"].to_numpy(), cmap[label], label)
             train = col == "train_loss"  # one legend entry per model, its validation line; train is on hover
-            fig.add_trace(go.Scatter(x=xs, y=agg["y"], mode="lines", name=f"{label} train" if train else label,
+            fig.add_trace(go.Scatter(x=xs, y=agg["y"], mode="lines" if len(xs) > 1 else "markers",  # 1 epoch: a dot
+                                     name=f"{label} train" if train else label,
                                      line={"color": cmap[label], "dash": dash}, legendgroup=label,
+                                     marker={"color": cmap[label], "symbol": "circle-open" if train else "circle"},
                                      showlegend=not train))
     fig.update_layout(title="Loss curves (train dashed, validation solid)",
                       xaxis_title="epoch" if x == "epoch" else "wall-clock time (s)",
@@ -263,10 +265,11 @@ def param_bars(groups: dict[str, dict[str, int]]) -> go.Figure:
 
 def flops_and_time(report: pd.DataFrame) -> go.Figure:
     """Analytic training FLOPs per sample beside measured seconds per epoch and latency, per model."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("training FLOPs / sample (analytic)",
-                                                        "training s / epoch (measured)",
-                                                        "latency / sequence (measured)"),
-                        horizontal_spacing=0.1)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("training FLOPs / sample<br>(analytic)",
+                                                        "training s / epoch<br>(measured)",
+                                                        "latency / sequence<br>(measured)"),
+                        horizontal_spacing=0.14)
+    fig.update_annotations(font_size=13)  # two short lines each: the titles do not collide on a narrow screen
     cmap = colors(report["label"])
     for i, (col, unit) in enumerate((("train_flops", "FLOPs"), ("epoch_seconds", "seconds"),
                                      ("latency_ms", "milliseconds")), start=1):
@@ -286,11 +289,12 @@ def scaling_lines(df: pd.DataFrame) -> go.Figure:
     df: lib.costs.scaling rows (label "<model> H=<value>" or "<model> T=<value>", what, value, step_seconds,
     train_flops, and peak_memory_mb where measured)."""
     what = df["what"].iloc[0]
-    panels = [("step_seconds", "time", "measured time per training step", "seconds per step"),
-              ("peak_memory_mb", "memory", "measured peak memory of a training step", "MB"),
-              ("train_flops", "FLOPs", "analytic training FLOPs per sample", "FLOPs")]
+    panels = [("step_seconds", "time", "time per training step<br>(measured)", "seconds per step"),
+              ("peak_memory_mb", "memory", "peak memory of a step<br>(measured)", "MB"),
+              ("train_flops", "FLOPs", "training FLOPs / sample<br>(analytic)", "FLOPs")]
     panels = [p for p in panels if p[0] in df and df[p[0]].notna().any()]
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[2] for p in panels], horizontal_spacing=0.1)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[2] for p in panels], horizontal_spacing=0.14)
+    fig.update_annotations(font_size=13)  # as in flops_and_time
     model = df["label"].str.rsplit(" ", n=1).str[0]  # the label without its "H=64" / "T=50" suffix
     cmap = colors(model)
     for name, g in df.groupby(model, sort=False):

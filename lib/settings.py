@@ -158,7 +158,8 @@ class Settings:
         lines.append(("Training", " · ".join([f"up to {t.epochs} epochs ({stop}; the epoch with the best "
                                               f"validation {metric} is kept and tested)", *extra])))
         if self.seeds:
-            lines.append(("Seeds", fmt(self.seeds)))
+            n = len(self.seeds)
+            lines.append(("Seeds", f"{fmt(self.seeds)} ({n} seed{'s' * (n > 1)})"))
         return lines
 
     def changes(self, other: Settings | None) -> list[str]:

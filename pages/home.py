@@ -33,7 +33,7 @@ if st.button("Run the default comparison", type="primary", key="home_run",
 
 st.subheader("Where to look")
 GUIDE = [
-    ("pages/compare.py", "Compare", "train FFNN, RNN, GRU and LSTM (or linear, TCN, Transformer) on one task"),
+    ("pages/compare.py", "Compare", "train FFNN, RNN, GRU and LSTM (or linear, TCN, Transformer, minGRU) on one task"),
     ("pages/window.py", "Context tradeoff", "how far back must a window or a TCN see, and what does that cost"),
     ("pages/memory.py", "Memory", "accuracy against distance, gradients through time, gates and attention"),
     ("pages/costs.py", "Costs", "parameters, FLOPs, measured time and memory; why FLOPs and seconds disagree"),

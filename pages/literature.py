@@ -19,7 +19,10 @@ if evidence is None:
 n = literature.counts(tab)
 st.markdown(f"**{n['reproduced']}** reproduced, **{n['in direction only']}** in direction only, "
             f"**{n['not reproduced']}** not reproduced, of {len(tab)} rows. No row is hidden.")
-st.dataframe(literature.display(tab), hide_index=True, key="lit_table", height=35 * (len(tab) + 1) + 3)
+WIDE = {"claim": st.column_config.TextColumn(width=260, pinned=True),  # the numbers stay in view on a narrow screen
+        "verdict": st.column_config.TextColumn(width=280)}
+st.dataframe(literature.display(tab), hide_index=True, key="lit_table", height=35 * (len(tab) + 1) + 3,
+             column_config=WIDE)
 st.caption(literature.RULES)
 _shown.download(literature.display(tab), "lookback-literature", "lit_dl")
 
@@ -58,4 +61,4 @@ if (again := shown_on("literature")) is not None:
     if again.cancelled:
         st.warning("Cancelled: the row is judged on the runs that finished.")
     st.dataframe(literature.display(literature.table(again.result, keys=[again.extra["key"]])), hide_index=True,
-                 key="lit_rerun_table")
+                 key="lit_rerun_table", column_config=WIDE)

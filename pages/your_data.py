@@ -50,7 +50,7 @@ MAX_MB = hosting.limits().upload_mb if hosting.hosted() else MAX_UPLOAD_BYTES //
 
 st.title("Your data")
 st.caption("Upload sequences of your own, see how Lookback reads them, and ask whether a model needs memory to "
-           "predict them: fixed-window FFNNs against recurrent models, trained with the same budget.")
+           "predict them: fixed-window models against memory models, trained with the same budget.")
 errors = st.session_state.setdefault("yd_errors", {})  # slot -> (file id, message) of a file that was refused
 
 

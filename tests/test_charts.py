@@ -18,8 +18,8 @@ def test_scaling_draws_one_line_per_model_with_its_fitted_slope():
     assert [t.showlegend for t in fig.data] == [True, False, True, False]
     with_memory = charts.scaling_lines(df.assign(peak_memory_mb=df["value"] ** 2 / 100))
     assert [a.text for a in with_memory.layout.annotations] == [
-        "measured time per training step", "measured peak memory of a training step",
-        "analytic training FLOPs per sample"]
+        "time per training step<br>(measured)", "peak memory of a step<br>(measured)",
+        "training FLOPs / sample<br>(analytic)"]
     assert with_memory.data[0].name == "RNN: slope 1.00 in time, 2.00 in memory, 2.00 in FLOPs"
 
 

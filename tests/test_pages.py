@@ -274,7 +274,7 @@ def test_a_result_is_headed_by_its_settings_and_restores_them(_store):
                             "sentences 300")
     assert head["Models"].startswith("FFNN w5, FFNN w7, RNN, LSTM · hidden units 64")
     assert head["Training"].startswith("up to 2 epochs (stops after 20 epochs without a better validation accuracy")
-    assert head["Seeds"] == "0" and not at.warning
+    assert head["Seeds"] == "0 (1 seed)" and not at.warning
     table = at.dataframe[0].value
     assert list(table["seconds measured"]) == ["now"] * 4 and (table["CPU s / epoch"] > 0).all()
 

@@ -25,7 +25,7 @@ def test_the_header_names_task_knobs_models_training_and_seeds():
     assert lines["Models"].startswith("FFNN w5, RNN, LSTM · hidden units 64 · layers 1")
     assert lines["Training"].startswith("up to 60 epochs (stops after 20 epochs without a better validation "
                                         "accuracy; the epoch with the best validation accuracy is kept and tested)")
-    assert lines["Seeds"] == "0, 1, 2"
+    assert lines["Seeds"] == "0, 1, 2 (3 seeds)"
     no_stop = dict(story(patience=0).describe("accuracy"))["Training"]
     assert no_stop.startswith("up to 60 epochs (no early stopping;")
 
