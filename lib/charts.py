@@ -200,7 +200,15 @@ def gradient_through_time(grads: pd.DataFrame) -> go.Figure:
                                  name=f"{label}, {stage}", legendgroup=label,
                                  line={"color": cmap[label], "dash": "solid" if first else "dot",
                                        "width": 2.5 if first else 1.5}))
-    fig.update_layout(title="Gradient through time: how much the loss still feels step t−k",
+    title = "Gradient through time: how much the loss still feels step t−k"
+    shown = grads[y].where(grads[y] > 0)
+    lo, hi = shown[at_init].min(), shown[at_init].max()
+    if pd.notna(lo) and (shown.min() < lo / 1e3 or shown.max() > hi * 1e3):  # a trained curve far outside
+        # the at-initialisation curves lead; a trained model's near-zero gradients, divided by a near-zero value
+        # at k = 1, can span 10^12 and flatten them: such a curve is cut at the edge
+        fig.update_yaxes(range=[np.log10(lo) - 3, np.log10(hi) + 3])
+        title += "<br><sup>a trained curve beyond 1,000× the initial ones is cut at the edge; Autoscale shows it</sup>"
+    fig.update_layout(title=title,
                       xaxis_title="steps back from the prediction point (k)",
                       yaxis_title=(f"{axis} relative to k = 1 (log scale)" if y == "relative"
                                    else f"{axis} (log scale)"), yaxis_type="log",

@@ -140,10 +140,15 @@ def _tcn(cfg, i, o, t, p):
     return rows + [_head(c, o, p)]
 
 
+def _attention_macs(d: int, t: int) -> int:
+    """One block's scores and weighted values over the causal half of T steps: d·T·(T + 1), growing with T²."""
+    return d * t * (t + 1)
+
+
 def _transformer(cfg, i, o, t, p):
     d = cfg.hidden
     rows = [("input projection", i * d + d, i * d * t), ("positions", t * d, 0)]
-    rows += [(f"block {k}", 12 * d * d + 13 * d, 12 * d * d * t + d * t * (t + 1)) for k in range(cfg.layers)]
+    rows += [(f"block {k}", 12 * d * d + 13 * d, 12 * d * d * t + _attention_macs(d, t)) for k in range(cfg.layers)]
     return rows + [("final norm", 2 * d, 0), _head(d, o, p)]
 
 
@@ -368,7 +373,7 @@ def cost_report(ds: SequenceDataset, model_cfgs: list[ModelConfig], train_cfg: T
 
 
 HIDDEN_VALUES = (16, 32, 64, 128, 256)  # the Costs page's scaling points
-LENGTH_VALUES = (25, 50, 100, 250, 500, 1000)  # far enough that attention's T² parts from the linear kinds
+LENGTH_VALUES = (25, 50, 100, 250, 500, 1000, 2000)  # far enough that attention's T² parts from the linear kinds
 
 
 def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 128, 256),
@@ -406,7 +411,7 @@ def scaling(kind: str, what: str = "hidden", values: tuple[int, ...] = (32, 64, 
         f = flops(cfg, ModelIO.from_dataset(ds))
         rows.append({"label": f"{cfg.label} {'H' if what == 'hidden' else 'T'}={value}", "kind": kind,
                      "what": what, "value": value, "hidden": cfg.hidden, "seq_len": t,
-                     "n_params": count_params(model), "forward_flops": f["forward_flops"],
+                     "layers": cfg.layers, "n_params": count_params(model), "forward_flops": f["forward_flops"],
                      "train_flops": f["train_flops"], "step_seconds": timing["step_seconds"],
                      "peak_memory_mb": peak_memory(ds, cfg, train_cfg)["peak_mb"],
                      "sequential_depth": sequential_depth(cfg, t), **_env_columns(timing["env"])})
@@ -534,6 +539,24 @@ def depth_note(df: pd.DataFrame) -> str | None:
             f"shortens them): {parts}. A recurrence needs one per step; a TCN two convolutions per level, however "
             "long the sequence; attention and minGRU's parallel scan one per layer, at a cost in memory and "
             "arithmetic instead.")
+
+
+def attention_note(df: pd.DataFrame) -> str | None:
+    """How much of a Transformer's arithmetic its attention scores take at the shortest and longest measured
+    length, from `scaling` rows over seq_len; None without a Transformer among them."""
+    rows = df[(df["kind"] == "transformer") & (df["what"] == "seq_len")].sort_values("value") if len(df) else df
+    if rows.empty:
+        return None
+
+    def share(r) -> float:
+        return 2 * r["layers"] * _attention_macs(int(r["hidden"]), int(r["seq_len"])) / r["forward_flops"]
+
+    first, last = rows.iloc[0], rows.iloc[-1]
+    return (f"The Transformer's attention scores grow with T² (d·T² per layer, against 12·d²·T for its "
+            f"projections and feed-forward layer): they are {share(first):.0%} of its FLOPs at T = "
+            f"{int(first['value']):,} and {share(last):.0%} at T = {int(last['value']):,}, and outgrow the rest of a "
+            f"block once T exceeds 12 × its width ({12 * int(last['hidden']):,} steps here). Below that, attention "
+            "grows about as fast as the other kinds.")
 
 
 def scaling_job(kinds: list[str], what: str, values: tuple[int, ...], *, on_run=None, should_stop=None,

@@ -136,8 +136,9 @@ if (scaled := shown_on("scaling")) is not None:
                  "One line per model, log-log axes: a slope of 1 means time or memory grows in proportion to the "
                  "size, 2 with its square. The legend gives each line's fitted slopes; compare the measured ones "
                  "with the FLOPs'.")
-    if (depth := costs.depth_note(scaled.result)) is not None:
-        st.markdown(depth)
+    for note in (costs.depth_note(scaled.result), costs.attention_note(scaled.result)):
+        if note is not None:
+            st.markdown(note)
     partial_note(scaled)
     names = {"label": "model", "value": "hidden units" if scaled.extra["what"] == "hidden" else "sequence length",
              "n_params": "parameters", "step_seconds": "wall s / step", "peak_memory_mb": "peak memory (MB)",

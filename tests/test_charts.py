@@ -1,4 +1,5 @@
 """lib.charts: the figures say what they show."""
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,6 +91,13 @@ def test_gradients_through_time_draw_each_curve_relative_to_k1_with_the_initial_
     assert [t.line.dash for t in fig.data] == ["solid", "solid", "dot", "dot"]
     assert all(list(t.y) == [1.0, 0.5, 0.25] for t in fig.data)  # the trained models' tiny scale is divided out
     assert fig.layout.yaxis.title.text == "‖∂loss/∂h(t−k)‖ relative to k = 1 (log scale)"
+    assert fig.layout.yaxis.range is None and "cut" not in fig.layout.title.text  # every curve in view
+
+    wild = grads.copy()  # a trained model that ignores step 1: its curve over a near-zero value there
+    wild.loc[(wild["stage"] == "after training") & (wild["steps_back"] == 2), "relative"] = 1e12
+    fig = charts.gradient_through_time(wild)
+    assert list(fig.layout.yaxis.range) == [np.log10(0.25) - 3, 3.0]  # the initial curves keep the scale
+    assert "a trained curve beyond 1,000× the initial ones is cut at the edge" in fig.layout.title.text
 
 
 def test_accuracy_against_distance_draws_a_band_over_the_seeds():

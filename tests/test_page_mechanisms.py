@@ -32,5 +32,5 @@ def test_costs_scaling_with_sequence_length_offers_every_kind():
     at.radio(key="w_cost_what").set_value("seq_len").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.multiselect(key="w_cost_seq_kinds").value == list(MODEL_KINDS)
-    assert "1000" in " ".join(c.value for c in at.caption)
-    assert max(costs.LENGTH_VALUES) == 1000
+    assert "1000, 2000" in " ".join(c.value for c in at.caption)
+    assert max(costs.LENGTH_VALUES) == 2000  # where attention's T² has parted from the linear kinds
