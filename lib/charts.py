@@ -308,7 +308,8 @@ def scaling_lines(df: pd.DataFrame) -> go.Figure:
     for name, g in df.groupby(model, sort=False):
         g = g.sort_values("value")
         slopes = [loglog_slope(g["value"], g[col]) for col, *_ in panels]
-        legend = ", ".join(f"{slope:.2f} in {short}" for slope, (_, short, *_) in zip(slopes, panels, strict=True))
+        legend = ", ".join(f"{slope if abs(slope) >= 0.005 else 0.0:.2f} in {short}"  # no "-0.00" for a flat line
+                           for slope, (_, short, *_) in zip(slopes, panels, strict=True))
         for i, ((col, *_), slope) in enumerate(zip(panels, slopes, strict=True), start=1):
             fig.add_trace(go.Scatter(x=g["value"], y=g[col], mode="lines+markers", legendgroup=name,
                                      name=f"{name}: slope {legend}", line={"color": cmap[name]}, showlegend=i == 1,
