@@ -138,7 +138,7 @@ log_y = c2.toggle("Log-scale loss", **_form.setting(f"{P}_logy"))
 _shown.chart(charts.loss_curves(history, x=x, log_y=log_y, noise_floor=ds.noise_floor), "cmp_loss",
              "Each colour is one model; dashed is training loss, solid is validation loss; the band spans the seeds. "
              "A curve that sits flat and then drops is a model that found the cue late; dots (open: training) are "
-             "a model that stopped after one epoch, at the ceiling.")
+             "a model that stopped after its first epoch.")
 st.dataframe(results_table(summary, ds.metric, measured_on), hide_index=True, key="cmp_table")
 st.caption(f"± is the 95% confidence half-width across seeds (0 with one seed). Threshold: "
            f"{'0.95 validation accuracy' if ds.higher_is_better else 'the best naive baseline'}. Wall seconds are "
