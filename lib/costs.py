@@ -544,7 +544,9 @@ def depth_note(df: pd.DataFrame) -> str | None:
 def attention_note(df: pd.DataFrame) -> str | None:
     """How much of a Transformer's arithmetic its attention scores take at the shortest and longest measured
     length, from `scaling` rows over seq_len; None without a Transformer among them."""
-    rows = df[(df["kind"] == "transformer") & (df["what"] == "seq_len")].sort_values("value") if len(df) else df
+    if df.empty or not {"kind", "layers"} <= set(df) or df["what"].iloc[0] != "seq_len":
+        return None  # a hidden-size scaling, or rows measured before the layers were recorded
+    rows = df[df["kind"] == "transformer"].sort_values("value")
     if rows.empty:
         return None
 

@@ -393,7 +393,7 @@ MODEL_KINDS: dict[str, ModelKind] = {
     "ffnn": ModelKind(FFNN, "FFNN", "FFNN (fixed window)", 0, "pytorch", ("pytorch",),
                       "feed-forward net over the last w steps; no memory beyond its window",
                       recurrent=False, windowed=True, memory="window", reads=(*COMMON, "window"),
-                      label=lambda c: f"FFNN w{c.window}", depth=lambda c, t: c.layers + 1),
+                      label=lambda c: f"FFNN w{c.window}", depth=lambda c, t: c.layers),
     "rnn": ModelKind(Recurrent, "RNN", "Vanilla RNN", 1, "orthogonal", ("pytorch", "orthogonal"),
                      "vanilla tanh RNN; orthogonal recurrent weights by default"),
     "gru": ModelKind(Recurrent, "GRU", "GRU", 3, "chrono", ("pytorch", "orthogonal", "chrono"),
@@ -438,9 +438,10 @@ def covering_levels(steps: int, kernel: int = 3, max_levels: int = 12) -> int:
 
 
 def sequential_depth(cfg: ModelConfig, seq_len: int) -> int:
-    """Layer applications one training forward over seq_len steps must run one after another: an RNN, GRU or
-    LSTM one per step and layer; minGRU one parallel scan per layer; a TCN two convolutions per level; a
-    Transformer one attention block per layer; an FFNN its layers and output; a linear map one."""
+    """Layer applications one training forward over seq_len steps must run one after another, the output head
+    not counted: an RNN, GRU or LSTM one per step and layer; minGRU one parallel scan per layer; a TCN two
+    convolutions per level; a Transformer one attention block per layer; an FFNN its hidden layers; a linear map
+    its one map."""
     return MODEL_KINDS[cfg.kind].depth(cfg, seq_len)
 
 

@@ -13,6 +13,7 @@ from lib.models import (
     match_params,
     receptive_field,
     sees,
+    sequential_depth,
 )
 from lib.probes import gate_activations
 
@@ -177,6 +178,13 @@ def test_how_far_back_each_kind_sees():
     assert sees(ModelConfig(kind="tcn", kernel=3, levels=4)) == 61
     for kind in ("rnn", "gru", "lstm", "transformer", "mingru"):
         assert sees(ModelConfig(kind=kind), 50) == 50 and sees(ModelConfig(kind=kind)) is None
+
+
+def test_what_runs_one_after_another_grows_with_the_length_only_for_a_recurrence():
+    depth = {kind: [sequential_depth(ModelConfig(kind=kind, layers=2, levels=3), t) for t in (10, 1000)]
+             for kind in MODEL_KINDS}
+    assert depth == {"ffnn": [2, 2], "linear": [1, 1], "tcn": [6, 6], "transformer": [2, 2], "mingru": [2, 2],
+                     "rnn": [20, 2000], "gru": [20, 2000], "lstm": [20, 2000]}
 
 
 @pytest.mark.parametrize("per_step", [False, True])
