@@ -6,10 +6,12 @@ waits on Compare, whose progress panel refreshes on screen while the job trains,
 The two alternate, --repeats times each, with the run store emptied before every app run so nothing is reused.
 
 Reported per side:
-- job_s: the training inside the job, from the stored records: first run's start to last run's end. This is
-  the figure compared; target app / library <= 1.10.
+- job_s: the training inside the job, from the stored records: first run's start to last run's end; target
+  app / library <= 1.05.
 - wall_s: library: the compare() call; app: the browser's time from the click until the result is visible
-  (this adds the page switch, queueing and drawing the result).
+  (this adds the page switch, queueing and drawing the result); target app / library <= 1.10.
+- app only: browser_cpu_s, the CPU seconds Chromium's processes spent from the click to the result (Linux),
+  and result_after_job_s, from the last run's end to the result on screen.
 
 Chromium runs at a lower priority (--browser-nice, default 19): a visitor's browser runs on their own machine,
 not on the server, so here it should only take CPU time that the server leaves idle. The server and its
@@ -33,7 +35,7 @@ from lib.runtime import environment
 from lib.store import RunStore
 from tests.support.browser import ROOT, Server, browser, find_chromium, no_exception, run_default_comparison
 
-TARGET_RATIO = 1.10
+TARGETS = {"job_ratio": 1.05, "wall_ratio": 1.10}
 LIBRARY = """
 import json, sys, time
 import torch
@@ -68,26 +70,48 @@ def library_run(tmp: Path, i: int) -> dict:
 
 
 def niced(chromium: str, nice: int, tmp: Path) -> str:
-    """A launcher that starts Chromium (and so all its processes) at the given nice level."""
+    """A launcher that starts Chromium (and so all its processes) at the given nice level. Where Linux groups
+    processes by session for scheduling (autogroup), a nice level counts only inside the group, and Playwright
+    starts the browser in a session of its own: the launcher sets that group's nice level too."""
     if nice == 0:
         return chromium
     launcher = tmp / "chromium-niced"
-    launcher.write_text(f'#!/bin/sh\nexec nice -n {nice} "{chromium}" "$@"\n')
+    group = "/proc/self/autogroup"
+    launcher.write_text(f'#!/bin/sh\n[ -w {group} ] && echo {nice} > {group}\nexec nice -n {nice} "{chromium}" "$@"\n')
     launcher.chmod(0o755)
     return str(launcher)
 
 
-def app_run(chromium: str, server: Server, db: Path, profile: Path) -> dict:
-    """One new visitor (a fresh browser profile, so no earlier result is on screen) runs the comparison."""
+def browser_cpu_s(chromium: str) -> float:
+    """CPU seconds (user + system) spent so far by the running processes whose program is named as this
+    Chromium (Debian's /usr/bin/chromium is a script that starts /usr/lib/chromium/chromium); 0 without /proc."""
+    total, tick, name = 0.0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100, Path(chromium).name
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path((proc / "cmdline").read_bytes().replace(b"\0", b" ").split()[0].decode()).name == name:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):  # it ended meanwhile, or has no command line
+            continue
+    return total
+
+
+def app_run(chromium: str, binary: str, server: Server, db: Path, profile: Path) -> dict:
+    """One new visitor (a fresh browser profile, so no earlier result is on screen) runs the comparison;
+    chromium: the launcher, binary: the Chromium binary it starts."""
     with RunStore(db) as store:  # nothing to reuse: the job trains every run
         store.delete(store.runs()["id"])
     with browser(chromium, profile) as page:
         page.goto(server.url)
         page.get_by_role("button", name="Run the default comparison").wait_for(timeout=60_000)
+        cpu, shown = browser_cpu_s(binary), time.time()
         wall = run_default_comparison(page)
+        cpu, shown = browser_cpu_s(binary) - cpu, shown + wall
         no_exception(page)
     time.sleep(1.0)  # the last run's record is written just before the result shows
-    return {"wall_s": wall, "job_s": job_seconds(db)}
+    with RunStore(db) as store:
+        ended = store.runs()["updated"].max().timestamp()
+    return {"wall_s": wall, "job_s": job_seconds(db), "browser_cpu_s": cpu, "result_after_job_s": shown - ended}
 
 
 def main() -> None:
@@ -105,7 +129,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lookback-bench-") as tmp:
         tmp = Path(tmp)
         db = tmp / "app.sqlite"
-        chromium = niced(chromium, args.browser_nice, tmp)
+        binary, chromium = chromium, niced(chromium, args.browser_nice, tmp)
         server = Server(tmp, db=db, extra_args=tuple(args.server_arg))
         try:
             server.wait_healthy()
@@ -118,7 +142,7 @@ def main() -> None:
                     if side == "library":
                         lib_runs.append(library_run(tmp, i))
                     else:
-                        app_runs.append(app_run(chromium, server, db, tmp / f"profile-{i}"))
+                        app_runs.append(app_run(chromium, binary, server, db, tmp / f"profile-{i}"))
                     print(side, (lib_runs if side == "library" else app_runs)[-1], file=sys.stderr)
             server_errors = "Traceback" in server.log()
         finally:
@@ -127,13 +151,14 @@ def main() -> None:
     def median(runs, key):
         return statistics.median(r[key] for r in runs)
 
-    ratio = median(app_runs, "job_s") / median(lib_runs, "job_s")
-    emit({"benchmark": "app_training", "target_ratio": TARGET_RATIO, "job_ratio": ratio,
-          "meets_target": ratio <= TARGET_RATIO,
+    ratios = {"job_ratio": median(app_runs, "job_s") / median(lib_runs, "job_s"),
+              "wall_ratio": median(app_runs, "wall_s") / median(lib_runs, "wall_s")}
+    print(" ".join(f"{k} {v:.3f} (target {TARGETS[k]})" for k, v in ratios.items()), file=sys.stderr)
+    emit({"benchmark": "app_training", "targets": TARGETS, **ratios,
+          "meets_targets": {k: v <= TARGETS[k] for k, v in ratios.items()},
           "library": {"job_s": median(lib_runs, "job_s"), "wall_s": median(lib_runs, "wall_s"), "runs": lib_runs},
           "app": {"job_s": median(app_runs, "job_s"), "wall_s": median(app_runs, "wall_s"), "runs": app_runs,
                   "server_args": args.server_arg, "browser_nice": args.browser_nice},
-          "wall_ratio": median(app_runs, "wall_s") / median(lib_runs, "wall_s"),
           "details": {"server_logged_traceback": server_errors, "load_avg": os.getloadavg(),
                       "cpus": os.cpu_count()},
           "env": environment("cpu")}, args.out)

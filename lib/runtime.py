@@ -67,13 +67,21 @@ def flushed_denormals() -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
+_FINGERPRINTS: dict[tuple, str] = {}  # by every source's path, size and modification time
+
+
 def code_fingerprint(root: Path = LIB) -> str:
-    """Short sha256 over the RESULT_SOURCES under root, paths and contents in sorted order. Read on every call
-    (about a millisecond), so that an edited source is never taken for the one it replaced."""
-    digest = hashlib.sha256()
-    for path in sorted(p for pattern in RESULT_SOURCES for p in root.glob(pattern)):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    """Short sha256 over the RESULT_SOURCES under root, paths and contents in sorted order. Hashed again whenever
+    a source's size or modification time changes, so that an edited source is never taken for the one it
+    replaced; otherwise reused (a run asks once, at its end)."""
+    paths = sorted(p for pattern in RESULT_SOURCES for p in root.glob(pattern))
+    key = tuple((p, (st := p.stat()).st_size, st.st_mtime_ns) for p in paths)
+    if key not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        for path in paths:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        _FINGERPRINTS[key] = digest.hexdigest()[:16]
+    return _FINGERPRINTS[key]
 
 
 def load_average() -> float | None:

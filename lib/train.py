@@ -5,7 +5,6 @@ step models through them, so what they measure is what `train` does.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -100,9 +99,8 @@ def evaluate(model: nn.Module, split: Split, ds: SequenceDataset) -> dict:
     out = predict(model, split.x).cpu()
     y = split.y
     metrics = {"loss": float(loss_fn(ds, out, y))}
-    if ds.kind != CLASSIFICATION:
-        err = out.squeeze(-1) - y
-        metrics |= {"mse": float((err ** 2).mean()), "mae": float(err.abs().mean())}
+    if ds.kind != CLASSIFICATION:  # the loss is the MSE
+        metrics |= {"mse": metrics["loss"], "mae": float((out.squeeze(-1) - y).abs().mean())}
     elif ds.per_step:
         k = ds.scored_steps
         metrics["accuracy"] = float((out[:, -k:].argmax(-1) == y[:, -k:]).float().mean())
@@ -215,7 +213,7 @@ class _EarlyStopping:
             if self.best_score is None or score[0] > self.best_score[0] + self.min_delta:
                 self.improved_epoch = epoch
             self.best_score, self.best_epoch = score, epoch
-            self.best_state = copy.deepcopy(model.state_dict())
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def wait(self) -> int:
         """Epochs without a better metric before stopping: `patience`, or a quarter of the epochs the run took

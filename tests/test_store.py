@@ -478,6 +478,8 @@ def test_a_change_to_the_result_defining_sources_stops_reuse(tmp_path, monkeypat
     (copy / "tasks" / "base.py").write_text((lib / "tasks" / "base.py").read_text() + "\n")
     edited = code_fingerprint(copy)
     assert re.fullmatch(r"[0-9a-f]{16}", edited) and edited != original
+    (copy / "train.py").write_text((lib / "train.py").read_text().replace("def ", "def_", 1))  # the same size
+    assert code_fingerprint(copy) not in (original, edited)
 
     model, tc = ModelConfig(kind="rnn", hidden=4), TrainConfig(epochs=1, patience=0, device="cpu")
     with RunStore(tmp_path / "runs.sqlite") as s:
