@@ -147,6 +147,7 @@ class Engine:
         # seconds per run of recent jobs, by whether they were exclusive
         self._run_seconds: dict[bool, deque[float]] = {False: deque(maxlen=50), True: deque(maxlen=50)}
         self._closed = False
+        self._pid = os.getpid()  # a process forked from this one inherits the exit hook below, not the engine
         self._ctx = mp.get_context("spawn")  # no fork of a server full of threads
         self._thread = threading.Thread(target=self._loop, name="lookback-jobs", daemon=True)
         self._thread.start()
@@ -227,7 +228,11 @@ class Engine:
             return len(self._waiting)
 
     def close(self) -> None:
-        """Cancel every job and end the workers: at once when idle, else once their job stops (or is killed)."""
+        """Cancel every job and end the workers: at once when idle, else once their job stops (or is killed).
+        Nothing in a process forked from the engine's (e.g. a training worker): the lock may have been held by
+        the engine's thread, which the fork did not copy, so waiting for it would never end."""
+        if os.getpid() != self._pid:
+            return
         with self._lock:
             if self._closed:
                 return

@@ -130,6 +130,37 @@ def limits(engine):
     engine.limits = OPEN
 
 
+
+def test_a_process_forked_while_the_engine_thread_holds_its_lock_still_exits(engine):
+    """A training worker forked from a process with an engine (compare with n_jobs in a test, the CLI) inherits the
+    engine's exit hook; run there it would wait forever for a lock the fork copied as held."""
+    import multiprocessing
+    import threading
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        with engine._lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    held.wait(10)
+    try:
+        child = multiprocessing.get_context("fork").Process(target=int)
+        child.start()
+        child.join(20)
+        hung = child.exitcode is None
+        if hung:
+            child.kill()
+            child.join()
+    finally:
+        release.set()
+        holder.join()
+    assert not hung and child.exitcode == 0
+
+
 def test_a_job_trains_in_a_worker_with_the_planned_threads(engine, limits):
     job = engine.submit(quick_job(epochs=3))
     assert job.wait(60)
