@@ -6,7 +6,6 @@ from collections.abc import Callable
 from functools import partial
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib import hosting
 from lib.errors import LookbackError
@@ -154,7 +153,6 @@ def job_panel(page: str, finish, live: Callable | None = None) -> None:
 
 CANCELLED_BY_VISITOR = "cancelled"
 PROGRESS_EVERY_S = 1.5  # each refresh is a script run on the server: keep it light and not too frequent
-WAIT_S = 1.0  # a refresh then waits this long for the job to end (a page change waits for it, up to this long)
 
 
 @st.fragment(run_every=PROGRESS_EVERY_S)
@@ -174,15 +172,6 @@ def _progress(page: str, live: Callable | None = None) -> None:
     if st.button("Cancel", key=f"{page}_cancel", disabled=job.cancelled, type="secondary"):
         job.cancel(CANCELLED_BY_VISITOR)
         st.toast("Cancelling: finished runs are kept.")
-    if _refresh_only() and job.wait(WAIT_S):  # drawn already; an end in the wait shows its result at once
-        st.rerun()
-
-
-def _refresh_only() -> bool:
-    """Whether this script run redraws fragments only (a timed refresh, or a widget inside one), so that the
-    rest of the page is drawn already and waiting here delays nothing below."""
-    ctx = get_script_run_ctx()
-    return bool(getattr(ctx, "fragment_ids_this_run", None))
 
 
 def progress_text(job: Job) -> str:
