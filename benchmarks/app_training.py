@@ -85,7 +85,7 @@ def niced(chromium: str, nice: int, tmp: Path) -> str:
 def browser_cpu_s(chromium: str) -> float:
     """CPU seconds (user + system) spent so far by the running processes whose program is named as this
     Chromium (Debian's /usr/bin/chromium is a script that starts /usr/lib/chromium/chromium); 0 without /proc."""
-    total, tick, name = 0.0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100, Path(chromium).name
+    total, tick, name = 0.0, os.sysconf("SC_CLK_TCK"), Path(chromium).name
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if Path((proc / "cmdline").read_bytes().replace(b"\0", b" ").split()[0].decode()).name == name:

@@ -536,9 +536,9 @@ def depth_note(df: pd.DataFrame) -> str | None:
         lambda s: ", ".join(label.rsplit(" ", 1)[0] for label in s))
     parts = "; ".join(f"{int(d):,} for {names}" for d, names in groups.items())
     return (f"At T = {t:,}, one training forward runs this many layer steps one after another (no number of cores "
-            f"shortens them): {parts}. A recurrence needs one per step; a TCN two convolutions per level, however "
-            "long the sequence; attention and minGRU's parallel scan one per layer, at a cost in memory and "
-            "arithmetic instead.")
+            f"shortens them; the output layer not counted): {parts}. A recurrence needs one per step; a TCN two "
+            "convolutions per level, however long the sequence; attention and minGRU's parallel scan one per layer, "
+            "at a cost in memory and arithmetic instead.")
 
 
 def attention_note(df: pd.DataFrame) -> str | None:

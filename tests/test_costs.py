@@ -334,7 +334,8 @@ def test_the_depth_note_says_what_runs_one_after_another_at_the_longest_length()
                             repeats=1, warmup=0, device="cpu") for k in kinds], ignore_index=True)
     assert depth_note(df) == (
         "At T = 8, one training forward runs this many layer steps one after another (no number of cores shortens "
-        "them): 1 for Transformer; 4 for TCN k3 n2; 8 for LSTM. A recurrence needs one per step; a TCN two "
+        "them; the output layer not counted): 1 for Transformer; 4 for TCN k3 n2; 8 for LSTM. A recurrence needs one "
+        "per step; a TCN two "
         "convolutions per level, however long the sequence; attention and minGRU's parallel scan one per layer, "
         "at a cost in memory and arithmetic instead.")
     assert depth_note(scaling("gru", "hidden", (4,), seq_len=4, batch_size=4, repeats=1, warmup=0,

@@ -7,11 +7,13 @@ states and events (a job that holds its slot until it is stopped, a worker's pid
 a job to be still busy at the moment of a check.
 """
 import functools
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import types
 from dataclasses import replace
@@ -134,9 +136,6 @@ def limits(engine):
 def test_a_process_forked_while_the_engine_thread_holds_its_lock_still_exits(engine):
     """A training worker forked from a process with an engine (compare with n_jobs in a test, the CLI) inherits the
     engine's exit hook; run there it would wait forever for a lock the fork copied as held."""
-    import multiprocessing
-    import threading
-
     held, release = threading.Event(), threading.Event()
 
     def hold_lock():
